@@ -1,0 +1,1 @@
+"""Publishing: content folder → sandboxed render → origin → pre-warm → manifest."""

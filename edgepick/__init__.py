@@ -1,0 +1,1 @@
+"""The `edgepick` command line: a thin shell over the three packages."""

@@ -1,0 +1,156 @@
+"""`edgepick …`: parse arguments, build clients once, call the packages, print results.
+
+Every expected failure (bad input, unreachable Redis, a refused publish) ends with one line
+on stderr and a non-zero exit; nothing here holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from redis import Redis
+from redis.exceptions import RedisError
+
+from edge_functions.errors import EdgepickError
+from edge_functions.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line_errors(command: F) -> F:
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except EdgepickError as e:
+            click.echo(f"edgepick: error: {e}", err=True)
+            sys.exit(1)
+        except RedisError as e:
+            click.echo(f"edgepick: error: Redis: {e}", err=True)
+            sys.exit(1)
+
+    return run  # type: ignore[return-value]
+
+
+def _settings(**overrides: object) -> Settings:
+    from edgepick.embedded_redis import with_redis
+
+    return with_redis(Settings.from_env(**overrides))
+
+
+def _redis(settings: Settings) -> Redis:
+    assert settings.redis_url is not None
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+
+
+@click.group()
+@click.option("--log-level", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def cli(log_level: str) -> None:
+    """edgepick: edge-first personalization. Configuration comes from EDGEPICK_* variables."""
+    from edgepick.logs import configure
+
+    configure(log_level.upper())
+
+
+@cli.command()
+@click.argument("content_dir", type=click.Path(path_type=Path))
+@_one_line_errors
+def publish(content_dir: Path) -> None:
+    """Render CONTENT_DIR, upload new variants, pre-warm them, then make them eligible."""
+    from content_variants.origin import origin_from_url
+    from content_variants.prewarm import Prewarmer
+    from edgepick.reporting import publish_with_progress
+
+    settings = _settings()
+    prewarmer = Prewarmer(settings.cdn_base, settings.prewarm_timeout_s)
+    try:
+        report = publish_with_progress(content_dir, _redis(settings),
+                                       origin_from_url(settings.origin), prewarmer,
+                                       settings.max_variant_bytes)
+    finally:
+        prewarmer.close()
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("placement")
+@click.argument("variant")
+@click.option("--replace-default", metavar="VARIANT",
+              help="New default, required when VARIANT is the placement's default.")
+@_one_line_errors
+def unpublish(placement: str, variant: str, replace_default: str | None) -> None:
+    """Remove VARIANT of PLACEMENT from the manifest (its object stays: URLs are immutable)."""
+    from content_variants.manifest_writer import unpublish as unpublish_variant
+    from edge_functions.identifiers import check_id
+
+    check_id("placement", placement)
+    check_id("variant", variant)
+    if replace_default is not None:
+        check_id("variant", replace_default)
+    doc = unpublish_variant(_redis(_settings()), placement, variant, replace_default)
+    default = doc["placements"][placement]["default"]
+    click.echo(f"unpublished {placement}/{variant}; default is {default}; manifest rev {doc['rev']}")
+
+
+@cli.command()
+@click.argument("user")
+@click.argument("placement")
+@click.argument("variants", nargs=-1, required=True)
+@click.option("--ttl", type=int, default=None, help="Seconds (default EDGEPICK_DECISION_TTL_S).")
+@_one_line_errors
+def pin(user: str, placement: str, variants: tuple[str, ...], ttl: int | None) -> None:
+    """Decide by hand: USER sees VARIANTS (first that is still published) in PLACEMENT."""
+    from decision_worker.pinning import pin as pin_decision
+
+    settings = _settings()
+    ttl_s = settings.decision_ttl_s if ttl is None else ttl
+    pin_decision(_redis(settings), settings.key_secret_bytes, user, placement, list(variants),
+                 ttl_s)
+    click.echo(f"pinned {placement} → {', '.join(variants)} for that user (ttl {ttl_s}s)")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@_one_line_errors
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    """Serve GET /p/{placement}, /p?placements=…, /healthz and /metrics."""
+    import uvicorn
+
+    settings = _settings()
+    # Worker processes read the environment again: hand them the resolved Redis URL.
+    assert settings.redis_url is not None
+    os.environ["EDGEPICK_REDIS_URL"] = settings.redis_url
+    uvicorn.run("edge_functions.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, access_log=access_log, log_level="warning",
+                loop="uvloop", http="httptools")
+
+
+@cli.command()
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
+              help="Content folder (default: the example catalog shipped with edgepick).")
+@click.option("--once", is_flag=True, help="Print the summary and exit instead of serving.")
+@_one_line_errors
+def demo(port: int, content_dir: Path | None, once: bool) -> None:
+    """Publish the example catalog and serve it, on embedded Redis and a local origin."""
+    from edgepick.demo import run_demo
+
+    overrides: dict[str, Any] = {"serve_origin": True}
+    if not os.environ.get("EDGEPICK_CDN_BASE"):
+        overrides["cdn_base"] = f"http://127.0.0.1:{port}"
+    run_demo(_settings(**overrides), port, content_dir, once)
+
+
+def main() -> None:
+    cli(prog_name="edgepick")
