@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         await redis.aclose()
 
     routes = [
-        Route("/p/{placement}", edge.placement),
+        Route("/p/{placement:path}", edge.placement),
         Route("/p", edge.placements),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),

@@ -40,7 +40,7 @@ class DemoError(EdgepickError):
 
 
 def run_demo(settings: Settings, port: int, content_dir: Path | None, once: bool) -> None:
-    console = Console()
+    console = Console(soft_wrap=True)
     assert settings.redis_url is not None
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))

@@ -16,7 +16,7 @@ from content_variants.publish import PublishReport, publish
 def publish_with_progress(content_dir: Path, redis: Redis, origin: Origin,
                           prewarmer: Prewarmer, max_variant_bytes: int,
                           console: Console | None = None) -> PublishReport:
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:

@@ -1,0 +1,3 @@
+from edgepick.cli import main
+
+main()

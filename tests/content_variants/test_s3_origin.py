@@ -1,0 +1,86 @@
+"""Publishing to S3 through boto3, against moto's S3 server reached via AWS_ENDPOINT_URL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from redis import Redis
+
+from content_variants.origin import origin_from_url
+from content_variants.prewarm import Prewarmer
+from content_variants.publish import publish
+from content_variants.s3_origin import S3Origin
+from edge_functions.keys import MANIFEST_KEY
+from edge_functions.manifest import parse_bytes
+from tests.conftest import free_port
+
+BUCKET = "edgepick-origin"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    # Anonymous reads, as a CDN in front of the bucket would have them.
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
+    yield endpoint
+    server.stop()
+
+
+def test_publish_to_s3_writes_content_addressed_objects_with_cache_headers(
+        s3_endpoint: str, redis: Redis, content: Path) -> None:
+    origin = origin_from_url(f"s3://{BUCKET}/site-a")
+    assert isinstance(origin, S3Origin)
+    # moto serves objects path-style without auth, so it can stand in for the CDN here.
+    prewarmer = Prewarmer(f"{s3_endpoint}/{BUCKET}/site-a", 5)
+    report = publish(content, redis, origin, prewarmer, 65536)
+    prewarmer.close()
+    assert report.ok, report.failed
+    s3 = boto3.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert len(keys) == 10
+    assert all(k.startswith("site-a/content/") and k.endswith(".json") for k in keys)
+    url = parse_bytes(redis.get(MANIFEST_KEY)).placements["hero"].urls["evergreen"]
+    key = "site-a/" + url.split("/site-a/", 1)[1]
+    assert key in keys
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentType"] == "application/json; charset=utf-8"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert b'"variant":"evergreen"' in body
+
+    # Republishing unchanged content touches no object.
+    versions_before = {o["Key"]: o["LastModified"] for o in
+                       s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    prewarmer = Prewarmer(f"{s3_endpoint}/{BUCKET}/site-a", 5)
+    again = publish(content, redis, origin, prewarmer, 65536)
+    prewarmer.close()
+    assert again.uploaded == [] and len(again.unchanged) == 10
+    assert {o["Key"]: o["LastModified"] for o in
+            s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == versions_before
+
+
+def test_missing_bucket_is_a_clear_error(s3_endpoint: str, redis: Redis, content: Path) -> None:
+    origin = origin_from_url("s3://no-such-bucket")
+    prewarmer = Prewarmer(f"{s3_endpoint}/no-such-bucket", 5)
+    report = publish(content, redis, origin, prewarmer, 65536)
+    prewarmer.close()
+    assert not report.ok
+    assert any("s3://no-such-bucket" in line for line in report.failed)
+    assert redis.get(MANIFEST_KEY) is None

@@ -1,0 +1,223 @@
+"""The serving contract of GET /p/{placement} and GET /p?placements=…, on a real Redis."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+from redis import Redis
+
+from decision_worker.pinning import pin
+from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.keys import decision_key, user_tag
+from edge_functions.settings import Settings
+from tests.conftest import SECRET, wait_until
+
+
+
+
+def get(base: str, path: str, **kwargs: object) -> httpx.Response:
+    return httpx.get(base + path, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+
+def variant_of(response: httpx.Response) -> str:
+    """Follow the redirect like a browser and read which variant the JSON is."""
+    assert response.status_code == 302, response.text
+    return str(httpx.get(response.headers["location"]).json()["variant"])
+
+
+def test_pinned_user_is_redirected_to_the_pinned_variant(served_example, redis: Redis) -> None:
+    settings, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
+    response = get(base, "/p/hero", cookies={"ep_uid": "alice"})
+    assert response.status_code == 302
+    assert response.headers["x-edgepick-source"] == "decision"
+    assert response.headers["cache-control"] == "private, no-store"
+    location = response.headers["location"]
+    assert location.startswith(f"{settings.cdn_base}/content/hero/variant-trail-running.")
+    assert location.endswith(".json")
+    variant = httpx.get(location)
+    assert variant.json()["title"] == "Trail running season"
+    assert variant.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_user_id_comes_from_cookie_then_header_then_query(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "by-cookie", "hero", ["trail-running"], 60)
+    pin(redis, SECRET.encode(), "by-header", "hero", ["winter-camping"], 60)
+    pin(redis, SECRET.encode(), "by-query", "hero", ["climbing-es"], 60)
+    both = get(base, "/p/hero?uid=by-query", cookies={"ep_uid": "by-cookie"},
+               headers={"x-user-id": "by-header"})
+    assert variant_of(both) == "trail-running"
+    assert variant_of(get(base, "/p/hero?uid=by-query", headers={"x-user-id": "by-header"})) \
+        == "winter-camping"
+    assert variant_of(get(base, "/p/hero?uid=by-query")) == "climbing-es"
+
+
+def test_no_decision_and_no_user_get_the_default(served_example) -> None:
+    _, base = served_example
+    unknown = get(base, "/p/hero", cookies={"ep_uid": "nobody-decided-this"})
+    assert variant_of(unknown) == "evergreen"
+    assert unknown.headers["x-edgepick-source"] == "no-decision"
+    anonymous = get(base, "/p/hero")
+    assert variant_of(anonymous) == "evergreen"
+    assert anonymous.headers["x-edgepick-source"] == "no-user"
+
+
+def test_opted_out_user_gets_the_default(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
+    for extra in ({"headers": {"sec-gpc": "1"}}, {"cookies": {"ep_uid": "alice", "ep_optout": "1"}}):
+        response = get(base, "/p/hero?uid=alice", **extra)
+        assert variant_of(response) == "evergreen"
+        assert response.headers["x-edgepick-source"] == "opted-out"
+
+
+def test_holdout_arm_gets_the_default(served_example, redis: Redis) -> None:
+    _, base = served_example
+    record = DecisionRecord(("trail-running",), "baseline-1", "holdout", int(time.time()))
+    redis.set(decision_key(user_tag(SECRET.encode(), "held"), "hero"), encode(record), ex=60)
+    response = get(base, "/p/hero?uid=held")
+    assert variant_of(response) == "evergreen"
+    assert response.headers["x-edgepick-source"] == "holdout"
+
+
+def test_unpublished_first_choice_falls_to_the_next_ranked_then_default(
+        served_example, redis: Redis) -> None:
+    from content_variants.manifest_writer import unpublish
+
+    _, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running", "winter-camping"], 60)
+    pin(redis, SECRET.encode(), "bob", "hero", ["trail-running"], 60)
+    doc = unpublish(redis, "hero", "trail-running")
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == doc["rev"])
+    assert variant_of(get(base, "/p/hero?uid=alice")) == "winter-camping"
+    fallen = get(base, "/p/hero?uid=bob")
+    assert variant_of(fallen) == "evergreen"
+    assert fallen.headers["x-edgepick-source"] == "not-eligible"
+
+
+def test_expired_decision_falls_back_to_default(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "brief", "hero", ["trail-running"], 1)
+    assert variant_of(get(base, "/p/hero?uid=brief")) == "trail-running"
+    wait_until(lambda: redis.ttl(decision_key(user_tag(SECRET.encode(), "brief"), "hero")) == -2,
+               seconds=3)
+    assert variant_of(get(base, "/p/hero?uid=brief")) == "evergreen"
+
+
+def test_corrupt_record_gets_the_default_not_an_error(served_example, redis: Redis) -> None:
+    _, base = served_example
+    redis.set(decision_key(user_tag(SECRET.encode(), "mangled"), "hero"), b"\xff garbage", ex=60)
+    response = get(base, "/p/hero?uid=mangled")
+    assert variant_of(response) == "evergreen"
+    assert response.headers["x-edgepick-source"] == "corrupt-record"
+
+
+def test_unknown_placement_is_404_json(served_example) -> None:
+    _, base = served_example
+    response = get(base, "/p/sidebar?uid=alice")
+    assert response.status_code == 404
+    assert response.json()["error"] == "unknown_placement"
+    assert "sidebar" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/p/Hero", "/p/-hero", "/p/" + "h" * 65, "/p/he%20ro",
+                                  "/p/h%C3%A9ro", "/p/hero%2F..%2Fetc"])
+def test_malformed_placement_is_400(served_example, path: str) -> None:
+    _, base = served_example
+    response = get(base, path)
+    assert response.status_code == 400, path
+    assert response.json()["error"] == "invalid_identifier"
+
+
+@pytest.mark.parametrize("user", ["x" * 257, "é" * 129, "tab\there", ""])
+def test_malformed_user_id_is_400(served_example, user: str) -> None:
+    _, base = served_example
+    response = get(base, f"/p/hero?uid={quote(user)}")
+    assert response.status_code == 400
+    assert "user id" in response.json()["detail"]
+
+
+def test_non_ascii_user_ids_are_served(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "Zoë-🙂", "hero", ["winter-camping"], 60)
+    assert variant_of(get(base, f"/p/hero?uid={quote('Zoë-🙂')}")) == "winter-camping"
+
+
+def test_batch_route_maps_each_placement_in_one_round_trip(served_example, redis: Redis) -> None:
+    settings, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
+    pin(redis, SECRET.encode(), "alice", "cta", ["free-shipping"], 60)
+    before = mget_calls(redis)
+    response = httpx.get(f"{base}/p?placements=hero,cta,email-header&uid=alice")
+    assert mget_calls(redis) - before == 1
+    assert response.status_code == 200
+    urls = response.json()
+    assert set(urls) == {"hero", "cta", "email-header"}
+    assert httpx.get(urls["hero"]).json()["variant"] == "trail-running"
+    assert httpx.get(urls["cta"]).json()["variant"] == "free-shipping"
+    assert httpx.get(urls["email-header"]).json()["variant"] == "weekly"
+    assert response.headers["x-edgepick-source"] == \
+        "hero=decision,cta=decision,email-header=no-decision"
+
+
+@pytest.mark.parametrize("query,status", [("", 400), ("?placements=", 400),
+                                          ("?placements=hero,BAD", 400),
+                                          ("?placements=hero,hero", 400),
+                                          ("?placements=" + ",".join(f"p{i}" for i in range(33)), 400),
+                                          ("?placements=hero,sidebar", 404)])
+def test_batch_route_rejects_bad_lists(served_example, query: str, status: int) -> None:
+    _, base = served_example
+    response = httpx.get(f"{base}/p{query}")
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def mget_calls(redis: Redis) -> int:
+    stats = redis.info("commandstats")
+    return int(stats.get("cmdstat_mget", {}).get("calls", 0))
+
+
+def test_one_redirect_is_one_store_round_trip(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
+    before = redis.info("commandstats")
+    assert variant_of(get(base, "/p/hero?uid=alice")) == "trail-running"
+    after = redis.info("commandstats")
+    # Only the manifest poller's GETs of the revision may also run meanwhile.
+    changed = {k: after[k]["calls"] - before.get(k, {"calls": 0})["calls"] for k in after
+               if k not in ("cmdstat_get", "cmdstat_info") and
+               after[k]["calls"] != before.get(k, {"calls": 0})["calls"]}
+    assert changed == {"cmdstat_mget": 1}
+
+
+def test_metrics_count_answers_by_source(served_example) -> None:
+    _, base = served_example
+    get(base, "/p/hero")
+    get(base, "/p/hero?uid=nobody")
+    text = httpx.get(f"{base}/metrics").text
+    assert 'edgepick_edge_answers_total{source="no-user"} 1.0' in text
+    assert 'edgepick_edge_answers_total{source="no-decision"} 1.0' in text
+    assert 'edgepick_edge_request_seconds_bucket{le="0.005",route="placement"}' in text
+
+
+def test_healthz_reports_the_manifest(served_example) -> None:
+    _, base = served_example
+    body = httpx.get(f"{base}/healthz").json()
+    assert body["manifest_loaded"] is True and body["manifest_rev"] >= 1
+    assert body["store_circuit"] == "closed"
+
+
+def test_local_origin_serves_only_content(served_example) -> None:
+    _, base = served_example
+    assert httpx.get(f"{base}/content/hero/variant-nope.0000.json").status_code == 404
+    assert httpx.get(f"{base}/content/../../etc/passwd").status_code == 404
+
+
+def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis) -> None:
+    base = serve(settings)
+    assert httpx.get(f"{base}/healthz").status_code == 200  # loaded: empty manifest
+    assert get(base, "/p/hero").status_code == 404

@@ -1,0 +1,94 @@
+"""A slow or dead decision store costs each request at most its budget, never a 5xx, and
+serving recovers on its own when the store is back."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import httpx
+from redis import Redis
+
+from content_variants.folder_origin import FolderOrigin
+from content_variants.prewarm import Prewarmer
+from content_variants.publish import publish
+from decision_worker.pinning import pin
+from edge_functions.settings import Settings
+from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port, wait_until
+
+BUDGET_MS = 15.0
+
+
+def start_on(redis_process, settings: Settings, serve) -> tuple[str, Redis]:
+    port = free_port()
+    settings = dataclasses.replace(settings, redis_url=redis_process.url,
+                                   cdn_base=f"http://127.0.0.1:{port}",
+                                   store_budget_ms=BUDGET_MS, breaker_failures=3,
+                                   breaker_cooldown_s=0.2)
+    base = serve(settings, port)
+    redis = Redis.from_url(redis_process.url)
+    prewarmer = Prewarmer(settings.cdn_base, 5)
+    report = publish(EXAMPLE_CONTENT, redis, FolderOrigin(settings.origin_dir), prewarmer,
+                     settings.max_variant_bytes)
+    prewarmer.close()
+    assert report.ok, report.failed
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == report.rev)
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
+    return base, redis
+
+
+def timed_get(url: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = httpx.get(url, follow_redirects=False)
+    return response, time.perf_counter() - started
+
+
+def test_slow_store_answers_default_within_budget(redis_process, settings, serve) -> None:
+    base, redis = start_on(redis_process, settings, serve)
+    assert timed_get(f"{base}/p/hero?uid=alice")[0].headers["x-edgepick-source"] == "decision"
+    redis.execute_command("CLIENT", "PAUSE", 2000, "ALL")  # every command now waits 2 s
+    response, seconds = timed_get(f"{base}/p/hero?uid=alice")
+    assert response.status_code == 302
+    assert response.headers["x-edgepick-source"] == "store-timeout"
+    assert "variant-evergreen." in response.headers["location"]
+    # The budget is 15 ms; allow for a loaded CI machine, but far less than the 2 s pause.
+    assert seconds < 0.5
+    redis.execute_command("CLIENT", "UNPAUSE")
+
+
+def test_stopped_store_serves_defaults_and_recovers(redis_process, settings, serve) -> None:
+    base, _ = start_on(redis_process, settings, serve)
+    redis_process.stop()
+    sources = []
+    for _ in range(6):
+        response, seconds = timed_get(f"{base}/p/hero?uid=alice")
+        assert response.status_code == 302
+        assert "variant-evergreen." in response.headers["location"]
+        assert seconds < 0.5
+        sources.append(response.headers["x-edgepick-source"])
+    assert sources[0] == "store-error"
+    assert sources[-1] == "circuit-open"  # after 3 faults the breaker stops trying
+    batch = httpx.get(f"{base}/p?placements=hero,cta&uid=alice")
+    assert batch.status_code == 200 and "variant-evergreen." in batch.json()["hero"]
+    health = httpx.get(f"{base}/healthz").json()
+    assert health["store_circuit"] in ("open", "half-open")
+
+    redis_process.start()
+    wait_until(lambda: httpx.get(f"{base}/p/hero?uid=alice").headers["x-edgepick-source"]
+               == "decision", seconds=5, what="serving to recover after Redis restarted")
+    assert httpx.get(f"{base}/healthz").json()["store_circuit"] == "closed"
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'edgepick_edge_answers_total{source="circuit-open"}' in metrics
+
+
+def test_app_started_while_store_is_down_serves_its_manifest_snapshot(
+        redis_process, settings, serve) -> None:
+    base, _ = start_on(redis_process, settings, serve)
+    snapshot = settings.data_dir / "manifest-snapshot.json"
+    wait_until(snapshot.exists, what="the manifest snapshot")
+    redis_process.stop()
+    second = serve(dataclasses.replace(settings, redis_url=redis_process.url,
+                                       store_budget_ms=BUDGET_MS))
+    response = httpx.get(f"{second}/p/hero?uid=alice", follow_redirects=False)
+    assert response.status_code == 302
+    assert "variant-evergreen." in response.headers["location"]

@@ -1,0 +1,108 @@
+"""The `edgepick` command as a user runs it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=timeout)
+
+
+@pytest.fixture
+def cli_env(settings, serve, redis) -> dict[str, str]:
+    port = free_port()
+    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+    serve(settings, port)
+    return {"EDGEPICK_REDIS_URL": settings.redis_url, "EDGEPICK_ORIGIN": settings.origin,
+            "EDGEPICK_CDN_BASE": settings.cdn_base, "EDGEPICK_KEY_SECRET": SECRET,
+            "EDGEPICK_DATA_DIR": str(settings.data_dir)}
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_publish_then_republish_reports_what_changed(cli_env) -> None:
+    first = run(["publish", str(EXAMPLE_CONTENT)], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert "10 published, 0 updated, 0 unchanged, 0 failed → manifest rev 1" in first.stderr
+    assert "+ hero/trail-running" in first.stderr
+    again = run(["publish", str(EXAMPLE_CONTENT)], cli_env)
+    assert again.returncode == 0
+    assert "0 published, 0 updated, 10 unchanged, 0 failed → manifest rev 1 (unchanged)" \
+        in again.stderr
+
+
+def test_publish_with_a_broken_file_exits_non_zero_naming_it(cli_env, tmp_path: Path) -> None:
+    import shutil
+
+    content = tmp_path / "content"
+    shutil.copytree(EXAMPLE_CONTENT, content)
+    (content / "cta" / "bad.yaml").write_text("id: bad\ntitle: Bad\ncategory: c\nprice: 3\n")
+    result = run(["publish", str(content)], cli_env)
+    assert result.returncode == 1
+    assert "bad.yaml:4: field 'price' Extra inputs are not permitted" in result.stderr
+    assert "10 published" in result.stderr
+
+
+def test_publish_of_a_missing_folder_is_one_line(cli_env, tmp_path: Path) -> None:
+    line = one_error_line(run(["publish", str(tmp_path / "nope")], cli_env))
+    assert line == f"edgepick: error: {tmp_path / 'nope'}: content folder does not exist"
+
+
+def test_pin_and_unpublish_validate_their_arguments(cli_env) -> None:
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    ok = run(["pin", "alice", "hero", "winter-camping", "--ttl", "60"], cli_env)
+    assert ok.returncode == 0, ok.stderr
+    assert "invalid" in one_error_line(run(["pin", "alice", "Hero!", "x"], cli_env))
+    assert "not published" in one_error_line(run(["pin", "alice", "hero", "nope"], cli_env))
+    assert "ttl" in one_error_line(run(["pin", "alice", "hero", "evergreen", "--ttl", "0"],
+                                       cli_env))
+    assert "256 bytes" in one_error_line(run(["pin", "u" * 300, "hero", "evergreen"], cli_env))
+    assert "name a replacement default" in one_error_line(
+        run(["unpublish", "hero", "evergreen"], cli_env))
+    moved = run(["unpublish", "hero", "evergreen", "--replace-default", "winter-camping"],
+                cli_env)
+    assert moved.returncode == 0 and "default is winter-camping" in moved.stdout
+
+
+def test_bad_configuration_is_one_line(cli_env) -> None:
+    line = one_error_line(run(["pin", "a", "hero", "evergreen"],
+                              {**cli_env, "EDGEPICK_DECISION_TTL_S": "a day"}))
+    assert "EDGEPICK_DECISION_TTL_S='a day' is not a valid int" in line
+
+
+def test_unreachable_redis_is_one_line(cli_env) -> None:
+    env = {**cli_env, "EDGEPICK_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    assert "Redis" in one_error_line(run(["pin", "a", "hero", "evergreen"], env))
+
+
+def test_demo_publishes_pins_and_serves(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"EDGEPICK_DATA_DIR": str(tmp_path / "data"),
+           "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
+    env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
+    result = subprocess.run([sys.executable, "-m", "edgepick", "demo", "--once", "--port",
+                             str(port)], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "10 published" in out
+    assert f"http://127.0.0.1:{port}/p/hero?uid=alice" in out
+    row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=alice" in line)
+    assert "trail-running" in row and "decision" in row
+    with pytest.raises(httpx.ConnectError):  # --once stops the server
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
