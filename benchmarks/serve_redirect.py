@@ -1,0 +1,179 @@
+"""Serving bar: GET /p/{placement} with a warm decision vs a bare Starlette redirect.
+
+Both apps run on one uvicorn worker (uvloop + httptools, no access log) on this machine,
+loaded by wrk with the same settings in the same run; the edgepick app reads a real
+redis-server on loopback. Then the edgepick app is paced at half its measured throughput
+to read its latency percentiles.
+
+    python benchmarks/serve_redirect.py [--duration 10] [--rounds 2]
+
+Needs wrk and redis-server (Debian: apt-get install wrk redis-server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from content_variants.folder_origin import FolderOrigin  # noqa: E402
+from content_variants.prewarm import Prewarmer  # noqa: E402
+from content_variants.publish import publish  # noqa: E402
+from edge_functions.decision_record import DecisionRecord, encode  # noqa: E402
+from edge_functions.keys import decision_key, user_tag  # noqa: E402
+
+SECRET = "benchmark-secret-0123456789"
+UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--log-level", "warning", "--workers", "1", "--host", "127.0.0.1"]
+WRK_SCRIPT = """
+local i = 0
+local users = {users}
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/p/hero?uid=user-" .. (i % users))
+end
+{delay}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, duration: int, connections: int, users: int,
+        delay_ms: int | None = None) -> dict[str, float]:
+    delay = f"delay = function() return {delay_ms} end" if delay_ms else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT.format(users=users, delay=delay))
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+                          "-s", f.name, url], capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "75", "90", "99"):
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        result[f"p{pct}_ms"] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    for tool in ("wrk", "redis-server"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install {tool})")
+
+    work = Path(tempfile.mkdtemp(prefix="edgepick-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        redis_port, edge_port, bare_port = free_port(), free_port(), free_port()
+        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
+                                       "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL))
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        time.sleep(0.3)
+        redis = Redis.from_url(redis_url)
+        env = {**os.environ, "EDGEPICK_REDIS_URL": redis_url, "EDGEPICK_KEY_SECRET": SECRET,
+               "EDGEPICK_ORIGIN": f"file://{work / 'origin'}", "EDGEPICK_SERVE_ORIGIN": "1",
+               "EDGEPICK_CDN_BASE": f"http://127.0.0.1:{edge_port}",
+               "EDGEPICK_DATA_DIR": str(work / "data"), "PYTHONPATH": str(ROOT)}
+        procs.append(subprocess.Popen([sys.executable, *UVICORN, "--port", str(edge_port),
+                                       "--factory", "edge_functions.app:create_app_from_env"],
+                                      env=env, cwd=ROOT))
+        procs.append(subprocess.Popen([sys.executable, *UVICORN, "--port", str(bare_port),
+                                       "benchmarks.bare_redirect:app"], env=env, cwd=ROOT))
+        edge, bare = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{bare_port}"
+        wait_http(f"{edge}/healthz")
+        wait_http(f"{bare}/p/hero")
+
+        prewarmer = Prewarmer(edge, 5)
+        report = publish(ROOT / "edgepick/examples/content", redis, FolderOrigin(work / "origin"),
+                         prewarmer, 65536)
+        prewarmer.close()
+        assert report.ok, report.failed
+        record = encode(DecisionRecord(("trail-running", "winter-camping"), "bench", "treatment",
+                                       int(time.time())))
+        with redis.pipeline(transaction=False) as pipe:
+            for i in range(args.users):
+                pipe.set(decision_key(user_tag(SECRET.encode(), f"user-{i}"), "hero"), record,
+                         ex=3600)
+            pipe.execute()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{edge}/healthz").json()["manifest_rev"] != report.rev:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the app did not load the manifest")
+            time.sleep(0.1)
+        probe = httpx.get(f"{edge}/p/hero?uid=user-1")
+        assert probe.headers["x-edgepick-source"] == "decision", probe.headers
+
+        def load(base: str, duration: int, delay_ms: int | None = None) -> dict[str, float]:
+            return wrk(f"{base}/p/hero", duration, args.connections, args.users, delay_ms)
+
+        load(bare, 2), load(edge, 2)  # warm-up: caches, connection pools, JIT-free but lazy
+        rounds = []
+        for _ in range(args.rounds):
+            b = load(bare, args.duration)
+            e = load(edge, args.duration)
+            rounds.append({"bare": b, "edge": e, "ratio": e["rps"] / b["rps"]})
+            print(f"bare {b['rps']:9.0f} req/s   edge {e['rps']:9.0f} req/s   "
+                  f"ratio {e['rps'] / b['rps']:.1%}   edge p99 {e['p99_ms']:.2f} ms (saturated)")
+        edge_rps = statistics.median(r["edge"]["rps"] for r in rounds)
+        # Pace each connection: one request every `delay` ms → about half the throughput.
+        delay_ms = max(1, round(args.connections / (edge_rps / 2) * 1000))
+        paced = load(edge, args.duration, delay_ms)
+        print(f"edge paced at {paced['rps']:.0f} req/s ({paced['rps'] / edge_rps:.0%} of its "
+              f"throughput): p50 {paced['p50_ms']:.2f} ms  p90 {paced['p90_ms']:.2f} ms  "
+              f"p99 {paced['p99_ms']:.2f} ms")
+        counts = redis.info("commandstats").get("cmdstat_mget", {})
+        summary = {"date": dt.date.today().isoformat(), "rounds": rounds,
+                   "median_ratio": statistics.median(r["ratio"] for r in rounds),
+                   "paced": paced, "delay_ms": delay_ms,
+                   "mget_calls": counts.get("calls")}
+        print(f"median ratio {summary['median_ratio']:.1%}; bar: ≥ 75 % and p99 < 5 ms at half")
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
+        return 0
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
