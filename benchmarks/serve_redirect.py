@@ -153,8 +153,10 @@ def main() -> int:
             print(f"bare {b['rps']:9.0f} req/s   edge {e['rps']:9.0f} req/s   "
                   f"ratio {e['rps'] / b['rps']:.1%}   edge p99 {e['p99_ms']:.2f} ms (saturated)")
         edge_rps = statistics.median(r["edge"]["rps"] for r in rounds)
-        # Pace each connection: one request every `delay` ms → about half the throughput.
-        delay_ms = max(1, round(args.connections / (edge_rps / 2) * 1000))
+        # Pace each connection (wrk's delay(), whole milliseconds) to about half the
+        # throughput: try short runs and keep the delay whose rate lands nearest to half.
+        trials = {d: load(edge, 3, d)["rps"] for d in range(1, 8)}
+        delay_ms = min(trials, key=lambda d: abs(trials[d] - edge_rps / 2))
         paced = load(edge, args.duration, delay_ms)
         print(f"edge paced at {paced['rps']:.0f} req/s ({paced['rps'] / edge_rps:.0%} of its "
               f"throughput): p50 {paced['p50_ms']:.2f} ms  p90 {paced['p90_ms']:.2f} ms  "

@@ -14,13 +14,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from edge_functions.circuit_breaker import CircuitBreaker
 from edge_functions.decision_store import BatchedDecisionReader
 from edge_functions.local_origin import ImmutableContent
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
-from edge_functions.serving import Edge
+from edge_functions.serving import PLACEMENT_PREFIX, Edge
 from edge_functions.settings import Settings
 
 
@@ -30,7 +31,7 @@ def connect_redis(url: str, timeout_s: float) -> Redis:
                           health_check_interval=0)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> EdgeApp:
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
     budget_s = settings.store_budget_ms / 1000
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> Starlette:
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
     reader = BatchedDecisionReader(redis, budget_s, breaker)
     edge = Edge(settings.key_secret_bytes, manifest, reader, metrics)
+    metrics.count_store_batches(lambda: (reader.round_trips, reader.batched_requests))
 
     async def healthz(request: Request) -> Response:
         body = {"manifest_loaded": manifest.loaded, "manifest_rev": manifest.current.rev,
@@ -65,7 +67,6 @@ def create_app(settings: Settings) -> Starlette:
         await redis.aclose()
 
     routes = [
-        Route("/p/{placement:path}", edge.placement),
         Route("/p", edge.placements),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
@@ -74,9 +75,25 @@ def create_app(settings: Settings) -> Starlette:
         routes.append(Mount("/content", ImmutableContent(settings.origin_dir)))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.edge = edge
-    return app
+    return EdgeApp(app, edge)
 
 
-def create_app_from_env() -> Starlette:
+class EdgeApp:
+    """Send `/p/{placement}` straight to the plain-ASGI hot path; everything else to Starlette
+    (lifespan included, so start-up and shutdown stay in one place)."""
+
+    def __init__(self, starlette: Starlette, edge: Edge) -> None:
+        self.starlette = starlette
+        self.state = starlette.state
+        self._placement = edge.placement
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PLACEMENT_PREFIX):
+            await self._placement(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
+
+
+def create_app_from_env() -> EdgeApp:
     """uvicorn's factory for `edgepick serve` (each worker process reads the environment)."""
     return create_app(Settings.from_env())

@@ -41,10 +41,14 @@ class BatchedDecisionReader:
         self.breaker = breaker
         self._pending: list[tuple[list[str], asyncio.Future[Lookup]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.round_trips = 0
+        self.batched_requests = 0  # with round_trips: the mean batch size
 
     def lookup(self, keys: list[str]) -> asyncio.Future[Lookup]:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # bound on first use: the reader lives on the server's one loop
+            loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[Lookup] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
@@ -58,6 +62,7 @@ class BatchedDecisionReader:
                 future.set_result(Lookup([None] * len(keys), FAULT_OPEN))
             return
         task = asyncio.get_running_loop().create_task(self._fetch(batch))
+        self.batched_requests += len(batch)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

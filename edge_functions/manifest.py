@@ -40,6 +40,9 @@ class PlacementUrls:
     default: str
     default_url: str
     urls: dict[str, str]  # variant id → URL, the default included
+    # The same URLs encoded once, as the hot path puts them in a Location header.
+    default_location: bytes
+    locations: dict[str, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +73,13 @@ def parse_document(doc: Any) -> Manifest:
         urls: dict[str, str] = {}
         for variant, meta in variants.items():
             url = meta.get("url") if isinstance(meta, dict) else None
-            if not is_valid_id(variant) or not isinstance(url, str) or not url.startswith(
-                ("http://", "https://")
-            ):
+            if not is_valid_id(variant) or not isinstance(url, str) or not url.isascii() \
+                    or not url.startswith(("http://", "https://")):
                 raise CorruptRecord(f"manifest variant {placement}/{variant} is invalid")
             urls[variant] = url
-        placements[placement] = PlacementUrls(default, urls[default], urls)
+        locations = {variant: url.encode("latin-1") for variant, url in urls.items()}
+        placements[placement] = PlacementUrls(default, urls[default], urls, locations[default],
+                                              locations)
     return Manifest(rev, placements)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 # Sub-millisecond resolution where the bar is (p99 < 5 ms), coarse above the budget.
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02,
@@ -33,3 +37,20 @@ class EdgeMetrics:
         self.manifest_rev = Gauge("edgepick_edge_manifest_revision",
                                   "Revision of the manifest this process serves.",
                                   registry=self.registry)
+
+    def count_store_batches(self, read: Callable[[], tuple[int, int]]) -> None:
+        """Expose the batching reader's (round trips, lookups) at scrape time, not per call."""
+        self.registry.register(_StoreBatches(read))
+
+
+class _StoreBatches(Collector):
+    def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        round_trips, lookups = self._read()
+        yield CounterMetricFamily("edgepick_edge_store_round_trips",
+                                  "Decision-store round trips (one MGET each).", round_trips)
+        yield CounterMetricFamily("edgepick_edge_store_lookups",
+                                  "Requests answered by those round trips; lookups / round "
+                                  "trips is the mean batch size.", lookups)

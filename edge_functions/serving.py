@@ -1,16 +1,21 @@
 """The hot path: `GET /p/{placement}` and `GET /p?placements=a,b`.
 
 Read top to bottom: parse → key → one lookup → manifest → redirect. Everything that can be
-done earlier (manifest parsing, URL building, metric children) was done at start-up or when
-the manifest changed.
+done earlier (manifest parsing, Location bytes, metric children) was done at start-up or
+when the manifest changed. The single-placement route is plain ASGI: Starlette's request
+and response objects cost more than the rest of the route together (profiled; see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import json
 import time
+from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from edge_functions.decision_record import HOLDOUT_ARM, decode_for_serving
 from edge_functions.decision_store import BatchedDecisionReader
@@ -18,14 +23,18 @@ from edge_functions.errors import CorruptRecord, EdgepickError, InvalidIdentifie
 from edge_functions.identifiers import check_id, check_user_id
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.manifest import ManifestCache, PlacementUrls
-from edge_functions.metrics import EdgeMetrics
+from edge_functions.metrics import SOURCES, EdgeMetrics
 
 USER_COOKIE = "ep_uid"
 OPT_OUT_COOKIE = "ep_optout"
-USER_HEADER = "x-user-id"
 SOURCE_HEADER = "x-edgepick-source"
 MAX_BATCH_PLACEMENTS = 32
 NO_STORE = "private, no-store"
+PLACEMENT_PREFIX = "/p/"
+
+_NO_STORE = (b"cache-control", NO_STORE.encode())
+_EMPTY_BODY = {"type": "http.response.body", "body": b""}
+_SOURCE_HEADERS = {source: (SOURCE_HEADER.encode(), source.encode()) for source in SOURCES}
 
 
 class Edge:
@@ -38,97 +47,138 @@ class Edge:
         self.reader = reader
         self.metrics = metrics
 
-    async def placement(self, request: Request) -> Response:
+    async def placement(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI endpoint for GET /p/{placement}: a 302 to the chosen variant."""
         started = time.perf_counter()
+        placement = scope["path"][len(PLACEMENT_PREFIX):]
         try:
-            entry = self._placement_entry(request.path_params["placement"])
-            user = _user_id(request)
+            if scope["method"] not in ("GET", "HEAD"):
+                raise MethodNotAllowed(f"{scope['method']} is not allowed: use GET")
+            entry = self._placement_entry(placement)
+            user, opted_out = identify(scope)
         except EdgepickError as e:
-            return self._reject(e)
-        if user is None or _opted_out(request):
-            url, source = entry.default_url, ("no-user" if user is None else "opted-out")
+            await self._reject(e, send)
+            return
+        if user is None or opted_out:
+            location, source = entry.default_location, ("no-user" if user is None else "opted-out")
         else:
-            key = decision_key(user_tag(self._secret, user), request.path_params["placement"])
-            lookup = await self.reader.lookup([key])
-            url, source = _choose(entry, lookup.values[0], lookup.fault)
+            lookup = await self.reader.lookup([decision_key(user_tag(self._secret, user),
+                                                            placement)])
+            location, source = choose(entry, lookup.values[0], lookup.fault)
         self.metrics.answers[source].inc()
+        await send({"type": "http.response.start", "status": 302, "headers": [
+            (b"location", location), _NO_STORE, _SOURCE_HEADERS[source],
+            (b"content-length", b"0")]})
+        await send(_EMPTY_BODY)
         self.metrics.latency_single.observe(time.perf_counter() - started)
-        return Response(status_code=302, headers={
-            "location": url, "cache-control": NO_STORE, SOURCE_HEADER: source})
 
     async def placements(self, request: Request) -> Response:
+        """GET /p?placements=a,b: JSON map placement → URL, one store round trip."""
         started = time.perf_counter()
         try:
             names = _placement_list(request.query_params.get("placements"))
             entries = [self._placement_entry(name) for name in names]
-            user = _user_id(request)
+            user, opted_out = identify(request.scope)
         except EdgepickError as e:
-            return self._reject(e)
-        if user is None or _opted_out(request):
+            return self._error_response(e)
+        if user is None or opted_out:
             source = "no-user" if user is None else "opted-out"
-            chosen = [(entry.default_url, source) for entry in entries]
+            chosen = [(entry.default_location, source) for entry in entries]
         else:
             tag = user_tag(self._secret, user)
             lookup = await self.reader.lookup([decision_key(tag, name) for name in names])
-            chosen = [_choose(entry, raw, lookup.fault)
+            chosen = [choose(entry, raw, lookup.fault)
                       for entry, raw in zip(entries, lookup.values, strict=True)]
         for _, source in chosen:
             self.metrics.answers[source].inc()
         self.metrics.latency_batch.observe(time.perf_counter() - started)
         return JSONResponse(
-            {name: url for name, (url, _) in zip(names, chosen, strict=True)},
+            {name: location.decode("latin-1") for name, (location, _) in zip(names, chosen)},
             headers={"cache-control": NO_STORE,
                      SOURCE_HEADER: ",".join(f"{n}={s}" for n, (_, s) in zip(names, chosen))},
         )
 
     def _placement_entry(self, placement: str) -> PlacementUrls:
-        check_id("placement", placement)
         entry = self.manifest.current.placements.get(placement)
         if entry is None:
+            check_id("placement", placement)  # a malformed id is a 400, not a 404
             raise UnknownPlacement(f"placement {placement!r} is not published")
         return entry
 
-    def _reject(self, error: EdgepickError) -> Response:
+    def _error_response(self, error: EdgepickError) -> Response:
         self.metrics.rejected.labels(error.error_code).inc()
         return JSONResponse({"error": error.error_code, "detail": error.message},
-                            status_code=error.http_status,
-                            headers={"cache-control": NO_STORE})
+                            status_code=error.http_status, headers={"cache-control": NO_STORE})
+
+    async def _reject(self, error: EdgepickError, send: Send) -> None:
+        self.metrics.rejected.labels(error.error_code).inc()
+        body = json.dumps({"error": error.error_code, "detail": error.message}).encode()
+        await send({"type": "http.response.start", "status": error.http_status, "headers": [
+            (b"content-type", b"application/json"), _NO_STORE,
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
-def _choose(entry: PlacementUrls, raw: bytes | None, fault: str | None) -> tuple[str, str]:
+class MethodNotAllowed(EdgepickError):
+    http_status = 405
+    error_code = "method_not_allowed"
+
+
+def choose(entry: PlacementUrls, raw: bytes | None, fault: str | None) -> tuple[bytes, str]:
     """The first ranked variant still published, else the default, with the reason."""
     if fault is not None:
-        return entry.default_url, fault
+        return entry.default_location, fault
     if raw is None:
-        return entry.default_url, "no-decision"
+        return entry.default_location, "no-decision"
     try:
         ranked, arm = decode_for_serving(raw)
     except CorruptRecord:
-        return entry.default_url, "corrupt-record"
+        return entry.default_location, "corrupt-record"
     if arm == HOLDOUT_ARM:
-        return entry.default_url, "holdout"
+        return entry.default_location, "holdout"
     for variant in ranked:
-        url = entry.urls.get(variant)
-        if url is not None:
-            return url, "decision"
-    return entry.default_url, "not-eligible"
+        location = entry.locations.get(variant)
+        if location is not None:
+            return location, "decision"
+    return entry.default_location, "not-eligible"
 
 
-def _user_id(request: Request) -> str | None:
-    """Cookie `ep_uid`, else header `X-User-Id`, else query `uid`; a malformed one is a 400."""
-    value = request.cookies.get(USER_COOKIE)
-    if value is None:
-        value = request.headers.get(USER_HEADER)
-    if value is None:
-        value = request.query_params.get("uid")
-    if value is None:
-        return None
-    return check_user_id(value)
+def identify(scope: Scope) -> tuple[str | None, bool]:
+    """(user id, opted out) from one pass over the headers.
+
+    The user is cookie `ep_uid`, else header `X-User-Id`, else query `uid`; a malformed one
+    is a 400. Opting out is cookie `ep_optout=1` or the Global Privacy Control header.
+    """
+    cookie_header = header_user = None
+    opted_out = False
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie_header = value if cookie_header is None else cookie_header + b"; " + value
+        elif name == b"x-user-id":
+            header_user = value
+        elif name == b"sec-gpc" and value == b"1":
+            opted_out = True
+    user: str | None = None
+    if cookie_header is not None:
+        cookies = cookie_parser(cookie_header.decode("latin-1"))
+        user = cookies.get(USER_COOKIE)
+        opted_out = opted_out or cookies.get(OPT_OUT_COOKIE) == "1"
+    if user is None and header_user is not None:
+        user = _utf8(header_user)
+    if user is None and scope["query_string"]:
+        for key, value in parse_qsl(scope["query_string"].decode("latin-1"),
+                                    keep_blank_values=True):
+            if key == "uid":
+                user = value
+                break
+    return (None if user is None else check_user_id(user)), opted_out
 
 
-def _opted_out(request: Request) -> bool:
-    """Opt-out cookie, or the browser's Global Privacy Control signal."""
-    return request.cookies.get(OPT_OUT_COOKIE) == "1" or request.headers.get("sec-gpc") == "1"
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidIdentifier("user id header is not UTF-8") from e
 
 
 def _placement_list(raw: str | None) -> list[str]:

@@ -202,6 +202,8 @@ def test_metrics_count_answers_by_source(served_example) -> None:
     assert 'edgepick_edge_answers_total{source="no-user"} 1.0' in text
     assert 'edgepick_edge_answers_total{source="no-decision"} 1.0' in text
     assert 'edgepick_edge_request_seconds_bucket{le="0.005",route="placement"}' in text
+    assert "edgepick_edge_store_round_trips_total 1.0" in text  # only the second one looked up
+    assert "edgepick_edge_store_lookups_total 1.0" in text
 
 
 def test_healthz_reports_the_manifest(served_example) -> None:
