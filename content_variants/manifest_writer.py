@@ -67,7 +67,7 @@ def apply(redis: Redis, change: Callable[[Document], None]) -> tuple[Document, b
     raise ManifestError(f"manifest kept changing under {MAX_ATTEMPTS} attempts; try again")
 
 
-def _decode(raw: bytes) -> Document:
+def _decode(raw: bytes | str) -> Document:
     try:
         doc = json.loads(raw)
         parse_document(doc)

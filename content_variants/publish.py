@@ -64,8 +64,8 @@ def publish(content_dir: Path, redis: Redis, origin: Origin, prewarmer: Prewarme
     current = manifest_writer.read_document(redis)["placements"]
 
     renderer = Renderer(max_variant_bytes)
-    planned = [_render_placement(p, renderer, current.get(p.id), report) for p in placements]
-    planned = [p for p in planned if p is not None]
+    rendered = [_render_placement(p, renderer, current.get(p.id), report) for p in placements]
+    planned = [p for p in rendered if p is not None]
 
     total = sum(len(p.rendered) for p in planned)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

@@ -13,7 +13,7 @@ from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from edge_functions.circuit_breaker import CircuitBreaker
@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> EdgeApp:
         await reader.close()
         await redis.aclose()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/p", edge.placements),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),

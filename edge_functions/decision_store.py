@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -69,7 +70,7 @@ class BatchedDecisionReader:
     async def _fetch(self, batch: list[tuple[list[str], asyncio.Future[Lookup]]]) -> None:
         keys = [key for request_keys, _ in batch for key in request_keys]
         fault: str | None = None
-        values: list[bytes | None] = []
+        values: list[Any] = []  # bytes | None: the client is built without decode_responses
         self.round_trips += 1
         try:
             async with asyncio.timeout(self._budget_s):

@@ -68,7 +68,8 @@ def parse_document(doc: Any) -> Manifest:
             raise CorruptRecord(f"manifest placement {placement!r} is invalid")
         variants = entry.get("variants")
         default = entry.get("default")
-        if not isinstance(variants, dict) or default not in variants:
+        if not isinstance(variants, dict) or not isinstance(default, str) \
+                or default not in variants:
             raise CorruptRecord(f"manifest placement {placement!r} has no published default")
         urls: dict[str, str] = {}
         for variant, meta in variants.items():
@@ -91,8 +92,8 @@ def parse_bytes(raw: bytes | str) -> Manifest:
 
 
 async def load_raw(redis: Redis) -> bytes | None:
-    raw: bytes | None = await redis.get(MANIFEST_KEY)
-    return raw
+    raw = await redis.get(MANIFEST_KEY)
+    return raw.encode() if isinstance(raw, str) else raw
 
 
 class ManifestCache:

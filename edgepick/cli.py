@@ -41,7 +41,7 @@ def _one_line_errors(command: F) -> F:
 def _settings(**overrides: object) -> Settings:
     from edgepick.embedded_redis import with_redis
 
-    return with_redis(Settings.from_env(**overrides))
+    return with_redis(Settings.from_env(None, **overrides))
 
 
 def _redis(settings: Settings) -> Redis:

@@ -16,8 +16,6 @@ from edge_functions.settings import Settings
 from tests.conftest import SECRET, wait_until
 
 
-
-
 def get(base: str, path: str, **kwargs: object) -> httpx.Response:
     return httpx.get(base + path, follow_redirects=False, **kwargs)  # type: ignore[arg-type]
 
@@ -223,3 +221,18 @@ def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, 
     base = serve(settings)
     assert httpx.get(f"{base}/healthz").status_code == 200  # loaded: empty manifest
     assert get(base, "/p/hero").status_code == 404
+
+
+def test_non_utf8_user_header_is_400_and_the_server_keeps_serving(served_example) -> None:
+    _, base = served_example
+    response = get(base, "/p/hero", headers={"x-user-id": b"\xff\xfe"})
+    assert response.status_code == 400
+    assert "not UTF-8" in response.json()["detail"]
+    assert get(base, "/p/hero").status_code == 302
+
+
+def test_only_get_is_allowed_on_placements(served_example) -> None:
+    _, base = served_example
+    response = httpx.post(f"{base}/p/hero", content=b"x")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
