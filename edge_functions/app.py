@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,7 +23,9 @@ from edge_functions.local_origin import ImmutableContent
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.serving import PLACEMENT_PREFIX, Edge
-from edge_functions.settings import Settings
+from edge_functions.settings import DEV_SECRET, Settings
+
+log = logging.getLogger("edgepick.edge")
 
 
 def connect_redis(url: str, timeout_s: float) -> Redis:
@@ -34,6 +37,9 @@ def connect_redis(url: str, timeout_s: float) -> Redis:
 def create_app(settings: Settings) -> EdgeApp:
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
+    if settings.key_secret == DEV_SECRET:
+        log.warning("EDGEPICK_KEY_SECRET is the development default: set a secret of your own "
+                    "(the same for publisher, worker and edge) before real users arrive")
     budget_s = settings.store_budget_ms / 1000
     redis = connect_redis(settings.redis_url, budget_s)
     metrics = EdgeMetrics()

@@ -86,10 +86,6 @@ class Settings:
         if len(self.key_secret_bytes) < 16:
             raise ConfigError("EDGEPICK_KEY_SECRET must be at least 16 bytes")
 
-    @property
-    def cdn_base_stripped(self) -> str:
-        return self.cdn_base.rstrip("/")
-
 
 def _parse(name: str, raw: str, kind: object) -> object:
     kind = str(kind)

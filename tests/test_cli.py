@@ -106,3 +106,34 @@ def test_demo_publishes_pins_and_serves(tmp_path: Path) -> None:
     assert "trail-running" in row and "decision" in row
     with pytest.raises(httpx.ConnectError):  # --once stops the server
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_serve_answers_redirects_and_stops_on_sigterm(cli_env) -> None:
+    import signal
+    import time
+
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    assert run(["pin", "alice", "cta", "app-download"], cli_env).returncode == 0
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "edgepick", "serve", "--port", str(port)],
+                              env={**os.environ, **cli_env}, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.ConnectError:
+                pass
+            assert time.monotonic() < deadline, "edgepick serve did not come up"
+            time.sleep(0.1)
+        answer = httpx.get(f"{base}/p/cta?uid=alice")
+        assert answer.status_code == 302
+        assert "/content/cta/variant-app-download." in answer.headers["location"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=20)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says why it stopped.
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
