@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from edge_functions.circuit_breaker import CircuitBreaker
 from edge_functions.decision_store import BatchedDecisionReader
 from edge_functions.local_origin import ImmutableContent
+from edge_functions.logs import configure as configure_logs
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.serving import PLACEMENT_PREFIX, Edge
@@ -102,4 +104,5 @@ class EdgeApp:
 
 def create_app_from_env() -> EdgeApp:
     """uvicorn's factory for `edgepick serve` (each worker process reads the environment)."""
+    configure_logs(os.environ.get("EDGEPICK_LOG_LEVEL", "WARNING").upper())
     return create_app(Settings.from_env())

@@ -6,6 +6,7 @@ on stderr and a non-zero exit; nothing here holds logic of its own.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -54,7 +55,7 @@ def _redis(settings: Settings) -> Redis:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 def cli(log_level: str) -> None:
     """edgepick: edge-first personalization. Configuration comes from EDGEPICK_* variables."""
-    from edgepick.logs import configure
+    from edge_functions.logs import configure
 
     configure(log_level.upper())
 
@@ -131,8 +132,9 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     # Worker processes read the environment again: hand them the resolved Redis URL.
     assert settings.redis_url is not None
     os.environ["EDGEPICK_REDIS_URL"] = settings.redis_url
+    os.environ.setdefault("EDGEPICK_LOG_LEVEL", logging.getLevelName(logging.getLogger().level))
     uvicorn.run("edge_functions.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=access_log, log_level="warning",
+                workers=workers, access_log=access_log, log_config=None,
                 loop="uvloop", http="httptools")
 
 
