@@ -99,7 +99,10 @@ def publish(content_dir: Path, redis: Redis, origin: Origin, prewarmer: Prewarme
                           [(p, v) for p in planned for v in p.rendered]):
             pass
 
+    left_out: list[str] = []  # filled per attempt: a WATCH retry runs `change` again
+
     def change(doc: manifest_writer.Document) -> None:
+        left_out.clear()
         for placement in planned:
             target = doc["placements"].setdefault(placement.id, {"default": None, "variants": {}})
             target["variants"].update(entries[placement.id])
@@ -108,12 +111,12 @@ def publish(content_dir: Path, redis: Redis, origin: Origin, prewarmer: Prewarme
             if target["default"] not in target["variants"]:
                 # A new placement whose default failed: publish none of it.
                 del doc["placements"][placement.id]
-                report.failed.append(f"{placement.id}: default variant "
-                                     f"{placement.default!r} did not publish, so the "
-                                     "placement was left out")
+                left_out.append(f"{placement.id}: default variant {placement.default!r} did "
+                                "not publish, so the placement was left out")
 
     try:
         doc, report.manifest_changed = manifest_writer.apply(redis, change)
+        report.failed.extend(left_out)
     except ManifestError as e:
         report.failed.append(str(e))
         report.uploaded.clear()
