@@ -123,6 +123,8 @@ def publish(content_dir: Path, redis: Redis, origin: Origin, prewarmer: Prewarme
         report.metadata_updated.clear()
     else:
         report.rev = doc["rev"]
+        # Objects of a placement left out were uploaded but are not eligible: not "published".
+        report.uploaded = [n for n in report.uploaded if n.split("/")[0] in doc["placements"]]
         report.defaults = {p: e["default"] for p, e in doc["placements"].items()}
     report.uploaded.sort()
     report.unchanged.sort()

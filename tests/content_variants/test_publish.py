@@ -102,6 +102,7 @@ def test_new_placement_whose_default_fails_is_not_published(
     write("promo/extra.yaml", "id: extra\ntitle: E\ncategory: c\nfields: {text: hi}\n")
     report = publish_content(origin_server, content)
     assert any("promo: default variant 'base' did not publish" in f for f in report.failed)
+    assert not any(name.startswith("promo/") for name in report.uploaded)
     assert "promo" not in parse_bytes(redis.get(MANIFEST_KEY)).placements
 
 
