@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from edge_functions.errors import InvalidIdentifier
@@ -55,12 +56,12 @@ class Event:
     timestamp: dt.datetime  # event time, UTC
     name: str | None = None  # track event name
     previous_id: str | None = None  # alias
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = dataclass_field(default_factory=dict)
+    traits: dict[str, Any] = dataclass_field(default_factory=dict)
+    context: dict[str, Any] = dataclass_field(default_factory=dict)
     session_start: bool = False
     engagement: Engagement | None = None
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    raw: dict[str, Any] = dataclass_field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ class Rejection:
     index: int
     field: str
     reason: str
-    raw: Any = field(default=None, compare=False, repr=False)
+    raw: Any = dataclass_field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"message {self.index}: field '{self.field}' {self.reason}"
