@@ -139,6 +139,20 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
+@_one_line_errors
+def api(host: str, port: int) -> None:
+    """Serve POST /v1/events (Segment-spec), /healthz and /metrics."""
+    import uvicorn
+
+    from decision_worker.api import create_api
+
+    uvicorn.run(create_api(_settings()), host=host, port=port, access_log=False,
+                log_config=None, loop="uvloop", http="httptools")
+
+
+@cli.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
               help="Content folder (default: the example catalog shipped with edgepick).")

@@ -93,17 +93,14 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Settings], str]]:
-    """Start the edge app on uvicorn in a thread; returns its base URL. Stops at teardown."""
+def serve_app() -> Iterator[Callable[..., str]]:
+    """Start any ASGI app on uvicorn in a thread; returns its base URL. Stops at teardown."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(settings: Settings, port: int | None = None) -> str:
+    def start(app: object, port: int | None = None) -> str:
         port = port or free_port()
-        if settings.serve_origin and "127.0.0.1:8000" in settings.cdn_base:
-            settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
-                                               port=port, log_level="warning",
-                                               access_log=False))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning", access_log=False))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         wait_until(lambda: server.started, what="uvicorn to start")
@@ -114,6 +111,19 @@ def serve() -> Iterator[Callable[[Settings], str]]:
     for server, thread in servers:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def serve(serve_app: Callable[..., str]) -> Callable[..., str]:
+    """Start the edge app for `settings` (serving the origin on its own port if asked)."""
+
+    def start(settings: Settings, port: int | None = None) -> str:
+        port = port or free_port()
+        if settings.serve_origin and "127.0.0.1:8000" in settings.cdn_base:
+            settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+        return serve_app(create_app(settings), port)
+
+    return start
 
 
 @pytest.fixture

@@ -108,32 +108,57 @@ def test_demo_publishes_pins_and_serves(tmp_path: Path) -> None:
         httpx.get(f"http://127.0.0.1:{port}/healthz")
 
 
-def test_serve_answers_redirects_and_stops_on_sigterm(cli_env) -> None:
-    import signal
-    import time
+class CliServer:
+    """`edgepick <command> --port N` as a subprocess, up once /healthz answers 200."""
 
-    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
-    assert run(["pin", "alice", "cta", "app-download"], cli_env).returncode == 0
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "edgepick", "serve", "--port", str(port)],
-                              env={**os.environ, **cli_env}, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        import time
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "edgepick", *args, "--port",
+                                         str(self.port)], env={**os.environ, **env},
+                                        stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
         while True:
             try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
+                if httpx.get(f"{self.base}/healthz").status_code == 200:
+                    return
             except httpx.ConnectError:
                 pass
-            assert time.monotonic() < deadline, "edgepick serve did not come up"
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"edgepick {args[0]} did not come up")
             time.sleep(0.1)
-        answer = httpx.get(f"{base}/p/cta?uid=alice")
+
+    def stop(self) -> str:
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        _, stderr = self.process.communicate(timeout=20)
+        # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says why it stopped.
+        assert self.process.returncode in (0, -signal.SIGTERM), stderr
+        assert "Traceback" not in stderr
+        return stderr
+
+
+def test_serve_answers_redirects_and_stops_on_sigterm(cli_env) -> None:
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    assert run(["pin", "alice", "cta", "app-download"], cli_env).returncode == 0
+    server = CliServer(["serve"], cli_env)
+    try:
+        answer = httpx.get(f"{server.base}/p/cta?uid=alice")
         assert answer.status_code == 302
         assert "/content/cta/variant-app-download." in answer.headers["location"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=20)
-    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says why it stopped.
-    assert server.returncode in (0, -signal.SIGTERM), stderr
-    assert "Traceback" not in stderr
+        server.stop()
+
+
+def test_api_accepts_events(cli_env) -> None:
+    server = CliServer(["api"], cli_env)
+    try:
+        answer = httpx.post(f"{server.base}/v1/events", json={
+            "type": "track", "event": "Session Started", "userId": "alice", "messageId": "m1"})
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    finally:
+        server.stop()
