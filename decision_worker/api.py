@@ -73,3 +73,8 @@ def create_api(settings: Settings) -> Starlette:
 def _error(status: int, field: str, reason: str) -> Response:
     return JSONResponse({"error": "invalid_request", "field": field,
                          "detail": f"field '{field}' {reason}"}, status_code=status)
+
+
+def create_api_from_env() -> Starlette:
+    """uvicorn's factory (benchmarks, several worker processes)."""
+    return create_api(Settings.from_env())
