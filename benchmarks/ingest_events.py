@@ -10,13 +10,9 @@ stream by the idempotency script.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from redis import Redis
@@ -24,7 +20,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serve_redirect import free_port, wait_http  # noqa: E402
+from benchmarks.processes import Processes  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM  # noqa: E402
 
 LUA = r"""
@@ -52,20 +48,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="edgepick-ingest-"))
-    redis_port, api_port = free_port(), free_port()
-    procs = [subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)]
-    try:
-        time.sleep(0.3)
-        env = {**os.environ, "EDGEPICK_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-               "EDGEPICK_ORIGIN": f"file://{work / 'origin'}", "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--loop", "uvloop", "--http", "httptools",
-             "--no-access-log", "--log-level", "warning", "--port", str(api_port), "--factory",
-             "decision_worker.api:create_api_from_env"], env=env, cwd=ROOT))
-        base = f"http://127.0.0.1:{api_port}"
-        wait_http(f"{base}/healthz")
+    with Processes() as servers:
+        work = servers.work
+        redis_url = servers.redis()
+        base = servers.uvicorn("decision_worker.api:create_api_from_env", {
+            "EDGEPICK_REDIS_URL": redis_url, "EDGEPICK_ORIGIN": f"file://{work / 'origin'}"},
+            factory=True)
         script = work / "ingest.lua"
         script.write_text(LUA)
         out = subprocess.run(["wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s",
@@ -74,16 +62,11 @@ def main() -> int:
         if "Non-2xx or 3xx responses" in out:
             raise RuntimeError(out)
         requests = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        streamed = Redis.from_url(env["EDGEPICK_REDIS_URL"]).xlen(EVENTS_STREAM)
+        streamed = Redis.from_url(redis_url).xlen(EVENTS_STREAM)
         p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
         print(f"{requests * 100:,.0f} messages/s ({requests:,.0f} requests/s of 100), "
               f"request p99 {p99}, {streamed:,} messages in the stream; bar ≥ 20,000/s")
         return 0
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.processes import Processes, free_port  # noqa: E402
 from content_variants.folder_origin import FolderOrigin  # noqa: E402
 from content_variants.prewarm import Prewarmer  # noqa: E402
 from content_variants.publish import publish  # noqa: E402
@@ -39,8 +39,6 @@ from edge_functions.decision_record import DecisionRecord, encode  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
-UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-           "--log-level", "warning", "--workers", "1", "--host", "127.0.0.1"]
 WRK_SCRIPT = """
 local i = 0
 local users = {users}
@@ -50,23 +48,6 @@ request = function()
 end
 {delay}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url).status_code < 500:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def wrk(url: str, duration: int, connections: int, users: int,
@@ -98,28 +79,18 @@ def main() -> int:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (apt-get install {tool})")
 
-    work = Path(tempfile.mkdtemp(prefix="edgepick-bench-"))
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        redis_port, edge_port, bare_port = free_port(), free_port(), free_port()
-        procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
-                                       "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                      stdout=subprocess.DEVNULL))
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        time.sleep(0.3)
+    with Processes() as servers:
+        work = servers.work
+        edge_port = free_port()
+        redis_url = servers.redis()
         redis = Redis.from_url(redis_url)
-        env = {**os.environ, "EDGEPICK_REDIS_URL": redis_url, "EDGEPICK_KEY_SECRET": SECRET,
+        env = {"EDGEPICK_REDIS_URL": redis_url, "EDGEPICK_KEY_SECRET": SECRET,
                "EDGEPICK_ORIGIN": f"file://{work / 'origin'}", "EDGEPICK_SERVE_ORIGIN": "1",
                "EDGEPICK_CDN_BASE": f"http://127.0.0.1:{edge_port}",
-               "EDGEPICK_DATA_DIR": str(work / "data"), "PYTHONPATH": str(ROOT)}
-        procs.append(subprocess.Popen([sys.executable, *UVICORN, "--port", str(edge_port),
-                                       "--factory", "edge_functions.app:create_app_from_env"],
-                                      env=env, cwd=ROOT))
-        procs.append(subprocess.Popen([sys.executable, *UVICORN, "--port", str(bare_port),
-                                       "benchmarks.bare_redirect:app"], env=env, cwd=ROOT))
-        edge, bare = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{bare_port}"
-        wait_http(f"{edge}/healthz")
-        wait_http(f"{bare}/p/hero")
+               "EDGEPICK_DATA_DIR": str(work / "data")}
+        edge = servers.uvicorn("edge_functions.app:create_app_from_env", env, factory=True,
+                               port=edge_port)
+        bare = servers.uvicorn("benchmarks.bare_redirect:app", env, ready_path="/p/hero")
 
         prewarmer = Prewarmer(edge, 5)
         report = publish(ROOT / "edgepick/examples/content", redis, FolderOrigin(work / "origin"),
@@ -170,11 +141,6 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
         return 0
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
