@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +15,7 @@ from decision_worker.event_log import FolderEventLog
 from decision_worker.events import MAX_REQUEST_BYTES, RequestRejected
 from decision_worker.ingest import Ingest
 from edge_functions.errors import ConfigError
+from edge_functions.redis_client import connect_async
 from edge_functions.settings import Settings
 
 
@@ -24,7 +24,7 @@ def create_api(settings: Settings) -> Starlette:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
     if settings.origin_dir is None:
         raise ConfigError("the event log needs a file:// origin for now (S3 is not built yet)")
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_async(settings.redis_url)
     ingest = Ingest(redis, FolderEventLog(settings.origin_dir))
     registry = CollectorRegistry()
     messages = Counter("edgepick_ingest_messages_total", "Messages by outcome.", ["outcome"],

@@ -9,9 +9,6 @@ import os
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,16 +21,11 @@ from edge_functions.local_origin import ImmutableContent
 from edge_functions.logs import configure as configure_logs
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
+from edge_functions.redis_client import connect_async
 from edge_functions.serving import PLACEMENT_PREFIX, Edge
 from edge_functions.settings import DEV_SECRET, Settings
 
 log = logging.getLogger("edgepick.edge")
-
-
-def connect_redis(url: str, timeout_s: float) -> Redis:
-    """An asyncio client that fails fast: no retries, connect bounded by the store budget."""
-    return Redis.from_url(url, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
-                          health_check_interval=0)
 
 
 def create_app(settings: Settings) -> EdgeApp:
@@ -43,7 +35,7 @@ def create_app(settings: Settings) -> EdgeApp:
         log.warning("EDGEPICK_KEY_SECRET is the development default: set a secret of your own "
                     "(the same for publisher, worker and edge) before real users arrive")
     budget_s = settings.store_budget_ms / 1000
-    redis = connect_redis(settings.redis_url, budget_s)
+    redis = connect_async(settings.redis_url, budget_s)
     metrics = EdgeMetrics()
     manifest = ManifestCache(redis, settings.manifest_refresh_s,
                              snapshot_path=settings.data_dir / "manifest-snapshot.json",

