@@ -1,12 +1,24 @@
-"""Redis keys of the worker side. All share the hash tag `{ep:events}`, so the ingest script
-that checks idempotency markers and appends to the stream touches one Cluster slot."""
+"""Redis keys of the worker side, with their TTLs or size bounds.
+
+The event keys share the hash tag `{ep:events}`, so the ingest script that checks
+idempotency markers and appends to the stream touches one Cluster slot. A user's profile
+shares its hash tag with the user's decision keys (`ep:d:{tag}:…`), so one script can
+compare-and-set the profile and write the decisions atomically on a cluster too.
+"""
 
 from __future__ import annotations
 
 EVENTS_STREAM = "{ep:events}:stream"
 DEAD_LETTER_STREAM = "{ep:events}:dead"
 SEEN_PREFIX = "{ep:events}:seen:"  # + messageId: idempotency marker with a TTL
+CONSUMER_GROUP = "edgepick-workers"
+REFRESH_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
+REFRESH_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
 
 SEEN_TTL_S = 48 * 3600  # longer than any sender's retry window (Segment retries for hours)
 STREAM_MAX_LEN = 1_000_000  # approximate trim; entries are archived in the event log first
 DEAD_LETTER_MAX_LEN = 100_000
+
+
+def profile_key(tag: str) -> str:
+    return f"ep:u:{{{tag}}}"

@@ -29,10 +29,30 @@ class Settings:
     serve_origin: bool = False  # also serve the folder origin under /content/ (local mode)
     max_variant_bytes: int = 64 * 1024
     prewarm_timeout_s: float = 5.0
+    # decision worker
+    holdout_share: float = 0.10  # persistent share of users who always get the default
+    ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
+    redecide_on: str = "click,conversion"  # engagement kinds that re-decide a user at once
+    profile_ttl_s: int = 30 * 86_400  # a profile is forgotten after this long without events
+    lateness_s: int = 3 * 86_400  # events older than this behind a profile are not applied
+    worker_batch: int = 200  # stream entries read per batch
+    claim_idle_s: float = 30.0  # a pending entry idle this long is taken from its consumer
+    max_attempts: int = 5  # deliveries before an entry that keeps failing is dead-lettered
+    refresh_share: float = 0.1  # re-decide active users when this share of the TTL is left
+    refresh_interval_s: float = 60.0
+    active_window_s: int = 7 * 86_400  # "active": an event within this window
 
     @property
     def key_secret_bytes(self) -> bytes:
         return self.key_secret.encode("utf-8")
+
+    @property
+    def refresh_margin_s(self) -> float:
+        return self.decision_ttl_s * self.refresh_share
+
+    @property
+    def redecide_kinds(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.redecide_on.split(",") if k.strip())
 
     @property
     def origin_dir(self) -> Path | None:
@@ -76,13 +96,24 @@ class Settings:
             raise ConfigError(
                 f"EDGEPICK_CDN_BASE={self.cdn_base!r}: use an http(s) URL such as https://cdn.example.com"
             )
-        for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes"):
+        for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
+                     "lateness_s", "worker_batch", "max_attempts", "active_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
-                     "prewarm_timeout_s"):
+                     "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not 0.0 <= self.holdout_share <= 1.0:
+            raise ConfigError(f"{PREFIX}HOLDOUT_SHARE must be between 0 and 1")
+        if not 1 <= self.ranked_size <= 8:
+            raise ConfigError(f"{PREFIX}RANKED_SIZE must be between 1 and 8")
+        if not 0.0 < self.refresh_share < 1.0:
+            raise ConfigError(f"{PREFIX}REFRESH_SHARE must be between 0 and 1 (exclusive)")
+        unknown = set(self.redecide_kinds) - {"view", "click", "conversion"}
+        if unknown:
+            raise ConfigError(f"{PREFIX}REDECIDE_ON: unknown kind(s) {', '.join(sorted(unknown))}"
+                              " (use view, click, conversion)")
         if len(self.key_secret_bytes) < 16:
             raise ConfigError("EDGEPICK_KEY_SECRET must be at least 16 bytes")
 

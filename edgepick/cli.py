@@ -155,6 +155,18 @@ def api(host: str, port: int) -> None:
 
 
 @cli.command()
+@click.option("--burst", is_flag=True, help="Drain the stream, then exit (backfills, tests).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus metrics on this port.")
+@_one_line_errors
+def worker(burst: bool, metrics_port: int | None) -> None:
+    """Consume the event stream and write decisions (a member of the consumer group)."""
+    from edgepick.worker_process import run_worker
+
+    run_worker(_settings(), burst, metrics_port)
+
+
+@cli.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
               help="Content folder (default: the example catalog shipped with edgepick).")

@@ -1,0 +1,309 @@
+"""One batch of stream entries: identities → profiles → triggers → decisions → one write.
+
+Round trips per batch: one pipelined read of every profile involved (a second, small one
+when anonymous ids point at profiles not read yet), one pipelined write (a compare-and-set
+script per user that stores the profile *and* that user's decisions in its slot), and one
+pipeline for what follows a successful write (decisions under anonymous ids, the refresh
+schedule, popularity counts). Acknowledging the entries is left to the caller, after all
+of that.
+
+Redelivery is idempotent: a profile remembers the stream entries it has applied, so an
+entry processed again counts nothing twice and yields the same decision (features are taken
+as of event time, not wall-clock time). Two workers touching one user conflict in the
+compare-and-set; the loser re-reads and redoes its batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from decision_worker.candidates import Catalog
+from decision_worker.decide import decide
+from decision_worker.events import Event, Rejection, validate_message
+from decision_worker.features import user_batch
+from decision_worker.keys import REFRESH_DUE, profile_key
+from decision_worker.popularity import STATS_KEY, Popularity, stat_field
+from decision_worker.profile import Profile
+from decision_worker.ranker import Ranker
+from edge_functions.bucketing import HOLDOUT_SEED, gbhash
+from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.keys import decision_key, user_tag
+from edge_functions.settings import Settings
+
+# KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
+# profile, profile TTL, decision TTL, then one record per decision key.
+_COMMIT = """
+local current = redis.call('GET', KEYS[1])
+local sha = current and redis.sha1hex(current) or ''
+if sha ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', ARGV[4]) end
+return 1
+"""
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """An internal stream entry from the scheduler: re-decide this user."""
+
+    tag: str
+    due: float
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    late: int = 0
+    decisions: int = 0  # user × placement records written
+    users_decided: int = 0
+    holdout: int = 0
+    conflicts: int = 0
+    poison: list[tuple[str, str]] = field(default_factory=list)  # (entry id, reason)
+    latencies: list[float] = field(default_factory=list)  # received → decision written, s
+
+
+class ConflictError(Exception):
+    """Another worker kept changing the same profiles; the batch is left for redelivery."""
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> Event | Refresh | Rejection:
+    """A stream entry back into an Event (validated again: the stream is input too)."""
+    try:
+        if b"r" in fields:
+            tag, due = fields[b"r"].decode().split("|")
+            return Refresh(tag, float(due))
+        record = json.loads(fields[b"m"])
+        received = dt.datetime.fromisoformat(record.get("receivedAt", "").replace("Z", "+00:00"))
+    except (KeyError, ValueError, UnicodeDecodeError, TypeError) as e:
+        return Rejection(0, "(entry)", f"is not a stream record: {e}", fields)
+    return validate_message(0, record, received)
+
+
+@dataclass
+class _User:
+    profile: Profile
+    raw: bytes | None  # as read, for the compare-and-set
+    events: list[tuple[str, Event]] = field(default_factory=list)
+    refresh: float | None = None
+    extra_tags: set[str] = field(default_factory=set)  # anonymous ids that should see it
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    linked: bool = False
+    changed: bool = False
+
+
+class BatchProcessor:
+    def __init__(self, redis: Redis, settings: Settings, ranker: Ranker) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._secret = settings.key_secret_bytes
+        self._ranker = ranker
+        self._commit = redis.register_script(_COMMIT)
+        self.catalog = Catalog.from_bytes(None)
+        self.popularity = Popularity()
+
+    async def process(self, items: list[tuple[str, Event | Refresh]],
+                      now: float | None = None) -> BatchResult:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            result = await self._attempt(items, time.time() if now is None else now)
+            if result is not None:
+                return result
+        raise ConflictError(f"{len(items)} entries met concurrent profile updates "
+                            f"{MAX_CONFLICT_RETRIES} times")
+
+    async def _attempt(self, items: list[tuple[str, Event | Refresh]],
+                       now: float) -> BatchResult | None:
+        s = self._settings
+        users, anonymous = await self._load(items)
+        result = BatchResult()
+        stats: Counter[str] = Counter()
+        received: dict[str, list[float]] = defaultdict(list)
+        for tag in sorted(users):
+            user = users[tag]
+            profile = user.profile
+            if user.user_id is not None:
+                profile.holdout_hash = gbhash(HOLDOUT_SEED, user.user_id)
+            elif profile.holdout_hash is None and user.anonymous_id is not None:
+                profile.holdout_hash = gbhash(HOLDOUT_SEED, user.anonymous_id)
+            for entry_id, event in user.events:
+                outcome = profile.apply(event, entry_id, self.catalog.category_of, s.lateness_s)
+                if outcome == "duplicate":
+                    result.duplicates += 1
+                elif outcome == "late":
+                    result.late += 1
+                else:
+                    result.applied += 1
+                    user.changed = True
+                    engagement = event.engagement
+                    if engagement is not None:
+                        key = f"{engagement.placement}/{engagement.variant}"
+                        device = profile.context.get("device", "unknown")
+                        stats[stat_field(engagement.kind, key)] += 1
+                        stats[stat_field(engagement.kind, key, device)] += 1
+                received_at = event.raw.get("receivedAt")
+                if isinstance(received_at, str):
+                    received[tag].append(_epoch(received_at))
+        decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
+        records: dict[str, dict[str, DecisionRecord]] = {}
+        if decided and self.catalog.placements:
+            as_of = [max([users[t].profile.updated_at, users[t].refresh or 0.0]) for t in decided]
+            batch = user_batch([users[t].profile for t in decided], as_of, self.catalog)
+            decisions = decide(batch, self.catalog, self.popularity, self._ranker,
+                               s.ranked_size, s.holdout_share)
+            records = dict(zip(decided, decisions, strict=True))
+        if not await self._write(users, anonymous, records):
+            return None
+        await self._after_write(users, records, stats, now)
+        written_at = time.time()
+        for tag, per_placement in records.items():
+            result.users_decided += 1
+            result.decisions += len(per_placement) * (1 + len(users[tag].extra_tags))
+            result.holdout += any(r.arm == "holdout" for r in per_placement.values())
+            result.latencies.extend(written_at - t for t in received[tag])
+        return result
+
+    def _triggered(self, user: _User, now: float) -> bool:
+        profile = user.profile
+        if user.refresh is not None and not user.events:
+            return profile.updated_at >= now - self._settings.active_window_s
+        if user.linked:
+            return True
+        redecide = self._settings.redecide_kinds
+        return any(e.session_start or (e.engagement is not None and e.engagement.kind in redecide)
+                   for _, e in user.events)
+
+    async def _load(self, items: list[tuple[str, Event | Refresh]]
+                    ) -> tuple[dict[str, _User], dict[str, _User]]:
+        """Read every profile involved; group the entries by the user they belong to."""
+        tag_of: dict[str, str] = {}
+
+        def tag(user_id: str) -> str:
+            if user_id not in tag_of:
+                tag_of[user_id] = user_tag(self._secret, user_id)
+            return tag_of[user_id]
+
+        wanted: set[str] = set()
+        for _, item in items:
+            if isinstance(item, Refresh):
+                wanted.add(item.tag)
+                continue
+            for user_id in (item.user_id, item.anonymous_id, item.previous_id):
+                if user_id is not None:
+                    wanted.add(tag(user_id))
+        loaded = await self._read(wanted)
+        # Anonymous ids already merged into a known user: that user's profile is needed too.
+        targets = {p.merged_into for p, _ in loaded.values() if p.merged_into} - set(loaded)
+        loaded.update(await self._read(targets))
+
+        users: dict[str, _User] = {}
+        anonymous: dict[str, _User] = {}  # anonymous profiles marked as merged in this batch
+
+        def user_for(t: str) -> _User:
+            if t not in users:
+                profile, raw = loaded.get(t) or (Profile(), None)
+                users[t] = _User(profile, raw)
+            return users[t]
+
+        for entry_id, item in items:
+            if isinstance(item, Refresh):
+                user = user_for(item.tag)
+                user.refresh = max(user.refresh or 0.0, item.due)
+                continue
+            known = item.user_id
+            other = item.previous_id if item.type == "alias" else item.anonymous_id
+            if known is not None:
+                user = user_for(tag(known))
+                user.user_id = known
+                if other is not None and other != known:
+                    other_tag = tag(other)
+                    user.extra_tags.add(other_tag)
+                    source, raw = loaded.get(other_tag) or (Profile(), None)
+                    if source.merged_into in (None, tag(known)) and \
+                            user.profile.merge(source, other_tag):
+                        user.linked = user.changed = True
+                        marker = anonymous.setdefault(other_tag, _User(source, raw))
+                        marker.profile.merged_into = tag(known)
+                        marker.changed = True
+            else:
+                anon_tag = tag(other) if other is not None else ""
+                profile, _ = loaded.get(anon_tag) or (Profile(), None)
+                if profile.merged_into:
+                    user = user_for(profile.merged_into)
+                    user.extra_tags.add(anon_tag)
+                else:
+                    user = user_for(anon_tag)
+                    user.anonymous_id = other
+            user.events.append((entry_id, item))
+        for t in anonymous:
+            users.pop(t, None)  # a merged anonymous profile is only marked, not decided for
+        return users, anonymous
+
+    async def _read(self, tags: set[str]) -> dict[str, tuple[Profile, bytes | None]]:
+        if not tags:
+            return {}
+        ordered = sorted(tags)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for t in ordered:
+                pipe.get(profile_key(t))
+            raws = await pipe.execute()
+        return {t: (Profile.loads(raw), raw) for t, raw in zip(ordered, raws, strict=True)}
+
+    async def _write(self, users: dict[str, _User], anonymous: dict[str, _User],
+                     records: dict[str, dict[str, DecisionRecord]]) -> bool:
+        s = self._settings
+        calls = []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tag, user in [*users.items(), *anonymous.items()]:
+                per_placement = records.get(tag, {})
+                if not user.changed and not per_placement:
+                    continue
+                user.profile.version += 1
+                keys = [profile_key(tag)] + [decision_key(tag, p) for p in per_placement]
+                args: list[Any] = [_sha1(user.raw), user.profile.dumps(), s.profile_ttl_s,
+                                   s.decision_ttl_s]
+                args += [encode(r) for r in per_placement.values()]
+                await self._commit(keys=keys, args=args, client=pipe)
+                calls.append(tag)
+            if not calls:
+                return True
+            flags = await pipe.execute()
+        return all(int(f) == 1 for f in flags)
+
+    async def _after_write(self, users: dict[str, _User],
+                           records: dict[str, dict[str, DecisionRecord]],
+                           stats: Counter[str], now: float) -> None:
+        s = self._settings
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for tag, per_placement in records.items():
+                for extra in users[tag].extra_tags:
+                    for placement, record in per_placement.items():
+                        pipe.set(decision_key(extra, placement), encode(record),
+                                 ex=s.decision_ttl_s)
+                pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.refresh_margin_s})
+            for tag, user in users.items():
+                if user.refresh is not None and tag not in records and not user.events:
+                    pipe.zrem(REFRESH_DUE, tag)  # gone quiet (or gone): stop refreshing
+            for name, count in stats.items():
+                pipe.hincrby(STATS_KEY, name, count)
+            await pipe.execute()
+
+
+def _sha1(raw: bytes | None) -> str:
+    return "" if raw is None else hashlib.sha1(raw).hexdigest()
+
+
+def _epoch(iso: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()

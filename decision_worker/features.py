@@ -1,0 +1,121 @@
+"""The feature matrix: one row per (user, candidate variant), the same columns online and in
+training. `FEATURES` is the spec a model is trained against; its order is the contract.
+
+Built for a whole batch at once: the user-level parts once per user, the candidate-level
+parts once per placement, and the (user × candidate) parts by indexing arrays, so scoring
+a batch is a handful of numpy operations rather than a Python loop per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.popularity import Popularity
+from decision_worker.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
+
+FEATURES = (
+    "u_sessions",  # log1p(sessions)
+    "u_days_known",  # days since first seen
+    "u_hours_since_session",  # hours since the previous session started (capped at 30 days)
+    "u_views_14d", "u_clicks_14d", "u_ctr_14d",  # all engagement, decayed, smoothed rate
+    "c_views_1d", "c_clicks_1d",  # the candidate's category, for this user
+    "c_views_14d", "c_clicks_14d", "c_conversions_14d",
+    "c_affinity",  # the user's smoothed click rate in the category / their overall rate
+    "v_views_14d", "v_clicks_14d",  # this very variant, for this user (fatigue, loyalty)
+    "pop_ctr", "pop_log_views",  # everyone's engagement with the variant
+    "ctx_ctr",  # everyone on the same device class
+    "is_default",
+    "device", "hour", "source",  # categorical: indices into DEVICES, 0-23, SOURCES
+    "locale_match",  # 1 when the variant targets the user's language
+)
+CATEGORICAL = ("device", "hour", "source")
+COLUMN = {name: i for i, name in enumerate(FEATURES)}
+USER_PRIOR = (1.0, 20.0)  # (clicks, views) behind a user's own click-through
+AFFINITY_PRIOR_VIEWS = 3.0
+MAX_GAP_HOURS = 30 * 24.0
+_VIEW, _CLICK, _CONV = (KINDS.index(k) for k in ("view", "click", "conversion"))
+_LONG = len(KINDS)  # offset of the 14-day window in counter_at's output
+
+
+@dataclass
+class UserBatch:
+    """The user-level inputs of a batch, computed once and shared by every placement."""
+
+    profiles: list[Profile]
+    as_of: FloatArray  # (B,)
+    user: FloatArray  # (B, 6) the u_* columns
+    categories: FloatArray  # (B, C, 6) category counters decayed to as_of
+    device: FloatArray  # (B,)
+    hour: FloatArray
+    source: FloatArray
+    languages: list[str | None]
+
+
+def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) -> UserBatch:
+    n, categories = len(profiles), {c: i for i, c in enumerate(catalog.categories)}
+    user = np.zeros((n, 6))
+    cats = np.zeros((n, max(1, len(categories)), 6))
+    device, hour, source = np.zeros(n), np.zeros(n), np.zeros(n)
+    for u, (profile, at) in enumerate(zip(profiles, as_of, strict=True)):
+        total = counter_at(profile.total, at)
+        views, clicks = total[_LONG + _VIEW], total[_LONG + _CLICK]
+        gap = (at - profile.last_session) / 3600 if profile.last_session else MAX_GAP_HOURS
+        user[u] = (np.log1p(profile.sessions),
+                   (at - profile.first_seen) / 86_400 if profile.first_seen else 0.0,
+                   min(max(gap, 0.0), MAX_GAP_HOURS), views, clicks,
+                   (clicks + USER_PRIOR[0]) / (views + USER_PRIOR[1]))
+        for category, counter in profile.categories.items():
+            c = categories.get(category)
+            if c is not None:
+                cats[u, c] = counter_at(counter, at)
+        context = profile.context
+        device[u] = DEVICES.index(context.get("device", "unknown"))
+        hour[u] = context.get("hour", -1)
+        source[u] = SOURCES.index(context.get("source", "direct"))
+    return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
+                     source, [language_of(p) for p in profiles])
+
+
+def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
+                     popularity: Popularity) -> tuple[FloatArray, BoolArray]:
+    """(B, V, F) features and the (B, V) eligibility mask for one placement."""
+    n, v = len(users.profiles), len(candidates.variants)
+    x = np.empty((n, v, len(FEATURES)))
+    x[:, :, 0:6] = users.user[:, None, :]
+    cat = users.categories[:, candidates.category_index, :]  # (B, V, 6)
+    x[:, :, COLUMN["c_views_1d"]] = cat[:, :, _VIEW]
+    x[:, :, COLUMN["c_clicks_1d"]] = cat[:, :, _CLICK]
+    x[:, :, COLUMN["c_views_14d"]] = cat[:, :, _LONG + _VIEW]
+    x[:, :, COLUMN["c_clicks_14d"]] = cat[:, :, _LONG + _CLICK]
+    x[:, :, COLUMN["c_conversions_14d"]] = cat[:, :, _LONG + _CONV]
+    user_ctr = users.user[:, 5:6]
+    x[:, :, COLUMN["c_affinity"]] = (
+        (cat[:, :, _LONG + _CLICK] + AFFINITY_PRIOR_VIEWS * user_ctr)
+        / (cat[:, :, _LONG + _VIEW] + AFFINITY_PRIOR_VIEWS)) / user_ctr
+    per_variant = np.zeros((n, v, 2))
+    index = {key: i for i, key in enumerate(candidates.keys)}
+    for u, profile in enumerate(users.profiles):
+        for key, counter in profile.variants.items():
+            i = index.get(key)
+            if i is not None:
+                decayed = counter_at(counter, users.as_of[u])
+                per_variant[u, i] = decayed[_LONG + _VIEW], decayed[_LONG + _CLICK]
+    x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
+    x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
+    pop = popularity.for_placement(candidates)
+    x[:, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
+    x[:, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
+    x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[users.device.astype(np.int64)]
+    x[:, :, COLUMN["is_default"]] = candidates.is_default[None, :]
+    x[:, :, COLUMN["device"]] = users.device[:, None]
+    x[:, :, COLUMN["hour"]] = users.hour[:, None]
+    x[:, :, COLUMN["source"]] = users.source[:, None]
+    x[:, :, COLUMN["locale_match"]] = 0.0
+    for i, language in enumerate(candidates.language):
+        if language is not None:
+            x[:, i, COLUMN["locale_match"]] = [mine == language for mine in users.languages]
+    converted = [p.converted for p in users.profiles]
+    return x, candidates.eligible(users.as_of, users.languages, converted)

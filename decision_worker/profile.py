@@ -1,0 +1,311 @@
+"""The online profile: what the worker remembers about one user, updated event by event.
+
+This module and `features.py` are the feature definitions: the worker applies events here as
+they arrive, and training (issue 4) replays the event log through the same `apply`.
+
+Counts are exponentially decayed ("rolling windows" that need no per-event storage): each
+counter keeps its value as of a reference time, and an event at time t adds
+`2 ** (-(ref - t) / half_life)`. Adding is commutative, so the state after a set of events
+does not depend on the order they arrived in: a late event adds its (smaller) weight and
+never overwrites newer state. Events more than `lateness_s` behind the profile are refused,
+as are entries already applied (a redelivered stream entry), so a retry never counts twice.
+
+Every collection is capped, so a profile stays a few kilobytes whatever the user does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from decision_worker.events import Event
+
+HALF_LIVES_S = (86_400.0, 14 * 86_400.0)  # the "1 day" and "14 days" windows
+KINDS = ("view", "click", "conversion")
+SLOTS = len(KINDS) * len(HALF_LIVES_S)  # a counter: ref time + one value per kind per window
+MAX_CATEGORIES = 32
+MAX_VARIANTS = 64
+MAX_APPLIED = 32
+MAX_TRAITS = 32
+MAX_TRAIT_CHARS = 64
+MAX_LINKED = 16
+MAX_CONVERTED = 32
+DEVICES = ("unknown", "desktop", "mobile", "tablet")
+SOURCES = ("direct", "search", "social", "email", "campaign", "referral")
+SEARCH_HOSTS = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.")
+SOCIAL_HOSTS = ("facebook.", "instagram.", "t.co", "twitter.", "x.com", "linkedin.",
+                "tiktok.", "reddit.", "pinterest.")
+log = logging.getLogger("edgepick.profile")
+
+Counter = list[float]  # [ref_time, v_1d, c_1d, x_1d, v_14d, c_14d, x_14d]
+
+
+def new_counter() -> Counter:
+    return [0.0] * (1 + SLOTS)
+
+
+def add_to_counter(counter: Counter, at: float, kind: int, weight: float = 1.0) -> None:
+    ref = counter[0]
+    if at > ref:
+        for w, half_life in enumerate(HALF_LIVES_S):
+            factor = 2.0 ** (-(at - ref) / half_life) if ref else 0.0
+            base = 1 + w * len(KINDS)
+            for k in range(len(KINDS)):
+                counter[base + k] *= factor
+        counter[0] = at
+        ref = at
+    for w, half_life in enumerate(HALF_LIVES_S):
+        counter[1 + w * len(KINDS) + kind] += weight * 2.0 ** (-(ref - at) / half_life)
+
+
+def counter_at(counter: Counter, as_of: float) -> list[float]:
+    """The six values decayed to `as_of` (never grown: as_of before ref counts as ref)."""
+    gap = max(0.0, as_of - counter[0])
+    out = []
+    for w, half_life in enumerate(HALF_LIVES_S):
+        factor = 2.0 ** (-gap / half_life)
+        base = 1 + w * len(KINDS)
+        out.extend(v * factor for v in counter[base:base + len(KINDS)])
+    return out
+
+
+def merge_counters(into: Counter, other: Counter) -> None:
+    """Sum two counters (bring both to the later reference time first)."""
+    if other[0] > into[0]:
+        scaled = counter_at(into, other[0])
+        into[0] = other[0]
+        into[1:] = scaled
+        other_values = other[1:]
+    else:
+        other_values = counter_at(other, into[0])
+    for i, value in enumerate(other_values):
+        into[1 + i] += value
+
+
+@dataclass
+class Profile:
+    version: int = 0  # bumped on every write; the store's compare-and-set checks it
+    updated_at: float = 0.0  # latest event time applied
+    first_seen: float = 0.0
+    sessions: int = 0
+    last_session: float = 0.0
+    total: Counter = field(default_factory=new_counter)
+    categories: dict[str, Counter] = field(default_factory=dict)
+    variants: dict[str, Counter] = field(default_factory=dict)  # "placement/variant"
+    converted: list[str] = field(default_factory=list)  # "placement/variant"
+    traits: dict[str, Any] = field(default_factory=dict)
+    traits_at: float = 0.0
+    context: dict[str, Any] = field(default_factory=dict)  # device, hour, source, locale
+    context_at: float = 0.0
+    applied: list[str] = field(default_factory=list)  # stream entry ids, most recent last
+    linked: list[str] = field(default_factory=list)  # anonymous tags merged into this one
+    merged_into: str | None = None  # set on an anonymous profile once it is merged
+    holdout_hash: float | None = None  # the user's bucket, kept for refreshes
+
+    @property
+    def is_empty(self) -> bool:
+        return self.version == 0
+
+    def dumps(self) -> str:
+        return json.dumps({
+            "v": self.version, "u": self.updated_at, "f": self.first_seen, "s": self.sessions,
+            "ls": self.last_session, "t": self.total, "c": self.categories, "va": self.variants,
+            "cv": self.converted, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
+            "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
+            "mi": self.merged_into, "h": self.holdout_hash}, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: bytes | str | None) -> Profile:
+        """A stored profile; a missing or unreadable one starts afresh (and says so)."""
+        if raw is None:
+            return cls()
+        try:
+            d = json.loads(raw)
+            return cls(int(d["v"]), float(d["u"]), float(d["f"]), int(d["s"]), float(d["ls"]),
+                       list(d["t"]), dict(d["c"]), dict(d["va"]), list(d["cv"]), dict(d["tr"]),
+                       float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
+                       list(d["ln"]), d["mi"], d["h"])
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("profile unreadable, starting afresh: %s", e)
+            return cls(version=_version_of(raw))
+
+    # -- applying events -------------------------------------------------------------
+
+    def apply(self, event: Event, entry_id: str, category_of: dict[str, str],
+              lateness_s: float) -> str:
+        """Apply one event; returns 'applied', 'duplicate' or 'late'.
+
+        `category_of` maps "placement/variant" to the variant's category (from the manifest).
+        """
+        if entry_id in self.applied:
+            return "duplicate"
+        at = event.timestamp.timestamp()
+        if self.updated_at and at < self.updated_at - lateness_s:
+            return "late"
+        self.applied.append(entry_id)
+        del self.applied[:-MAX_APPLIED]
+        self.first_seen = min(self.first_seen, at) if self.first_seen else at
+        self.updated_at = max(self.updated_at, at)
+        if event.session_start:
+            self.sessions += 1
+            self.last_session = max(self.last_session, at)
+        if event.session_start or event.type == "page":
+            if at >= self.context_at:
+                self.context = session_context(event)
+                self.context_at = at
+        if event.type == "identify" and event.traits and at >= self.traits_at:
+            self.traits = _bounded_traits(event.traits)
+            self.traits_at = at
+        engagement = event.engagement
+        if engagement is not None:
+            kind = KINDS.index(engagement.kind)
+            key = f"{engagement.placement}/{engagement.variant}"
+            add_to_counter(self.total, at, kind)
+            category = category_of.get(key)
+            if category is not None:
+                _counter_in(self.categories, category, MAX_CATEGORIES)
+                add_to_counter(self.categories[category], at, kind)
+            _counter_in(self.variants, key, MAX_VARIANTS)
+            add_to_counter(self.variants[key], at, kind)
+            if engagement.kind == "conversion" and key not in self.converted:
+                self.converted.append(key)
+                del self.converted[:-MAX_CONVERTED]
+        return "applied"
+
+    def merge(self, anonymous: Profile, anonymous_tag: str) -> bool:
+        """Fold an anonymous profile's history into this (known user's) one, once."""
+        if anonymous_tag in self.linked:
+            return False
+        self.linked.append(anonymous_tag)
+        del self.linked[:-MAX_LINKED]
+        if anonymous.is_empty:
+            return True
+        merge_counters(self.total, anonymous.total)
+        for target, source, cap in ((self.categories, anonymous.categories, MAX_CATEGORIES),
+                                    (self.variants, anonymous.variants, MAX_VARIANTS)):
+            for key, counter in source.items():
+                _counter_in(target, key, cap)
+                merge_counters(target[key], counter)
+        self.sessions += anonymous.sessions
+        self.last_session = max(self.last_session, anonymous.last_session)
+        self.first_seen = min(x for x in (self.first_seen, anonymous.first_seen) if x) \
+            if (self.first_seen or anonymous.first_seen) else 0.0
+        self.updated_at = max(self.updated_at, anonymous.updated_at)
+        for key in anonymous.converted:
+            if key not in self.converted:
+                self.converted.append(key)
+        del self.converted[:-MAX_CONVERTED]
+        if anonymous.context_at > self.context_at:
+            self.context, self.context_at = anonymous.context, anonymous.context_at
+        if not self.traits and anonymous.traits:
+            self.traits, self.traits_at = anonymous.traits, anonymous.traits_at
+        self.applied = (anonymous.applied + [a for a in self.applied
+                                             if a not in anonymous.applied])[-MAX_APPLIED:]
+        return True
+
+
+def session_context(event: Event) -> dict[str, Any]:
+    """Device class, local hour, traffic source and locale of a session's first event."""
+    context = event.context
+    return {"device": _device(context), "hour": _local_hour(event),
+            "source": _source(context), "locale": _language(context.get("locale"))}
+
+
+def language_of(profile: Profile) -> str | None:
+    """The user's language: the session's locale, else a `locale` trait."""
+    return profile.context.get("locale") or _language(profile.traits.get("locale"))
+
+
+def _counter_in(counters: dict[str, Counter], key: str, cap: int) -> None:
+    if key in counters:
+        return
+    if len(counters) >= cap:  # forget the counter touched longest ago
+        del counters[min(counters, key=lambda k: counters[k][0])]
+    counters[key] = new_counter()
+
+
+def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in traits.items():
+        if len(kept) >= MAX_TRAITS:
+            break
+        if isinstance(value, bool | int | float) and not (isinstance(value, float)
+                                                         and not math.isfinite(value)):
+            kept[str(key)[:MAX_TRAIT_CHARS]] = value
+        elif isinstance(value, str):
+            kept[str(key)[:MAX_TRAIT_CHARS]] = value[:MAX_TRAIT_CHARS]
+    return kept
+
+
+def _device(context: dict[str, Any]) -> str:
+    device = context.get("device")
+    kind = device.get("type") if isinstance(device, dict) else None
+    if isinstance(kind, str):
+        kind = kind.lower()
+        if kind in ("ios", "android", "mobile", "phone"):
+            return "mobile"
+        if kind in ("tablet", "ipad"):
+            return "tablet"
+        if kind in ("desktop", "web", "computer"):
+            return "desktop"
+    agent = context.get("userAgent")
+    if isinstance(agent, str) and agent:
+        if "iPad" in agent or "Tablet" in agent:
+            return "tablet"
+        if "Mobile" in agent or "Android" in agent or "iPhone" in agent:
+            return "mobile"
+        return "desktop"
+    return "unknown"
+
+
+def _local_hour(event: Event) -> int:
+    offset = event.raw.get("timestamp") or event.raw.get("originalTimestamp")
+    # The sender's own clock string carries its UTC offset when it has one; else UTC.
+    if isinstance(offset, str) and len(offset) >= 19 and offset[-6] in "+-" and offset[-3] == ":":
+        try:
+            hours, minutes = int(offset[-5:-3]), int(offset[-2:])
+            shift = (hours * 60 + minutes) * (1 if offset[-6] == "+" else -1)
+            return int((event.timestamp.hour * 60 + event.timestamp.minute + shift) // 60) % 24
+        except ValueError:
+            pass
+    return event.timestamp.hour
+
+
+def _source(context: dict[str, Any]) -> str:
+    campaign = context.get("campaign")
+    if isinstance(campaign, dict):
+        medium = str(campaign.get("medium", "")).lower()
+        if medium == "email":
+            return "email"
+        if medium in ("social", "social-media"):
+            return "social"
+        if campaign.get("source") or campaign.get("name"):
+            return "campaign"
+    page = context.get("page")
+    referrer = page.get("referrer") if isinstance(page, dict) else None
+    if isinstance(referrer, str) and referrer:
+        host = (urlsplit(referrer).hostname or "").lower()
+        if any(s in host for s in SEARCH_HOSTS):
+            return "search"
+        if any(s in host for s in SOCIAL_HOSTS):
+            return "social"
+        return "referral" if host else "direct"
+    return "direct"
+
+
+def _language(locale: Any) -> str | None:
+    if not isinstance(locale, str) or not 2 <= len(locale) <= 35:
+        return None
+    language = locale.replace("_", "-").split("-")[0].lower()
+    return language if language.isalpha() and 2 <= len(language) <= 3 else None
+
+
+def _version_of(raw: bytes | str) -> int:
+    try:
+        return int(json.loads(raw).get("v", 0))
+    except (ValueError, AttributeError, TypeError):
+        return 0

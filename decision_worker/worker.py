@@ -1,0 +1,261 @@
+"""`edgepick worker`: a consumer in the stream's consumer group, deciding as events arrive.
+
+The loop (after arq's): read a batch (new entries, or entries other consumers left pending
+longer than `claim_idle_s`), process it as one batch, acknowledge only after the write.
+- A worker killed mid-batch loses nothing: its entries stay pending in the group and a
+  living consumer claims them after the idle timeout; reprocessing is idempotent.
+- SIGTERM (`stop()`) lets the batch in hand finish, then the loop returns.
+- An entry that cannot be decoded is dead-lettered at once with the reason; one whose
+  processing keeps failing is retried alone and dead-lettered after `max_attempts`
+  deliveries. Neither stops the worker.
+- `run(burst=True)` drains what is there and returns: tests and backfills use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from decision_worker.batch import BatchProcessor, BatchResult, Refresh, decode_entry
+from decision_worker.candidates import Catalog
+from decision_worker.events import Event, Rejection
+from decision_worker.keys import (
+    CONSUMER_GROUP,
+    DEAD_LETTER_MAX_LEN,
+    DEAD_LETTER_STREAM,
+    EVENTS_STREAM,
+)
+from decision_worker.popularity import STATS_KEY, Popularity
+from decision_worker.ranker import BaselineRanker, Ranker
+from decision_worker.refresh import enqueue_due
+from decision_worker.worker_metrics import WorkerMetrics
+from edge_functions.errors import CorruptRecord
+from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
+from edge_functions.settings import Settings
+
+log = logging.getLogger("edgepick.worker")
+Entry = tuple[str, dict[bytes, bytes]]
+BLOCK_MS = 200  # longest a stop request waits for a blocked read
+STATS_REFRESH_S = 5.0
+REDIS_RETRY_S = 1.0
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, redis: Redis, settings: Settings, ranker: Ranker | None = None,
+                 consumer: str | None = None, metrics: WorkerMetrics | None = None) -> None:
+        self._redis = redis
+        self._settings = settings
+        self.consumer = consumer or consumer_name()
+        self.metrics = metrics or WorkerMetrics()
+        self.batch = BatchProcessor(redis, settings, ranker or BaselineRanker())
+        self.totals = BatchResult()  # running sums, for the demo's summary and for logs
+        self._stopping = False
+        self._manifest_rev = -1
+        self._stats_loaded_at = 0.0
+        self._next_claim = 0.0
+        self._next_refresh = 0.0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from `run` (the SIGTERM handler)."""
+        self._stopping = True
+
+    async def run(self, burst: bool = False) -> None:
+        await self.ensure_group()
+        log.info("worker %s consuming %s", self.consumer, EVENTS_STREAM)
+        while not self._stopping:
+            try:
+                worked = await self.run_once(block=not burst)
+            except RedisError as e:
+                log.warning("Redis unavailable (%s); retrying in %.0fs", e, REDIS_RETRY_S)
+                await asyncio.sleep(REDIS_RETRY_S)
+                continue
+            if burst and not worked:
+                return
+        log.info("worker %s stopped", self.consumer)
+
+    async def run_once(self, block: bool = False) -> bool:
+        """One iteration: housekeeping, then one batch. False when there was nothing to do."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._next_refresh = now + self._settings.refresh_interval_s
+            await enqueue_due(self._redis, self._settings)
+        await self._refresh_inputs()
+        entries: list[Entry] = []
+        if now >= self._next_claim or not block:
+            self._next_claim = now + min(self._settings.claim_idle_s / 2, 5.0)
+            await self._measure_lag()
+            entries = await self._claim_stale()
+        if not entries:
+            entries = await self._read_new(block)
+        if not entries:
+            return False
+        await asyncio.shield(self._handle(entries))
+        return True
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the start of the stream: events appended before any worker existed count.
+            await self._redis.xgroup_create(EVENTS_STREAM, CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def _read_new(self, block: bool) -> list[Entry]:
+        reply = await self._redis.xreadgroup(
+            CONSUMER_GROUP, self.consumer, {EVENTS_STREAM: ">"},
+            count=self._settings.worker_batch, block=BLOCK_MS if block else None)
+        return [(_id(i), f) for _, entries in reply or [] for i, f in entries if f is not None]
+
+    async def _claim_stale(self) -> list[Entry]:
+        """Entries idle in other (dead) consumers' hands, or failing in ours, past the idle
+        timeout. Those delivered `max_attempts` times already are dead-lettered instead."""
+        idle_ms = int(self._settings.claim_idle_s * 1000)
+        pending = await self._redis.xpending_range(
+            EVENTS_STREAM, CONSUMER_GROUP, min="-", max="+",
+            count=self._settings.worker_batch, idle=idle_ms)
+        if not pending:
+            return []
+        exhausted = [_id(p["message_id"]) for p in pending
+                     if p["times_delivered"] >= self._settings.max_attempts]
+        retry = [_id(p["message_id"]) for p in pending
+                 if p["times_delivered"] < self._settings.max_attempts]
+        for entry_id in exhausted:
+            rows = await self._redis.xrange(EVENTS_STREAM, entry_id, entry_id)
+            fields = rows[0][1] if rows else {}
+            await self._dead_letter([(entry_id, fields)],
+                                    f"failed {self._settings.max_attempts} times")
+        if not retry:
+            return []
+        claimed = await self._redis.xclaim(EVENTS_STREAM, CONSUMER_GROUP, self.consumer,
+                                           idle_ms, retry)
+        entries = [(_id(i), f) for i, f in claimed if f]
+        gone = set(retry) - {i for i, _ in entries}
+        if gone:  # trimmed from the stream while pending: nothing left to process
+            await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, *gone)
+        if entries:
+            self.metrics.claimed.inc(len(entries))
+            log.info("claimed %d stale entries", len(entries))
+        return entries
+
+    async def _measure_lag(self) -> None:
+        groups = await self._redis.xinfo_groups(EVENTS_STREAM)
+        stream = await self._redis.xinfo_stream(EVENTS_STREAM)
+        for group in groups:
+            if _id(group["name"]) == CONSUMER_GROUP:
+                newest = _ms(stream["last-generated-id"])
+                self.metrics.lag.set(max(0, newest - _ms(group["last-delivered-id"])) / 1000)
+                self.metrics.pending.set(group["pending"])
+
+    async def _handle(self, entries: list[Entry]) -> None:
+        started = time.perf_counter()
+        items: list[tuple[str, Event | Refresh]] = []
+        poison: list[tuple[Entry, str]] = []
+        for entry in entries:
+            decoded = decode_entry(entry[1])
+            if isinstance(decoded, Rejection):
+                poison.append((entry, f"field '{decoded.field}' {decoded.reason}"))
+            else:
+                items.append((entry[0], decoded))
+        for entry, reason in poison:
+            await self._dead_letter([entry], reason)
+        if not items:
+            return
+        try:
+            result = await self.batch.process(items)
+        except RedisError:
+            raise  # left pending: retried by the loop, claimed back after the idle timeout
+        except Exception:
+            log.exception("batch of %d failed; retrying its entries one by one", len(items))
+            await self._one_by_one(items)
+            return
+        await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, *[i for i, _ in items])
+        self._record(result, len(items), time.perf_counter() - started)
+
+    async def _one_by_one(self, items: list[tuple[str, Event | Refresh]]) -> None:
+        for item in items:
+            try:
+                result = await self.batch.process([item])
+            except RedisError:
+                raise
+            except Exception as e:  # stays pending; dead-lettered after max_attempts
+                self.metrics.failures.inc()
+                log.warning("entry %s failed: %s", item[0], e)
+                continue
+            await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, item[0])
+            self._record(result, 1, 0.0)
+
+    async def _dead_letter(self, entries: Sequence[Entry], reason: str) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id, fields in entries:
+                raw = fields.get(b"m") or fields.get(b"r") or b""
+                pipe.xadd(DEAD_LETTER_STREAM, {"entry": entry_id, "field": "(entry)",
+                                               "reason": reason, "raw": raw[:32 * 1024]},
+                          maxlen=DEAD_LETTER_MAX_LEN, approximate=True)
+                pipe.xack(EVENTS_STREAM, CONSUMER_GROUP, entry_id)
+            await pipe.execute()
+        self.metrics.events.labels("dead_letter").inc(len(entries))
+        log.warning("dead-lettered %d entr%s: %s", len(entries),
+                    "y" if len(entries) == 1 else "ies", reason)
+
+    async def _refresh_inputs(self) -> None:
+        """The catalog when the manifest revision moved; popularity every few seconds."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(MANIFEST_REV_KEY)
+            stats_due = time.monotonic() - self._stats_loaded_at >= STATS_REFRESH_S
+            if stats_due:
+                pipe.hgetall(STATS_KEY)
+            replies = await pipe.execute()
+        rev = int(replies[0] or 0)
+        if rev != self._manifest_rev:
+            try:
+                self.batch.catalog = Catalog.from_bytes(await self._redis.get(MANIFEST_KEY))
+                self._manifest_rev = rev
+                log.info("catalog rev %d: %d placements", rev, len(self.batch.catalog.placements))
+            except (CorruptRecord, ValueError) as e:
+                log.error("manifest rev %d unusable, keeping the previous catalog: %s", rev, e)
+                self._manifest_rev = rev
+        if stats_due:
+            self.batch.popularity = Popularity.from_hash(replies[1])
+            self._stats_loaded_at = time.monotonic()
+
+    def reload_stats_now(self) -> None:
+        self._stats_loaded_at = 0.0
+
+    def _record(self, result: BatchResult, entries: int, seconds: float) -> None:
+        t, m = self.totals, self.metrics
+        t.applied += result.applied
+        t.duplicates += result.duplicates
+        t.late += result.late
+        t.decisions += result.decisions
+        t.users_decided += result.users_decided
+        t.holdout += result.holdout
+        t.latencies.extend(result.latencies)
+        del t.latencies[:-100_000]
+        m.events.labels("applied").inc(result.applied)
+        m.events.labels("duplicate").inc(result.duplicates)
+        m.events.labels("late").inc(result.late)
+        m.decisions.inc(result.decisions)
+        for latency in result.latencies:
+            m.freshness.observe(latency)
+        if seconds:
+            m.batch_seconds.observe(seconds)
+            m.batch_size.observe(entries)
+
+
+def _id(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _ms(entry_id: bytes | str) -> int:
+    return int(_id(entry_id).split("-")[0])

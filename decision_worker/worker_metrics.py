@@ -1,0 +1,38 @@
+"""Prometheus metrics of the worker: freshness (event received → decision written) as a
+histogram, so p99 and p99.9 can be read, plus throughput, failures and queue lag."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+                     2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events = Counter("edgepick_worker_events_total", "Stream entries by outcome",
+                              ["outcome"], registry=r)
+        self.decisions = Counter("edgepick_worker_decisions_total",
+                                 "Decision records written (user x placement)", registry=r)
+        self.freshness = Histogram("edgepick_worker_event_to_decision_seconds",
+                                   "Event received by the API to decision written",
+                                   buckets=FRESHNESS_BUCKETS, registry=r)
+        self.batch_seconds = Histogram("edgepick_worker_batch_seconds",
+                                       "Time to process one batch", registry=r,
+                                       buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                0.5, 1.0, 2.5))
+        self.batch_size = Histogram("edgepick_worker_batch_entries", "Entries per batch",
+                                    buckets=(1, 10, 50, 100, 200, 500, 1000), registry=r)
+        self.claimed = Counter("edgepick_worker_claimed_total",
+                               "Entries claimed from idle consumers", registry=r)
+        self.failures = Counter("edgepick_worker_failures_total",
+                                "Entries whose processing raised (retried, then dead-lettered)",
+                                registry=r)
+        self.lag = Gauge("edgepick_worker_lag_seconds",
+                         "Age gap between the newest entry and the group's last delivered one",
+                         registry=r)
+        self.pending = Gauge("edgepick_worker_pending_entries",
+                             "Entries delivered but not yet acknowledged", registry=r)

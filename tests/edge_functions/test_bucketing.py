@@ -1,0 +1,28 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from edge_functions.bucketing import HOLDOUT_SEED, gbhash, in_holdout
+
+VECTORS = json.loads((Path(__file__).parent / "bucketing_vectors.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize(("seed", "user", "version", "expected"),
+                         VECTORS["upstream"] + VECTORS["edgepick"])
+def test_hash_matches_the_pinned_vectors(seed: str, user: str, version: int,
+                                         expected: float) -> None:
+    assert gbhash(seed, user, version) == expected
+
+
+def test_holdout_share_is_close_to_the_configured_share_and_sticky() -> None:
+    users = [f"user-{i}" for i in range(20_000)]
+    held = [u for u in users if in_holdout(u, 0.10)]
+    assert 0.09 < len(held) / len(users) < 0.11
+    assert held == [u for u in users if in_holdout(u, 0.10)]
+    assert set(held) <= {u for u in users if in_holdout(u, 0.20)}  # growing it keeps the old
+
+
+def test_holdout_seed_is_part_of_the_contract() -> None:
+    assert HOLDOUT_SEED == "edgepick-holdout"
+    assert not in_holdout("anyone", 0.0) and in_holdout("anyone", 1.0)
