@@ -48,9 +48,9 @@ class PlacementCandidates:
         index = {key: v for v, key in enumerate(self.keys)}
         for u, keys in enumerate(converted):
             for key in keys:
-                v = index.get(key)
-                if v is not None:
-                    mask[u, v] = False
+                found = index.get(key)
+                if found is not None:
+                    mask[u, found] = False
         mask[:, self.default_index] = True
         return mask
 

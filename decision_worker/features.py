@@ -16,7 +16,7 @@ from decision_worker.candidates import BoolArray, Catalog, FloatArray, Placement
 from decision_worker.popularity import Popularity
 from decision_worker.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
 
-FEATURES = (
+FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)
     "u_days_known",  # days since first seen
     "u_hours_since_session",  # hours since the previous session started (capped at 30 days)

@@ -65,7 +65,7 @@ def add_to_counter(counter: Counter, at: float, kind: int, weight: float = 1.0) 
 def counter_at(counter: Counter, as_of: float) -> list[float]:
     """The six values decayed to `as_of` (never grown: as_of before ref counts as ref)."""
     gap = max(0.0, as_of - counter[0])
-    out = []
+    out: list[float] = []
     for w, half_life in enumerate(HALF_LIVES_S):
         factor = 2.0 ** (-gap / half_life)
         base = 1 + w * len(KINDS)

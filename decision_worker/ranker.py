@@ -30,8 +30,8 @@ class BaselineRanker:
     placement's), times the user's affinity for the variant's category (1 with no history).
     A user with no history is thus ranked by context and popularity alone."""
 
-    version = "baseline-1"
-    features = FEATURES
+    version: str = "baseline-1"
+    features: tuple[str, ...] = FEATURES
 
     def score(self, rows: FloatArray) -> FloatArray:
         return np.log(rows[:, COLUMN["ctx_ctr"]]) + np.log(rows[:, COLUMN["c_affinity"]])

@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -58,7 +59,8 @@ class Worker:
         self._settings = settings
         self.consumer = consumer or consumer_name()
         self.metrics = metrics or WorkerMetrics()
-        self.batch = BatchProcessor(redis, settings, ranker or BaselineRanker())
+        self.batch = BatchProcessor(redis, settings,
+                                    ranker if ranker is not None else BaselineRanker())
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False
         self._manifest_rev = -1
@@ -112,7 +114,7 @@ class Worker:
                 raise
 
     async def _read_new(self, block: bool) -> list[Entry]:
-        reply = await self._redis.xreadgroup(
+        reply: Any = await self._redis.xreadgroup(
             CONSUMER_GROUP, self.consumer, {EVENTS_STREAM: ">"},
             count=self._settings.worker_batch, block=BLOCK_MS if block else None)
         return [(_id(i), f) for _, entries in reply or [] for i, f in entries if f is not None]
@@ -121,7 +123,7 @@ class Worker:
         """Entries idle in other (dead) consumers' hands, or failing in ours, past the idle
         timeout. Those delivered `max_attempts` times already are dead-lettered instead."""
         idle_ms = int(self._settings.claim_idle_s * 1000)
-        pending = await self._redis.xpending_range(
+        pending: Any = await self._redis.xpending_range(
             EVENTS_STREAM, CONSUMER_GROUP, min="-", max="+",
             count=self._settings.worker_batch, idle=idle_ms)
         if not pending:
@@ -131,14 +133,14 @@ class Worker:
         retry = [_id(p["message_id"]) for p in pending
                  if p["times_delivered"] < self._settings.max_attempts]
         for entry_id in exhausted:
-            rows = await self._redis.xrange(EVENTS_STREAM, entry_id, entry_id)
+            rows: Any = await self._redis.xrange(EVENTS_STREAM, entry_id, entry_id)
             fields = rows[0][1] if rows else {}
             await self._dead_letter([(entry_id, fields)],
                                     f"failed {self._settings.max_attempts} times")
         if not retry:
             return []
-        claimed = await self._redis.xclaim(EVENTS_STREAM, CONSUMER_GROUP, self.consumer,
-                                           idle_ms, retry)
+        claimed: Any = await self._redis.xclaim(EVENTS_STREAM, CONSUMER_GROUP, self.consumer,
+                                                idle_ms, list(retry))
         entries = [(_id(i), f) for i, f in claimed if f]
         gone = set(retry) - {i for i, _ in entries}
         if gone:  # trimmed from the stream while pending: nothing left to process
@@ -149,8 +151,8 @@ class Worker:
         return entries
 
     async def _measure_lag(self) -> None:
-        groups = await self._redis.xinfo_groups(EVENTS_STREAM)
-        stream = await self._redis.xinfo_stream(EVENTS_STREAM)
+        groups: Any = await self._redis.xinfo_groups(EVENTS_STREAM)
+        stream: Any = await self._redis.xinfo_stream(EVENTS_STREAM)
         for group in groups:
             if _id(group["name"]) == CONSUMER_GROUP:
                 newest = _ms(stream["last-generated-id"])

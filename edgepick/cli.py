@@ -167,19 +167,25 @@ def worker(burst: bool, metrics_port: int | None) -> None:
 
 
 @cli.command()
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65534))
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
               help="Content folder (default: the example catalog shipped with edgepick).")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the events API [default: PORT+1].")
+@click.option("--users", default=300, show_default=True, type=click.IntRange(1, 100_000),
+              help="Size of the synthetic population.")
 @click.option("--once", is_flag=True, help="Print the summary and exit instead of serving.")
 @_one_line_errors
-def demo(port: int, content_dir: Path | None, once: bool) -> None:
-    """Publish the example catalog and serve it, on embedded Redis and a local origin."""
+def demo(port: int, content_dir: Path | None, api_port: int | None, users: int,
+         once: bool) -> None:
+    """The whole product locally: publish, replay a synthetic population's events through
+    the events API and the worker, and serve the decisions on PORT."""
     from edgepick.demo import run_demo
 
     overrides: dict[str, Any] = {"serve_origin": True}
     if not os.environ.get("EDGEPICK_CDN_BASE"):
         overrides["cdn_base"] = f"http://127.0.0.1:{port}"
-    run_demo(_settings(**overrides), port, content_dir, once)
+    run_demo(_settings(**overrides), port, api_port or port + 1, content_dir, once, users)
 
 
 def main() -> None:

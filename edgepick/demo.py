@@ -1,53 +1,67 @@
-"""`edgepick demo`: the whole serving path on one machine, in one command.
+"""`edgepick demo`: the whole product on one machine, in one command.
 
 Embedded Redis, a local folder origin served by the app itself under /content/ (standing
-in for the CDN), the example catalog published and pre-warmed through that URL, a few
-users with pinned decisions, and the URLs to open.
+in for the CDN), the example catalog published and pre-warmed through that URL, the events
+API and the decision worker running, and a synthetic population whose users have hidden
+preferences: their past impressions and clicks, then a new session each, are posted to the
+API as Segment events; the worker decides; the summary says how fresh the decisions were
+and how much the synthetic users would click the decided variants against the defaults.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import statistics
 import threading
 import time
+from collections.abc import Callable, Iterable
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+from redis import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
-from decision_worker.pinning import pin
+from decision_worker.api import create_api
+from decision_worker.candidates import Catalog
+from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
+from decision_worker.synthetic import Population
+from decision_worker.worker import Worker
 from edge_functions.app import create_app
+from edge_functions.decision_record import decode
 from edge_functions.errors import EdgepickError
-from edge_functions.redis_client import connect_sync
+from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
+from edge_functions.redis_client import connect_async, connect_sync
 from edge_functions.settings import Settings
 from edgepick.reporting import publish_with_progress
 
 EXAMPLE_CONTENT = Path(__file__).parent / "examples" / "content"
-# (user, placement, ranked variants): what a content editor would pin to preview.
-DEMO_PINS = [
-    ("alice", "hero", ["trail-running", "winter-camping"]),
-    ("alice", "cta", ["free-shipping"]),
-    ("bob", "hero", ["winter-camping"]),
-    ("bob", "email-header", ["new-arrivals"]),
-]
+HISTORY_IMPRESSIONS = 12  # past impressions per synthetic user
+POST_BATCH = 500
 
 
 class DemoError(EdgepickError):
     error_code = "demo_failed"
 
 
-def run_demo(settings: Settings, port: int, content_dir: Path | None, once: bool) -> None:
+def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | None,
+             once: bool, users: int) -> None:
     console = Console(soft_wrap=True)
     assert settings.redis_url is not None
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="edgepick-serve", daemon=True)
-    thread.start()
+    edge = _Server(create_app(settings), port)
+    api = _Server(create_api(settings), api_port)
+    worker = _WorkerThread(settings)
     try:
-        _wait_for(lambda: server.started, 10, f"the server did not start on port {port}")
+        for part in (edge, api, worker):
+            part.start()
         redis = connect_sync(settings.redis_url)
         prewarmer = Prewarmer(settings.cdn_base, settings.prewarm_timeout_s)
         try:
@@ -58,52 +72,182 @@ def run_demo(settings: Settings, port: int, content_dir: Path | None, once: bool
             prewarmer.close()
         if report.rev == 0:
             raise DemoError("nothing was published")
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=5) as client:
-            _wait_for(lambda: client.get("/healthz").json()["manifest_rev"] >= report.rev, 10,
-                      "the server did not pick up the published manifest")
-            for user, placement, variants in DEMO_PINS:
-                pin(redis, settings.key_secret_bytes, user, placement, variants,
-                    settings.decision_ttl_s)
-            _print_tour(console, client, base)
+        with httpx.Client(timeout=30) as client:
+            _wait_for(lambda: client.get(f"{edge.base}/healthz").json()["manifest_rev"]
+                      >= report.rev, 10, "the server did not pick up the published manifest")
+            population = Population(Catalog.from_bytes(redis.get(MANIFEST_KEY)), users)
+            now = dt.datetime.now(dt.UTC)
+            _post(console, client, api.base, "past impression and click", population.history(
+                HISTORY_IMPRESSIONS, now - dt.timedelta(minutes=1)))
+            _wait_drained(redis)
+            worker.reset_latencies()
+            _post(console, client, api.base, "session start", population.session_starts(now))
+            _wait_drained(redis)
+            _print_summary(console, redis, settings, population, worker.worker)
+            _print_tour(console, client, edge.base, api.base, population)
         if once:
             return
         console.print("\nServing until Ctrl-C.")
-        while thread.is_alive():
-            thread.join(0.5)
+        while edge.alive:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping")
     finally:
-        server.should_exit = True
-        thread.join(10)
+        worker.stop()
+        api.stop()
+        edge.stop()
 
 
-def _print_tour(console: Console, client: httpx.Client, base: str) -> None:
+class _Server:
+    """An ASGI app on uvicorn in a thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                     log_level="warning", access_log=False))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        _wait_for(lambda: self._server.started, 10, f"no server came up at {self.base}")
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+
+class _WorkerThread:
+    """The decision worker on its own event loop in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.redis_url is not None
+        self._url = settings.redis_url
+        self._settings = settings
+        self.worker: Worker | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        redis = connect_async(self._url)
+        self.worker = Worker(redis, self._settings, consumer="demo-worker")
+        try:
+            await self.worker.run()
+        finally:
+            await redis.aclose()
+
+    def start(self) -> None:
+        self._thread.start()
+        _wait_for(lambda: self.worker is not None, 10, "the worker did not start")
+
+    def reset_latencies(self) -> None:
+        assert self.worker is not None
+        self.worker.totals.latencies.clear()
+        self.worker.reload_stats_now()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self._thread.join(10)
+
+
+def _post(console: Console, client: httpx.Client, api: str, what: str,
+          messages: Iterable[dict[str, Any]]) -> None:
+    items = list(messages)
+    with Progress(TextColumn(f"posting {what} events"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(what, total=len(items))
+        iterator = iter(items)
+        while batch := list(islice(iterator, POST_BATCH)):
+            answer = client.post(f"{api}/v1/events", json={"batch": batch})
+            if answer.status_code != 200:
+                raise DemoError(f"the events API answered {answer.status_code}: "
+                                f"{answer.text[:200]}")
+            progress.advance(task, len(batch))
+    console.print(f"posted {len(items):,} {what} events to {api}/v1/events", highlight=False)
+
+
+def _wait_drained(redis: Redis, seconds: float = 120) -> None:
+    def drained() -> bool:
+        group = next(g for g in redis.xinfo_groups(EVENTS_STREAM)
+                     if g["name"].decode() == CONSUMER_GROUP)
+        newest = redis.xinfo_stream(EVENTS_STREAM)["last-generated-id"]
+        return group["pending"] == 0 and group["last-delivered-id"] == newest
+
+    _wait_for(drained, seconds, "the worker did not catch up with the events")
+
+
+def _print_summary(console: Console, redis: Redis, settings: Settings, population: Population,
+                   worker: Worker | None) -> None:
+    assert worker is not None
+    secret = settings.key_secret_bytes
+    placements = sorted(population.catalog.placements)
+    decided_ctr: list[float] = []
+    default_ctr: list[float] = []
+    held = 0
+    for user in population.users:
+        tag = user_tag(secret, user.user_id)
+        raws: Any = redis.mget([decision_key(tag, p) for p in placements])
+        for placement, raw in zip(placements, raws, strict=True):
+            if raw is None:
+                raise DemoError(f"no decision for {user.user_id} in {placement}")
+            record = decode(raw)
+            if record.arm == "holdout":
+                held += placement == placements[0]
+                continue
+            candidates = population.catalog.placements[placement]
+            default = candidates.variants[candidates.default_index]
+            decided_ctr.append(population.click_probability(user, placement, record.ranked[0]))
+            default_ctr.append(population.click_probability(user, placement, default))
+    latencies = sorted(worker.totals.latencies)
+    table = Table(title=f"Synthetic population: {len(population.users)} users, "
+                        f"{len(placements)} placements", show_header=False)
+    table.add_column("what")
+    table.add_column("figure")
+    table.add_row("decisions written", f"{worker.totals.decisions:,}")
+    if latencies:
+        p50 = statistics.median(latencies) * 1000
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+        table.add_row("session start → decision", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    if decided_ctr:
+        mine, theirs = statistics.fmean(decided_ctr), statistics.fmean(default_ctr)
+        table.add_row("click-through, decided variants", f"{mine:.2%}")
+        table.add_row("click-through, the defaults", f"{theirs:.2%}")
+        table.add_row("lift", f"×{mine / theirs:.2f}")
+    table.add_row("holdout (always the default)", f"{held} users")
+    console.print(table)
+
+
+def _print_tour(console: Console, client: httpx.Client, base: str, api: str,
+                population: Population) -> None:
     table = Table(title="Open these (each answers a 302 to a pre-rendered variant)")
     table.add_column("URL", overflow="fold")
     for column in ("answer", "variant", "why"):
         table.add_column(column)
-    for user in ("alice", "bob", None):
-        for placement in ("hero", "cta", "email-header"):
+    for user in [u.user_id for u in population.users[:2]] + [None]:
+        for placement in sorted(population.catalog.placements):
             path = f"/p/{placement}" + (f"?uid={user}" if user else "")
-            answer = client.get(path)
+            answer = client.get(f"{base}{path}")
             location = answer.headers.get("location", "")
             variant = client.get(location).json().get("variant", "?") if location else "-"
             table.add_row(base + path, str(answer.status_code), variant,
                           answer.headers.get("x-edgepick-source", ""))
     console.print(table)
-    console.print(f"Batch: {base}/p?placements=hero,cta,email-header&uid=alice   "
-                  f"Metrics: {base}/metrics   Health: {base}/healthz")
-    console.print("Pin another preview: edgepick pin carol hero climbing-es")
+    first = population.users[0].user_id
+    console.print(f"Batch: {base}/p?placements=hero,cta,email-header&uid={first}   "
+                  f"Metrics: {base}/metrics   Events: POST {api}/v1/events", highlight=False)
+    console.print("Pin a preview by hand: edgepick pin carol hero climbing-es")
 
 
-def _wait_for(condition: object, seconds: float, message: str) -> None:
+def _wait_for(condition: Callable[[], object], seconds: float, message: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if condition():  # type: ignore[operator]
+            if condition():
                 return
-        except httpx.HTTPError:
-            pass
+        except (httpx.HTTPError, RedisError):
+            pass  # not up yet
         time.sleep(0.05)
     raise DemoError(message)

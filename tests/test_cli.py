@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,20 +92,27 @@ def test_unreachable_redis_is_one_line(cli_env) -> None:
     assert "Redis" in one_error_line(run(["pin", "a", "hero", "evergreen"], env))
 
 
-def test_demo_publishes_pins_and_serves(tmp_path: Path) -> None:
+def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: Path) -> None:
     port = free_port()
     env = {"EDGEPICK_DATA_DIR": str(tmp_path / "data"),
            "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
     env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
-    result = subprocess.run([sys.executable, "-m", "edgepick", "demo", "--once", "--port",
-                             str(port)], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stderr
+    args = ["demo", "--once", "--users", "80", "--port", str(port), "--api-port", str(free_port())]
+    result = subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "10 published" in out
-    assert f"http://127.0.0.1:{port}/p/hero?uid=alice" in out
-    row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=alice" in line)
-    assert "trail-running" in row and "decision" in row
-    with pytest.raises(httpx.ConnectError):  # --once stops the server
+    assert "posted 80 session start events" in out
+    figures = {line.split("│")[1].strip(): line.split("│")[2].strip()
+               for line in out.splitlines() if line.count("│") == 3}
+    assert int(figures["decisions written"].replace(",", "")) >= 80 * 3
+    assert re.fullmatch(r"p50 [0-9.]+ ms, p99 [0-9.]+ ms", figures["session start → decision"])
+    # the synthetic users' hidden preferences are learnt from their history: a clear lift
+    assert float(figures["lift"].lstrip("×")) > 1.3
+    row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=synthetic-00000" in line)
+    assert "302" in row and ("decision" in row or "holdout" in row)
+    with pytest.raises(httpx.ConnectError):  # --once stops the servers
         httpx.get(f"http://127.0.0.1:{port}/healthz")
     assert embedded_servers_in(tmp_path / "data") == [], "the demo left embedded Redis running"
     assert (tmp_path / "data" / "redis.db").exists()  # and saved its data on the way out
@@ -175,3 +183,27 @@ def test_api_accepts_events(cli_env) -> None:
         assert answer.status_code == 200 and answer.json()["accepted"] == 1
     finally:
         server.stop()
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+
+    port = free_port()
+    env = {"EDGEPICK_DATA_DIR": str(tmp_path / "data"),
+           "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
+    env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
+    args = ["demo", "--users", "20", "--port", str(port), "--api-port", str(free_port())]
+    demo = subprocess.Popen([sys.executable, "-m", "edgepick", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        if "Serving until Ctrl-C" in line:
+            break
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    demo.send_signal(signal.SIGINT)
+    out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    assert "Traceback" not in err and "stopping" in out
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz")
+    assert embedded_servers_in(tmp_path / "data") == []

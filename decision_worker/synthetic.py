@@ -1,0 +1,100 @@
+"""A synthetic population with hidden preferences and a known click model.
+
+The demo replays its sessions through the real API and worker; training (issue 4) uses it
+as ground truth. Each user secretly prefers one category in every placement; the chance of
+a click is
+
+    P(click | user, variant, position) = BASE_CTR × taste(user, category) × BIAS[position]
+
+with taste `FAVOURITE` for the preferred category, `DEFAULT_TASTE` for the default's and 1
+otherwise, and a position bias that halves attention lower down. Everything is drawn from
+one seeded generator, so a population is reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from decision_worker.candidates import Catalog
+
+BASE_CTR = 0.03
+FAVOURITE = 6.0
+DEFAULT_TASTE = 1.5
+POSITION_BIAS = (1.0, 0.55, 0.35)
+DEVICES = (("desktop", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
+           ("mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"),
+           ("tablet", "Mozilla/5.0 (iPad; CPU OS 17_0) Tablet"))
+LOCALES = (("en-US", 0.6), ("en-GB", 0.2), ("es-ES", 0.2))
+
+
+@dataclass(frozen=True)
+class SyntheticUser:
+    user_id: str
+    favourite: dict[str, str]  # placement → preferred category
+    user_agent: str
+    locale: str
+
+
+class Population:
+    def __init__(self, catalog: Catalog, size: int, seed: int = 7) -> None:
+        self.catalog = catalog
+        self.rng = np.random.default_rng(seed)
+        self.users = [self._user(i) for i in range(size)]
+
+    def _user(self, i: int) -> SyntheticUser:
+        favourite = {}
+        for placement, candidates in self.catalog.placements.items():
+            choices = sorted({self.catalog.categories[c] for v, c in enumerate(
+                candidates.category_index) if v != candidates.default_index})
+            if choices:
+                favourite[placement] = choices[int(self.rng.integers(len(choices)))]
+        _, agent = DEVICES[int(self.rng.integers(len(DEVICES)))]
+        locale = LOCALES[int(self.rng.choice(len(LOCALES), p=[p for _, p in LOCALES]))][0]
+        return SyntheticUser(f"synthetic-{i:05d}", favourite, agent, locale)
+
+    def click_probability(self, user: SyntheticUser, placement: str, variant: str,
+                          position: int = 0) -> float:
+        candidates = self.catalog.placements[placement]
+        v = candidates.variants.index(variant)
+        category = self.catalog.categories[int(candidates.category_index[v])]
+        if category == user.favourite.get(placement):
+            taste = FAVOURITE
+        elif v == candidates.default_index:
+            taste = DEFAULT_TASTE
+        else:
+            taste = 1.0
+        return BASE_CTR * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
+
+    def history(self, impressions: int, end: dt.datetime,
+                span: dt.timedelta = dt.timedelta(days=2)) -> Iterator[dict[str, Any]]:
+        """Past impressions (random variant and slot) and the clicks the model gives them,
+        user by user, in time order: the log an exploring site would have collected."""
+        placements = sorted(self.catalog.placements)
+        for user in self.users:
+            offsets = np.sort(self.rng.uniform(0, span.total_seconds(), impressions))
+            for n, offset in enumerate(offsets):
+                at = end - span + dt.timedelta(seconds=float(offset))
+                placement = placements[int(self.rng.integers(len(placements)))]
+                variants = self.catalog.placements[placement].variants
+                variant = variants[int(self.rng.integers(len(variants)))]
+                position = int(self.rng.integers(len(POSITION_BIAS)))
+                properties = {"placement": placement, "variant": variant, "position": position}
+                yield self._track(user, "Variant Viewed", f"{user.user_id}-v{n}", at, properties)
+                if self.rng.random() < self.click_probability(user, placement, variant, position):
+                    yield self._track(user, "Variant Clicked", f"{user.user_id}-c{n}", at,
+                                      properties)
+
+    def session_starts(self, at: dt.datetime, tag: str = "s") -> Iterator[dict[str, Any]]:
+        for user in self.users:
+            yield self._track(user, "Session Started", f"{user.user_id}-{tag}", at, {})
+
+    def _track(self, user: SyntheticUser, name: str, message_id: str, at: dt.datetime,
+               properties: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "track", "event": name, "userId": user.user_id, "messageId": message_id,
+                "timestamp": at.isoformat().replace("+00:00", "Z"), "properties": properties,
+                "context": {"userAgent": user.user_agent, "locale": user.locale}}
