@@ -63,6 +63,13 @@ class Processes:
         wait_http(base + ready_path)
         return base
 
+    def edgepick(self, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """`python -m edgepick ARGS` (e.g. a worker) in the background, stopped on exit."""
+        proc = subprocess.Popen([sys.executable, "-m", "edgepick", *args],
+                                env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT)
+        self._procs.append(proc)
+        return proc
+
     def __enter__(self) -> Processes:
         return self
 

@@ -52,6 +52,7 @@ class UserBatch:
     hour: FloatArray
     source: FloatArray
     languages: list[str | None]
+    variants: list[dict[str, tuple[float, float]]]  # per user: key → (views, clicks) 14d
 
 
 def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) -> UserBatch:
@@ -59,6 +60,7 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
     user = np.zeros((n, 6))
     cats = np.zeros((n, max(1, len(categories)), 6))
     device, hour, source = np.zeros(n), np.zeros(n), np.zeros(n)
+    variants: list[dict[str, tuple[float, float]]] = []
     for u, (profile, at) in enumerate(zip(profiles, as_of, strict=True)):
         total = counter_at(profile.total, at)
         views, clicks = total[_LONG + _VIEW], total[_LONG + _CLICK]
@@ -75,8 +77,13 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
         device[u] = DEVICES.index(context.get("device", "unknown"))
         hour[u] = context.get("hour", -1)
         source[u] = SOURCES.index(context.get("source", "direct"))
+        decayed = {}
+        for key, counter in profile.variants.items():
+            values = counter_at(counter, at)
+            decayed[key] = (values[_LONG + _VIEW], values[_LONG + _CLICK])
+        variants.append(decayed)
     return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
-                     source, [language_of(p) for p in profiles])
+                     source, [language_of(p) for p in profiles], variants)
 
 
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
@@ -97,12 +104,11 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         / (cat[:, :, _LONG + _VIEW] + AFFINITY_PRIOR_VIEWS)) / user_ctr
     per_variant = np.zeros((n, v, 2))
     index = {key: i for i, key in enumerate(candidates.keys)}
-    for u, profile in enumerate(users.profiles):
-        for key, counter in profile.variants.items():
+    for u, decayed in enumerate(users.variants):
+        for key, pair in decayed.items():
             i = index.get(key)
             if i is not None:
-                decayed = counter_at(counter, users.as_of[u])
-                per_variant[u, i] = decayed[_LONG + _VIEW], decayed[_LONG + _CLICK]
+                per_variant[u, i] = pair
     x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
     x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
     pop = popularity.for_placement(candidates)

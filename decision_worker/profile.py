@@ -15,18 +15,20 @@ Every collection is capped, so a profile stays a few kilobytes whatever the user
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from decision_worker.events import Event
 
 HALF_LIVES_S = (86_400.0, 14 * 86_400.0)  # the "1 day" and "14 days" windows
 KINDS = ("view", "click", "conversion")
 SLOTS = len(KINDS) * len(HALF_LIVES_S)  # a counter: ref time + one value per kind per window
+assert SLOTS == 6, "counter_at is unrolled for two windows of three kinds"
 MAX_CATEGORIES = 32
 MAX_VARIANTS = 64
 MAX_APPLIED = 32
@@ -63,14 +65,16 @@ def add_to_counter(counter: Counter, at: float, kind: int, weight: float = 1.0) 
 
 
 def counter_at(counter: Counter, as_of: float) -> list[float]:
-    """The six values decayed to `as_of` (never grown: as_of before ref counts as ref)."""
-    gap = max(0.0, as_of - counter[0])
-    out: list[float] = []
-    for w, half_life in enumerate(HALF_LIVES_S):
-        factor = 2.0 ** (-gap / half_life)
-        base = 1 + w * len(KINDS)
-        out.extend(v * factor for v in counter[base:base + len(KINDS)])
-    return out
+    """The six values decayed to `as_of` (never grown: as_of before ref counts as ref).
+
+    Unrolled for two windows of three kinds: it runs for every category and variant of
+    every user decided, so it is one of the worker's hottest functions."""
+    gap = as_of - counter[0]
+    if gap <= 0.0:
+        return counter[1:]
+    short, long = 2.0 ** (-gap / HALF_LIVES_S[0]), 2.0 ** (-gap / HALF_LIVES_S[1])
+    return [counter[1] * short, counter[2] * short, counter[3] * short,
+            counter[4] * long, counter[5] * long, counter[6] * long]
 
 
 def merge_counters(into: Counter, other: Counter) -> None:
@@ -110,13 +114,13 @@ class Profile:
     def is_empty(self) -> bool:
         return self.version == 0
 
-    def dumps(self) -> str:
-        return json.dumps({
+    def dumps(self) -> bytes:
+        return orjson.dumps({
             "v": self.version, "u": self.updated_at, "f": self.first_seen, "s": self.sessions,
             "ls": self.last_session, "t": self.total, "c": self.categories, "va": self.variants,
             "cv": self.converted, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
             "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
-            "mi": self.merged_into, "h": self.holdout_hash}, separators=(",", ":"))
+            "mi": self.merged_into, "h": self.holdout_hash})
 
     @classmethod
     def loads(cls, raw: bytes | str | None) -> Profile:
@@ -124,12 +128,12 @@ class Profile:
         if raw is None:
             return cls()
         try:
-            d = json.loads(raw)
+            d = orjson.loads(raw)
             return cls(int(d["v"]), float(d["u"]), float(d["f"]), int(d["s"]), float(d["ls"]),
                        list(d["t"]), dict(d["c"]), dict(d["va"]), list(d["cv"]), dict(d["tr"]),
                        float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
                        list(d["ln"]), d["mi"], d["h"])
-        except (ValueError, KeyError, TypeError) as e:
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
             log.warning("profile unreadable, starting afresh: %s", e)
             return cls(version=_version_of(raw))
 
@@ -306,6 +310,6 @@ def _language(locale: Any) -> str | None:
 
 def _version_of(raw: bytes | str) -> int:
     try:
-        return int(json.loads(raw).get("v", 0))
-    except (ValueError, AttributeError, TypeError):
+        return int(orjson.loads(raw).get("v", 0))
+    except (orjson.JSONDecodeError, ValueError, AttributeError, TypeError):
         return 0
