@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -11,21 +12,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decision_worker.event_log import FolderEventLog
+from decision_worker.event_log import event_log_from_url
 from decision_worker.events import MAX_REQUEST_BYTES, RequestRejected
 from decision_worker.ingest import Ingest
-from edge_functions.errors import ConfigError
+from edge_functions.errors import ConfigError, EdgepickError
 from edge_functions.redis_client import connect_async
 from edge_functions.settings import Settings
+
+log = logging.getLogger("edgepick.api")
 
 
 def create_api(settings: Settings) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
-    if settings.origin_dir is None:
-        raise ConfigError("the event log needs a file:// origin for now (S3 is not built yet)")
     redis = connect_async(settings.redis_url)
-    ingest = Ingest(redis, FolderEventLog(settings.origin_dir))
+    ingest = Ingest(redis, event_log_from_url(settings.origin))
     registry = CollectorRegistry()
     messages = Counter("edgepick_ingest_messages_total", "Messages by outcome.", ["outcome"],
                        registry=registry)
@@ -45,6 +46,11 @@ def create_api(settings: Settings) -> Starlette:
             result = await ingest.accept(body)
         except RequestRejected as e:
             return _error(e.status, e.field, e.reason)
+        except (EdgepickError, OSError) as e:
+            # The log could not be written: nothing was streamed; the sender should retry.
+            log.error("event log unavailable: %s", e)
+            return JSONResponse({"error": "event_log_unavailable", "detail": str(e)},
+                                status_code=503)
         accepted.inc(result.accepted)
         duplicate.inc(result.duplicates)
         rejected.inc(len(result.rejections))

@@ -1,10 +1,11 @@
 """The durable event log training reads: JSON Lines, one Segment message a line, by day.
 
-`<origin>/events/dt=YYYY-MM-DD/events-<host>-<pid>.jsonl`, partitioned by the day the
-message was received (late events land in the day they arrived; training orders by event
-time). Each batch is one `write` of whole lines to a file opened for append and fsynced
-before the API answers, so an accepted message is on disk. Redelivered messages may appear
-twice here: readers deduplicate by `messageId`.
+On the origin's storage, under `events/dt=YYYY-MM-DD/`, partitioned by the day the message
+was received (late events land in the day they arrived; training orders by event time).
+Two implementations: a folder (one file per process, appended and fsynced before the API
+answers) and S3 (one object per accepted request, since S3 objects cannot be appended to;
+the PUT completes before the API answers). Either way an accepted message is durable.
+Redelivered messages may appear twice: readers deduplicate by `messageId`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,44 @@ import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+
+class EventLog(Protocol):
+    def append(self, received_at: dt.datetime, messages: Iterable[dict[str, Any]]) -> int:
+        """Store whole lines durably before returning; returns how many."""
+        ...
+
+    def read_day(self, day: dt.date) -> list[dict[str, Any]]:
+        """Every message received that day, duplicates removed by messageId."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+def event_log_from_url(origin: str) -> EventLog:
+    """`file://DIR` or `s3://bucket/prefix`, as EDGEPICK_ORIGIN."""
+    if origin.startswith("file://"):
+        return FolderEventLog(Path(origin[len("file://"):]))
+    from decision_worker.s3_event_log import S3EventLog
+
+    parts = urlsplit(origin)
+    return S3EventLog(parts.netloc, parts.path.strip("/"))
+
+
+def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
+    lines = [json.dumps(m, separators=(",", ":"), ensure_ascii=False, default=str)
+             for m in messages]
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass") if lines else b""
+
+
+def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> None:
+    for line in data.decode("utf-8", "surrogatepass").splitlines():
+        message = json.loads(line)
+        if message["messageId"] not in seen:
+            seen.add(message["messageId"])
+            out.append(message)
 
 
 class FolderEventLog:
@@ -26,30 +64,27 @@ class FolderEventLog:
     def path_for(self, day: dt.date) -> Path:
         return self.root / f"dt={day.isoformat()}" / self._file_name
 
+    def describe(self) -> str:
+        return f"file://{self.root}"
+
     def append(self, received_at: dt.datetime, messages: Iterable[dict[str, Any]]) -> int:
-        lines = [json.dumps(m, separators=(",", ":"), ensure_ascii=False, default=str)
-                 for m in messages]
-        if not lines:
+        data = encode_lines(messages)
+        if not data:
             return 0
         path = self.path_for(received_at.date())
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        return len(lines)
+        return data.count(b"\n")
 
     def read_day(self, day: dt.date) -> list[dict[str, Any]]:
         """Every message of one day, duplicates removed by messageId (first one wins)."""
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
         for path in sorted((self.root / f"dt={day.isoformat()}").glob("*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                message = json.loads(line)
-                if message["messageId"] not in seen:
-                    seen.add(message["messageId"])
-                    out.append(message)
+            decode_lines(path.read_bytes(), seen, out)
         return out

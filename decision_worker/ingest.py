@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from decision_worker.event_log import FolderEventLog
+from decision_worker.event_log import EventLog
 from decision_worker.events import Event, Rejection, parse_request
 from decision_worker.keys import (
     DEAD_LETTER_MAX_LEN,
@@ -51,7 +51,7 @@ class IngestResult:
 
 
 class Ingest:
-    def __init__(self, redis: Redis, log: FolderEventLog) -> None:
+    def __init__(self, redis: Redis, log: EventLog) -> None:
         self._redis = redis
         self._log = log
         self._append_new = redis.register_script(_APPEND_NEW)

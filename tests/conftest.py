@@ -6,6 +6,7 @@ uvicorn. With EDGEPICK_REQUIRE_SERVERS=1 (CI) a missing server fails the test, n
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -16,9 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 import uvicorn
+from moto.server import ThreadedMotoServer
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -230,3 +233,28 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[Path, str], Nginx]]:
     yield start
     for instance in started:
         instance.stop()
+
+
+BUCKET = "edgepick-origin"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    httpx.post(f"{endpoint}/moto-api/reset")  # moto's state is per process, not per server
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    # Anonymous reads, as a CDN in front of the bucket would have them.
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                       "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
+    yield endpoint
+    server.stop()

@@ -207,3 +207,25 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz")
     assert embedded_servers_in(tmp_path / "data") == []
+
+
+def test_worker_with_a_bad_setting_is_one_line(cli_env) -> None:
+    line = one_error_line(run(["worker", "--burst"], {**cli_env, "EDGEPICK_REDECIDE_ON": "hover"}))
+    assert "EDGEPICK_REDECIDE_ON" in line and "hover" in line
+
+
+def test_worker_burst_drains_the_stream_and_exits(cli_env, redis) -> None:
+    import json
+
+    from decision_worker.keys import EVENTS_STREAM
+    from edge_functions.keys import decision_key, user_tag
+
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    for user in ("ana", "ben"):
+        redis.xadd(EVENTS_STREAM, {"m": json.dumps({
+            "type": "track", "event": "Session Started", "userId": user, "messageId": user,
+            "timestamp": "2026-11-23T10:00:00Z", "receivedAt": "2026-11-23T10:00:00Z"})})
+    result = run(["worker", "--burst"], cli_env)
+    assert result.returncode == 0, result.stderr
+    for user in ("ana", "ben"):
+        assert redis.get(decision_key(user_tag(SECRET.encode(), user), "hero")) is not None

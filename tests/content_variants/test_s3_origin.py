@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 from redis import Redis
 
 from content_variants.origin import origin_from_url
@@ -17,30 +13,7 @@ from content_variants.publish import publish
 from content_variants.s3_origin import S3Origin
 from edge_functions.keys import MANIFEST_KEY
 from edge_functions.manifest import parse_bytes
-from tests.conftest import free_port
-
-BUCKET = "edgepick-origin"
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
-                        }.items():
-        monkeypatch.setenv(name, value)
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    # Anonymous reads, as a CDN in front of the bucket would have them.
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-                       "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}))
-    yield endpoint
-    server.stop()
+from tests.conftest import BUCKET
 
 
 def test_publish_to_s3_writes_content_addressed_objects_with_cache_headers(

@@ -27,6 +27,13 @@ def test_reads_typed_values_from_the_environment() -> None:
     ("EDGEPICK_ORIGIN", "s3://", "bucket"),
     ("EDGEPICK_CDN_BASE", "cdn.example.com", "EDGEPICK_CDN_BASE"),
     ("EDGEPICK_KEY_SECRET", "short", "EDGEPICK_KEY_SECRET"),
+    ("EDGEPICK_HOLDOUT_SHARE", "1.5", "EDGEPICK_HOLDOUT_SHARE"),
+    ("EDGEPICK_RANKED_SIZE", "9", "EDGEPICK_RANKED_SIZE"),
+    ("EDGEPICK_REDECIDE_ON", "click,hover", "hover"),
+    ("EDGEPICK_REFRESH_SHARE", "1", "EDGEPICK_REFRESH_SHARE"),
+    ("EDGEPICK_WORKER_BATCH", "0", "EDGEPICK_WORKER_BATCH"),
+    ("EDGEPICK_CLAIM_IDLE_S", "-3", "EDGEPICK_CLAIM_IDLE_S"),
+    ("EDGEPICK_MAX_ATTEMPTS", "0", "EDGEPICK_MAX_ATTEMPTS"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):

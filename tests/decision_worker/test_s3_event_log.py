@@ -1,0 +1,51 @@
+"""The event log on an S3 origin (moto's S3 server in place of AWS)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import boto3
+import httpx
+from redis import Redis
+
+from decision_worker.api import create_api
+from decision_worker.event_log import event_log_from_url
+from decision_worker.keys import EVENTS_STREAM
+from tests.conftest import BUCKET
+
+
+def message(i: int) -> dict[str, object]:
+    return {"type": "track", "event": "Session Started", "userId": f"user-{i}",
+            "messageId": f"msg-{i}", "timestamp": "2026-11-23T10:00:00Z"}
+
+
+def test_accepted_events_are_objects_on_the_s3_origin(s3_endpoint, settings, redis: Redis,
+                                                      serve_app) -> None:
+    settings = dataclasses.replace(settings, origin=f"s3://{BUCKET}/site-a")
+    api = serve_app(create_api(settings))
+    assert httpx.post(f"{api}/v1/events", json={"batch": [message(1), message(2)]}).json()[
+        "accepted"] == 2
+    assert httpx.post(f"{api}/v1/events", json=message(1)).json()["duplicates"] == 1
+    day = dt.datetime.now(dt.UTC).date()
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix=f"site-a/events/dt={day.isoformat()}/")["Contents"]]
+    assert len(keys) == 2 and all(k.endswith(".jsonl") for k in keys)
+    logged = event_log_from_url(settings.origin).read_day(day)
+    assert sorted(m["messageId"] for m in logged) == ["msg-1", "msg-2"]  # deduplicated
+    assert redis.xlen(EVENTS_STREAM) == 2
+
+
+def test_unwritable_event_log_is_a_503_and_nothing_is_streamed(s3_endpoint, settings,
+                                                               redis: Redis, serve_app) -> None:
+    settings = dataclasses.replace(settings, origin="s3://no-such-bucket/x")
+    api = serve_app(create_api(settings))
+    answer = httpx.post(f"{api}/v1/events", json=message(3))
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "event_log_unavailable"
+    assert "no-such-bucket" in answer.json()["detail"]
+    assert redis.xlen(EVENTS_STREAM) == 0
+    # the sender's retry, once the log works, is accepted (the message was not marked seen)
+    ok = dataclasses.replace(settings, origin=f"s3://{BUCKET}/x")
+    assert httpx.post(f"{serve_app(create_api(ok))}/v1/events", json=message(3)).json()[
+        "accepted"] == 1
