@@ -67,8 +67,7 @@ class BatchResult:
     decisions: int = 0  # user × placement records written
     users_decided: int = 0
     holdout: int = 0
-    conflicts: int = 0
-    poison: list[tuple[str, str]] = field(default_factory=list)  # (entry id, reason)
+    conflicts: int = 0  # compare-and-set retries (another worker wrote a profile first)
     latencies: list[float] = field(default_factory=list)  # received → decision written, s
 
 
@@ -114,9 +113,10 @@ class BatchProcessor:
 
     async def process(self, items: list[tuple[str, Event | Refresh]],
                       now: float | None = None) -> BatchResult:
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
             result = await self._attempt(items, time.time() if now is None else now)
             if result is not None:
+                result.conflicts = attempt
                 return result
         raise ConflictError(f"{len(items)} entries met concurrent profile updates "
                             f"{MAX_CONFLICT_RETRIES} times")

@@ -79,6 +79,10 @@ class Worker:
             try:
                 worked = await self.run_once(block=not burst)
             except RedisError as e:
+                if isinstance(e, ResponseError) and "NOGROUP" in str(e):
+                    log.warning("the consumer group disappeared; creating it again")
+                    await self.ensure_group()
+                    continue
                 log.warning("Redis unavailable (%s); retrying in %.0fs", e, REDIS_RETRY_S)
                 await asyncio.sleep(REDIS_RETRY_S)
                 continue
@@ -242,12 +246,14 @@ class Worker:
         t.decisions += result.decisions
         t.users_decided += result.users_decided
         t.holdout += result.holdout
+        t.conflicts += result.conflicts
         t.latencies.extend(result.latencies)
         del t.latencies[:-100_000]
         m.events.labels("applied").inc(result.applied)
         m.events.labels("duplicate").inc(result.duplicates)
         m.events.labels("late").inc(result.late)
         m.decisions.inc(result.decisions)
+        m.conflicts.inc(result.conflicts)
         for latency in result.latencies:
             m.freshness.observe(latency)
         if seconds:

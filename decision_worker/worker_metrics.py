@@ -28,6 +28,9 @@ class WorkerMetrics:
                                     buckets=(1, 10, 50, 100, 200, 500, 1000), registry=r)
         self.claimed = Counter("edgepick_worker_claimed_total",
                                "Entries claimed from idle consumers", registry=r)
+        self.conflicts = Counter("edgepick_worker_conflicts_total",
+                                 "Batches redone because another worker changed a profile",
+                                 registry=r)
         self.failures = Counter("edgepick_worker_failures_total",
                                 "Entries whose processing raised (retried, then dead-lettered)",
                                 registry=r)

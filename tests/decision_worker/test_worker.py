@@ -302,3 +302,28 @@ def test_worker_picks_up_a_new_catalog_without_restart(ingest, redis: Redis, dec
 
     asyncio.run(scenario())
     assert decision(user, "footer").ranked == ("plain",)
+
+
+def test_worker_recreates_a_deleted_stream_group_and_keeps_going(ingest, redis: Redis,
+                                                                 decision,
+                                                                 worker_settings) -> None:
+    user = not_held("again")
+
+    async def scenario() -> None:
+        client = AsyncRedis.from_url(worker_settings.redis_url)
+        worker = Worker(client, worker_settings, consumer="survivor")
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(0.3)
+        redis.delete(EVENTS_STREAM)  # an operator's mistake: stream and group are gone
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(ingest, [session(user, "again-s")])
+        for _ in range(100):
+            if decision(user, "hero") is not None:
+                break
+            await asyncio.sleep(0.05)
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert decision(user, "hero") is not None
