@@ -71,9 +71,11 @@ class Population:
         return BASE_CTR * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
 
     def history(self, impressions: int, end: dt.datetime,
-                span: dt.timedelta = dt.timedelta(days=2)) -> Iterator[dict[str, Any]]:
+                span: dt.timedelta = dt.timedelta(days=2),
+                run: str = "") -> Iterator[dict[str, Any]]:
         """Past impressions (random variant and slot) and the clicks the model gives them,
-        user by user, in time order: the log an exploring site would have collected."""
+        user by user, in time order: the log an exploring site would have collected.
+        `run` makes the messageIds of one replay distinct from another's."""
         placements = sorted(self.catalog.placements)
         for user in self.users:
             offsets = np.sort(self.rng.uniform(0, span.total_seconds(), impressions))
@@ -84,14 +86,15 @@ class Population:
                 variant = variants[int(self.rng.integers(len(variants)))]
                 position = int(self.rng.integers(len(POSITION_BIAS)))
                 properties = {"placement": placement, "variant": variant, "position": position}
-                yield self._track(user, "Variant Viewed", f"{user.user_id}-v{n}", at, properties)
+                yield self._track(user, "Variant Viewed", f"{run}{user.user_id}-v{n}", at,
+                                  properties)
                 if self.rng.random() < self.click_probability(user, placement, variant, position):
-                    yield self._track(user, "Variant Clicked", f"{user.user_id}-c{n}", at,
+                    yield self._track(user, "Variant Clicked", f"{run}{user.user_id}-c{n}", at,
                                       properties)
 
-    def session_starts(self, at: dt.datetime, tag: str = "s") -> Iterator[dict[str, Any]]:
+    def session_starts(self, at: dt.datetime, run: str = "") -> Iterator[dict[str, Any]]:
         for user in self.users:
-            yield self._track(user, "Session Started", f"{user.user_id}-{tag}", at, {})
+            yield self._track(user, "Session Started", f"{run}{user.user_id}-s", at, {})
 
     def _track(self, user: SyntheticUser, name: str, message_id: str, at: dt.datetime,
                properties: dict[str, Any]) -> dict[str, Any]:

@@ -77,11 +77,12 @@ def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | N
                       >= report.rev, 10, "the server did not pick up the published manifest")
             population = Population(Catalog.from_bytes(redis.get(MANIFEST_KEY)), users)
             now = dt.datetime.now(dt.UTC)
+            run = f"demo-{now:%Y%m%dT%H%M%S}-"  # a rerun in the same folder is new traffic
             _post(console, client, api.base, "past impression and click", population.history(
-                HISTORY_IMPRESSIONS, now - dt.timedelta(minutes=1)))
+                HISTORY_IMPRESSIONS, now - dt.timedelta(minutes=1), run=run))
             _wait_drained(redis)
             worker.reset_latencies()
-            _post(console, client, api.base, "session start", population.session_starts(now))
+            _post(console, client, api.base, "session start", population.session_starts(now, run))
             _wait_drained(redis)
             _print_summary(console, redis, settings, population, worker.worker)
             _print_tour(console, client, edge.base, api.base, population)
@@ -211,6 +212,7 @@ def _print_summary(console: Console, redis: Redis, settings: Settings, populatio
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         table.add_row("session start → decision", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        table.add_row("", f"({len(population.users)} sessions posted in bursts of {POST_BATCH})")
     if decided_ctr:
         mine, theirs = statistics.fmean(decided_ctr), statistics.fmean(default_ctr)
         table.add_row("click-through, decided variants", f"{mine:.2%}")
