@@ -26,6 +26,7 @@ BASE_CTR = 0.03
 FAVOURITE = 6.0
 DEFAULT_TASTE = 1.5
 POSITION_BIAS = (1.0, 0.55, 0.35)
+CONVERSION_RATE = 0.2  # of clicks
 DEVICES = (("desktop", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
            ("mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"),
            ("tablet", "Mozilla/5.0 (iPad; CPU OS 17_0) Tablet"))
@@ -73,9 +74,11 @@ class Population:
     def history(self, impressions: int, end: dt.datetime,
                 span: dt.timedelta = dt.timedelta(days=2),
                 run: str = "") -> Iterator[dict[str, Any]]:
-        """Past impressions (random variant and slot) and the clicks the model gives them,
-        user by user, in time order: the log an exploring site would have collected.
-        `run` makes the messageIds of one replay distinct from another's."""
+        """Past impressions and the clicks and conversions the model gives them, user by
+        user, in time order: the log an exploring site would have collected. Each
+        impression is a slate: up to `len(POSITION_BIAS)` distinct variants of one placement
+        in random order, one `Variant Viewed` each with its position. `run` makes the
+        messageIds of one replay distinct from another's."""
         placements = sorted(self.catalog.placements)
         for user in self.users:
             offsets = np.sort(self.rng.uniform(0, span.total_seconds(), impressions))
@@ -83,14 +86,21 @@ class Population:
                 at = end - span + dt.timedelta(seconds=float(offset))
                 placement = placements[int(self.rng.integers(len(placements)))]
                 variants = self.catalog.placements[placement].variants
-                variant = variants[int(self.rng.integers(len(variants)))]
-                position = int(self.rng.integers(len(POSITION_BIAS)))
-                properties = {"placement": placement, "variant": variant, "position": position}
-                yield self._track(user, "Variant Viewed", f"{run}{user.user_id}-v{n}", at,
-                                  properties)
-                if self.rng.random() < self.click_probability(user, placement, variant, position):
-                    yield self._track(user, "Variant Clicked", f"{run}{user.user_id}-c{n}", at,
-                                      properties)
+                size = min(len(POSITION_BIAS), len(variants))
+                slate = [variants[int(i)] for i in self.rng.permutation(len(variants))[:size]]
+                for position, variant in enumerate(slate):
+                    properties = {"placement": placement, "variant": variant,
+                                  "position": position}
+                    base = f"{run}{user.user_id}-{n}-{position}"
+                    yield self._track(user, "Variant Viewed", f"{base}v", at, properties)
+                    if self.rng.random() < self.click_probability(user, placement, variant,
+                                                                  position):
+                        later = at + dt.timedelta(seconds=5 + position)
+                        yield self._track(user, "Variant Clicked", f"{base}c", later,
+                                          properties)
+                        if self.rng.random() < CONVERSION_RATE:
+                            yield self._track(user, "Variant Converted", f"{base}x",
+                                              later + dt.timedelta(seconds=30), properties)
 
     def session_starts(self, at: dt.datetime, run: str = "") -> Iterator[dict[str, Any]]:
         for user in self.users:
