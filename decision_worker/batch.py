@@ -214,38 +214,44 @@ class BatchProcessor:
                 users[t] = _User(profile, raw)
             return users[t]
 
+        # Links first: a batch's identify/alias takes effect for the whole batch, so an
+        # anonymous event next to the login lands in the known user's profile.
+        merged = {t: p.merged_into for t, (p, _) in loaded.items() if p.merged_into}
+        for _, item in items:
+            if isinstance(item, Refresh) or item.user_id is None:
+                continue
+            other = item.previous_id if item.type == "alias" else item.anonymous_id
+            if other is None or other == item.user_id:
+                continue
+            known_tag, other_tag = tag(item.user_id), tag(other)
+            user = user_for(known_tag)
+            user.extra_tags.add(other_tag)
+            source, raw = loaded.get(other_tag) or (Profile(), None)
+            if merged.get(other_tag, known_tag) == known_tag and \
+                    user.profile.merge(source, other_tag):
+                user.linked = user.changed = True
+                marker = anonymous.setdefault(other_tag, _User(source, raw))
+                marker.profile.merged_into = known_tag
+                marker.changed = True
+                merged[other_tag] = known_tag
         for entry_id, item in items:
             if isinstance(item, Refresh):
                 user = user_for(item.tag)
                 user.refresh = max(user.refresh or 0.0, item.due)
                 continue
-            known = item.user_id
             other = item.previous_id if item.type == "alias" else item.anonymous_id
-            if known is not None:
-                user = user_for(tag(known))
-                user.user_id = known
-                if other is not None and other != known:
-                    other_tag = tag(other)
-                    user.extra_tags.add(other_tag)
-                    source, raw = loaded.get(other_tag) or (Profile(), None)
-                    if source.merged_into in (None, tag(known)) and \
-                            user.profile.merge(source, other_tag):
-                        user.linked = user.changed = True
-                        marker = anonymous.setdefault(other_tag, _User(source, raw))
-                        marker.profile.merged_into = tag(known)
-                        marker.changed = True
+            if item.user_id is not None:
+                user = user_for(tag(item.user_id))
+                user.user_id = item.user_id
             else:
                 anon_tag = tag(other) if other is not None else ""
-                profile, _ = loaded.get(anon_tag) or (Profile(), None)
-                if profile.merged_into:
-                    user = user_for(profile.merged_into)
+                if anon_tag in merged:
+                    user = user_for(merged[anon_tag])
                     user.extra_tags.add(anon_tag)
                 else:
                     user = user_for(anon_tag)
                     user.anonymous_id = other
             user.events.append((entry_id, item))
-        for t in anonymous:
-            users.pop(t, None)  # a merged anonymous profile is only marked, not decided for
         return users, anonymous
 
     async def _read(self, tags: set[str]) -> dict[str, tuple[Profile, bytes | None]]:

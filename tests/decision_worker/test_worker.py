@@ -327,3 +327,16 @@ def test_worker_recreates_a_deleted_stream_group_and_keeps_going(ingest, redis: 
 
     asyncio.run(scenario())
     assert decision(user, "hero") is not None
+
+
+def test_anonymous_events_in_the_same_batch_as_the_login_count_for_the_user(
+        ingest, drain, redis: Redis, worker_settings) -> None:
+    anonymous, user = not_held("anon-b"), not_held("member-b")
+    ingest(clicks_on(None, "winter-camping", 2, "same", anonymous)
+           + [{"type": "identify", "userId": user, "anonymousId": anonymous,
+               "messageId": "id-same", "timestamp": NOW.isoformat()}, session(user, "s-same")])
+    drain()
+    secret = worker_settings.key_secret_bytes
+    profile = json.loads(redis.get(profile_key(user_tag(secret, user))))
+    assert profile["c"]["camping"][2] == pytest.approx(2, rel=0.01)
+    assert redis.get(profile_key(user_tag(secret, anonymous))) is not None  # the marker
