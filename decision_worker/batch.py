@@ -20,12 +20,13 @@ import hashlib
 import json
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.candidates import Catalog
+from decision_worker.candidates import Catalog, FloatArray
 from decision_worker.decide import decide
 from decision_worker.events import Event, Rejection, validate_message
 from decision_worker.features import user_batch
@@ -110,6 +111,8 @@ class BatchProcessor:
         self._commit = redis.register_script(_COMMIT)
         self.catalog = Catalog.from_bytes(None)
         self.popularity = Popularity()
+        # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
+        self.observe: Callable[[str, str, float, FloatArray], None] | None = None
 
     async def process(self, items: list[tuple[str, Event | Refresh]],
                       now: float | None = None) -> BatchResult:
@@ -158,8 +161,15 @@ class BatchProcessor:
         if decided and self.catalog.placements:
             as_of = [max([users[t].profile.updated_at, users[t].refresh or 0.0]) for t in decided]
             batch = user_batch([users[t].profile for t in decided], as_of, self.catalog)
+            observe = None
+            if self.observe is not None:
+                sink = self.observe
+
+                def observe(u: int, placement: str, rows: FloatArray) -> None:
+                    sink(decided[u], placement, as_of[u], rows)
+
             decisions = decide(batch, self.catalog, self.popularity, self._ranker,
-                               s.ranked_size, s.holdout_share)
+                               s.ranked_size, s.holdout_share, observe)
             records = dict(zip(decided, decisions, strict=True))
         if not await self._write(users, anonymous, records):
             return None

@@ -8,9 +8,11 @@ gets the default alone, with arm `holdout`, whatever the ranker says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from decision_worker.candidates import Catalog
+from decision_worker.candidates import Catalog, FloatArray
 from decision_worker.features import UserBatch, placement_matrix
 from decision_worker.popularity import Popularity
 from decision_worker.ranker import Ranker
@@ -21,8 +23,12 @@ _TIE_BREAK = 1e-9  # below any real score difference: only decides exact ties
 
 
 def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: Ranker,
-           ranked_size: int, holdout_share: float) -> list[dict[str, DecisionRecord]]:
-    """One {placement: record} per user of the batch, for every placement of the catalog."""
+           ranked_size: int, holdout_share: float,
+           observe: Callable[[int, str, FloatArray], None] | None = None,
+           ) -> list[dict[str, DecisionRecord]]:
+    """One {placement: record} per user of the batch, for every placement of the catalog.
+    `observe(user index, placement, rows)` sees every feature matrix scored (skew tests,
+    feature logging)."""
     n = len(users.profiles)
     decided_at = [int(t) for t in users.as_of]
     held = [p.holdout_hash is not None and p.holdout_hash < holdout_share
@@ -31,6 +37,9 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
     for placement, candidates in catalog.placements.items():
         default = candidates.variants[candidates.default_index]
         x, eligible = placement_matrix(users, candidates, popularity)
+        if observe is not None:
+            for u in range(n):
+                observe(u, placement, x[u])
         v = len(candidates.variants)
         scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
         scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)

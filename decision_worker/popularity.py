@@ -16,6 +16,7 @@ from decision_worker.candidates import FloatArray, PlacementCandidates
 from decision_worker.profile import DEVICES
 
 STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
+STATS_REFRESH_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)
 PRIOR_VIEWS = 50.0
 PLACEMENT_PRIOR = (1.0, 20.0)  # (clicks, views): a 5 % click-through before any data
 

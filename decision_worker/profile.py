@@ -112,7 +112,8 @@ class Profile:
 
     @property
     def is_empty(self) -> bool:
-        return self.version == 0
+        """No event was ever applied (however often it was written)."""
+        return self.updated_at == 0.0
 
     def dumps(self) -> bytes:
         return orjson.dumps({

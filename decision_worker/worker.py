@@ -33,7 +33,7 @@ from decision_worker.keys import (
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
 )
-from decision_worker.popularity import STATS_KEY, Popularity
+from decision_worker.popularity import STATS_KEY, STATS_REFRESH_S, Popularity
 from decision_worker.ranker import BaselineRanker, Ranker
 from decision_worker.refresh import enqueue_due
 from decision_worker.worker_metrics import WorkerMetrics
@@ -44,7 +44,6 @@ from edge_functions.settings import Settings
 log = logging.getLogger("edgepick.worker")
 Entry = tuple[str, dict[bytes, bytes]]
 BLOCK_MS = 200  # longest a stop request waits for a blocked read
-STATS_REFRESH_S = 5.0
 REDIS_RETRY_S = 1.0
 
 
@@ -65,6 +64,7 @@ class Worker:
         self._stopping = False
         self._manifest_rev = -1
         self._stats_loaded_at = 0.0
+        self.stats_refresh_s = STATS_REFRESH_S
         self._next_claim = 0.0
         self._next_refresh = 0.0
 
@@ -218,7 +218,7 @@ class Worker:
         """The catalog when the manifest revision moved; popularity every few seconds."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(MANIFEST_REV_KEY)
-            stats_due = time.monotonic() - self._stats_loaded_at >= STATS_REFRESH_S
+            stats_due = time.monotonic() - self._stats_loaded_at >= self.stats_refresh_s
             if stats_due:
                 pipe.hgetall(STATS_KEY)
             replies = await pipe.execute()

@@ -1,0 +1,119 @@
+"""Offline replay of the event log through the online feature definitions.
+
+Training must see, for each moment, the features the worker would have scored then: the
+same `Profile.apply` on the same events in the same order, the same identity links, the
+same popularity counts (as of the moment, refreshed every `stats_refresh_s` of event time
+as the worker refreshes its copy), and the same `user_batch` / `placement_matrix`. Nothing
+after the moment is visible.
+
+The order is arrival order (`receivedAt`, then the log's own order), which is the order the
+worker applied events in. Decayed counts are order-independent in exact arithmetic but not
+in floating point, so replaying by event time instead would differ from what was served in
+the last bits; event time still decides every weight and every as-of moment, and
+arrival order differs from event time only for late events, which the worker handled the
+same way (`lateness_s`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from decision_worker.candidates import BoolArray, Catalog, FloatArray
+from decision_worker.events import Event, validate_message
+from decision_worker.features import placement_matrix, user_batch
+from decision_worker.popularity import STATS_REFRESH_S, Popularity, stat_field
+from decision_worker.profile import Profile
+
+
+def parse_log(messages: Iterable[dict[str, Any]]) -> tuple[list[Event], int]:
+    """Log lines back into events in arrival order; returns the events and how many lines
+    were not valid events (counted, never fatal)."""
+    events: list[tuple[dt.datetime, Event]] = []
+    invalid = 0
+    for message in messages:
+        received = message.get("receivedAt")
+        try:
+            at = dt.datetime.fromisoformat(str(received).replace("Z", "+00:00"))
+        except ValueError:
+            invalid += 1
+            continue
+        event = validate_message(0, message, at)
+        if isinstance(event, Event):
+            events.append((at, event))
+        else:
+            invalid += 1
+    events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
+    return [e for _, e in events], invalid
+
+
+@dataclass
+class Moment:
+    user: str
+    event: Event
+    profile: Profile
+
+
+class Replay:
+    def __init__(self, catalog: Catalog, lateness_s: float,
+                 stats_refresh_s: float = STATS_REFRESH_S) -> None:
+        self.catalog = catalog
+        self.lateness_s = lateness_s
+        self.stats_refresh_s = stats_refresh_s
+        self.profiles: dict[str, Profile] = {}
+        self.merged: dict[str, str] = {}  # anonymous id → user id
+        self.counts: Counter[str] = Counter()
+        self._popularity = Popularity()
+        self._popularity_at = float("-inf")
+
+    def user_of(self, event: Event) -> str:
+        if event.user_id is not None:
+            return event.user_id
+        anonymous = event.anonymous_id or ""
+        return self.merged.get(anonymous, anonymous)
+
+    def apply(self, event: Event) -> Profile:
+        """Apply one event as the worker does; returns the profile it landed in."""
+        other = event.previous_id if event.type == "alias" else event.anonymous_id
+        if event.user_id is not None and other is not None and other != event.user_id:
+            if self.merged.get(other, event.user_id) == event.user_id:
+                profile = self.profiles.setdefault(event.user_id, Profile())
+                source = self.profiles.pop(other, Profile())
+                if profile.merge(source, other):
+                    self.merged[other] = event.user_id
+        profile = self.profiles.setdefault(self.user_of(event), Profile())
+        outcome = profile.apply(event, event.message_id, self.catalog.category_of,
+                                self.lateness_s)
+        engagement = event.engagement
+        if outcome == "applied" and engagement is not None:
+            key = f"{engagement.placement}/{engagement.variant}"
+            device = profile.context.get("device", "unknown")
+            self.counts[stat_field(engagement.kind, key)] += 1
+            self.counts[stat_field(engagement.kind, key, device)] += 1
+        return profile
+
+    def popularity(self, at: float) -> Popularity:
+        """The counts as the worker would have had them at `at`."""
+        if at - self._popularity_at >= self.stats_refresh_s:
+            self._popularity = Popularity({k: float(v) for k, v in self.counts.items()})
+            self._popularity_at = at
+        return self._popularity
+
+    def features(self, profile: Profile, placement: str,
+                 as_of: float) -> tuple[FloatArray, BoolArray]:
+        """(V, F) features of every candidate of `placement`, and the eligibility mask."""
+        users = user_batch([profile], [as_of], self.catalog)
+        x, eligible = placement_matrix(users, self.catalog.placements[placement],
+                                       self.popularity(as_of))
+        return x[0], eligible[0]
+
+
+def session_moments(replay: Replay, events: Iterable[Event]) -> Iterator[Moment]:
+    """Every session start, right after it is applied: the moments the worker decides."""
+    for event in events:
+        profile = replay.apply(event)
+        if event.session_start:
+            yield Moment(replay.user_of(event), event, profile)
