@@ -111,3 +111,11 @@ class Population:
         return {"type": "track", "event": name, "userId": user.user_id, "messageId": message_id,
                 "timestamp": at.isoformat().replace("+00:00", "Z"), "properties": properties,
                 "context": {"userAgent": user.user_agent, "locale": user.locale}}
+
+
+def as_logged(messages: Iterator[dict[str, Any]], delay_s: float = 0.5) -> Iterator[dict[str, Any]]:
+    """Messages as the event log holds them: `receivedAt` a little after the event time."""
+    for message in messages:
+        at = dt.datetime.fromisoformat(message["timestamp"].replace("Z", "+00:00"))
+        received = (at + dt.timedelta(seconds=delay_s)).isoformat().replace("+00:00", "Z")
+        yield {**message, "receivedAt": received}

@@ -1,0 +1,111 @@
+"""The learned ranker: LightGBM `lambdarank`, trained on replayed examples, scored in the
+worker through the `Ranker` interface.
+
+Position bias: LightGBM's position-aware lambdarank (Unbiased LambdaMART, LightGBM ≥ 4.1):
+the logged position of every row goes into the Dataset and LightGBM learns one bias factor
+per position alongside the trees, so a click in slot 0 counts for less than a click in
+slot 2. Chosen over inverse propensity weights because it needs no separately estimated
+propensities (a randomisation experiment we do not have) and the bias is fitted on the
+same data. Scoring never sees the position: the worker ranks for the top slot.
+
+Categorical features (device, hour, source) are LightGBM categoricals. No normalisation is
+applied (trees do not need it), so the model file and the feature spec are everything the
+worker needs; the spec is checked at load and a mismatch is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from decision_worker.candidates import FloatArray
+from decision_worker.features import CATEGORICAL, FEATURES
+from decision_worker.training_data import Examples
+from edge_functions.errors import EdgepickError
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank", "metric": "ndcg", "eval_at": [1, 3, 5],
+    "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 40,
+    "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1,
+    "lambdarank_truncation_level": 10, "num_threads": 2, "seed": 7, "deterministic": True,
+    "force_row_wise": True, "verbosity": -1,
+}
+MAX_ROUNDS = 200
+EARLY_STOPPING = 20
+
+
+class ModelError(EdgepickError):
+    http_status = 422
+    error_code = "model_refused"
+
+
+@dataclass
+class TrainedModel:
+    booster: lgb.Booster
+    rounds: int
+    params: dict[str, Any]
+    valid_ndcg: dict[str, float] = field(default_factory=dict)
+
+    def model_text(self) -> str:
+        return str(self.booster.model_to_string(num_iteration=self.rounds))
+
+
+def train(train_set: Examples, valid_set: Examples,
+          params: dict[str, Any] | None = None) -> TrainedModel:
+    """Fit on `train_set`, early-stopping on `valid_set` (a later time window)."""
+    if train_set.groups == 0:
+        raise ModelError("no training groups with a click: nothing to learn from")
+    if valid_set.groups == 0:
+        raise ModelError("no validation groups with a click: cannot stop early honestly")
+    merged = {**DEFAULT_PARAMS, **(params or {})}
+    train_set, valid_set = train_set.shuffled(1), valid_set.shuffled(2)
+    categorical = [FEATURES.index(c) for c in CATEGORICAL]
+    dtrain = lgb.Dataset(train_set.x, train_set.label, group=train_set.group_sizes,
+                         position=train_set.position, feature_name=list(FEATURES),
+                         categorical_feature=categorical, free_raw_data=False)
+    dvalid = lgb.Dataset(valid_set.x, valid_set.label, group=valid_set.group_sizes,
+                         reference=dtrain, categorical_feature=categorical)
+    evals: dict[str, Any] = {}
+    booster = lgb.train(merged, dtrain, num_boost_round=int(merged.pop("num_boost_round",
+                                                                       MAX_ROUNDS)),
+                        valid_sets=[dvalid], valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False),
+                                   lgb.record_evaluation(evals)])
+    rounds = booster.best_iteration or booster.current_iteration()
+    valid = {name: float(values[rounds - 1]) for name, values in evals["valid"].items()}
+    return TrainedModel(booster, rounds, merged, valid)
+
+
+class LightGBMRanker:
+    """A registered model as the worker's ranker; refuses a model of another feature spec."""
+
+    def __init__(self, version: str, model_text: str, features: list[str]) -> None:
+        if tuple(features) != FEATURES:
+            missing = sorted(set(FEATURES) - set(features))
+            extra = sorted(set(features) - set(FEATURES))
+            raise ModelError(f"model {version} was trained on another feature spec "
+                             f"(missing {missing or 'none'}, unknown {extra or 'none'}, "
+                             "or another order)")
+        try:
+            self.booster = lgb.Booster(model_str=model_text)
+        except lgb.basic.LightGBMError as e:
+            raise ModelError(f"model {version} does not load: {e}") from e
+        if self.booster.num_feature() != len(FEATURES):
+            raise ModelError(f"model {version} expects {self.booster.num_feature()} features, "
+                             f"the worker builds {len(FEATURES)}")
+        self.version = version
+        self.features: tuple[str, ...] = FEATURES
+        self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
+
+    def score(self, rows: FloatArray) -> FloatArray:
+        # One thread: batches are small, and thread start-up costs more than it saves.
+        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
+
+
+def feature_spec() -> str:
+    return json.dumps({"features": list(FEATURES), "categorical": list(CATEGORICAL)})

@@ -1,0 +1,189 @@
+"""Training examples from the event log: one group per decision opportunity.
+
+A decision opportunity is a slate: the `Variant Viewed` events of one user and placement
+with the same timestamp, each with its position. Its label per variant is the engagement
+that followed within the attribution window: 0 viewed, 1 clicked, 2 converted. Its features
+are the worker's own (`Replay.features`), taken just before the slate's views are applied,
+so nothing at or after the impression leaks in.
+
+Groups where nothing was clicked carry no ranking signal and are dropped from training (kept
+for the AUC of click prediction); a placement with a single shown variant is a documented
+skip, not an error.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from decision_worker.candidates import Catalog, FloatArray
+from decision_worker.events import Event
+from decision_worker.profile import Profile
+from decision_worker.replay import Replay
+
+ATTRIBUTION_S = 30 * 60
+LABEL = {"view": 0, "click": 1, "conversion": 2}
+
+
+@dataclass
+class Examples:
+    x: FloatArray  # (N, F)
+    label: np.ndarray  # (N,) 0 / 1 / 2
+    position: np.ndarray  # (N,) logged slot
+    group_sizes: list[int]
+    group_time: np.ndarray  # (G,) unix seconds of each slate
+    group_placement: list[str]
+    group_history: np.ndarray  # (G,) events the user had before the slate
+    variant: list[str]  # (N,) variant ids
+    category: list[str]  # (N,) their categories
+    skipped: dict[str, int] = field(default_factory=dict)
+    # With keep_candidates: per group, every eligible candidate's row and id, for what the
+    # model *would* show (coverage, diversity), not only what was logged.
+    candidates: list[tuple[FloatArray, list[str]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    @property
+    def groups(self) -> int:
+        return len(self.group_sizes)
+
+    def select(self, keep: Sequence[bool] | np.ndarray) -> Examples:
+        """The groups where `keep` is true, in order."""
+        keep = np.asarray(keep, dtype=bool)
+        starts = np.concatenate([[0], np.cumsum(self.group_sizes)])
+        rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in np.flatnonzero(keep)]
+                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        return Examples(self.x[rows], self.label[rows], self.position[rows],
+                        [s for s, k in zip(self.group_sizes, keep, strict=True) if k],
+                        self.group_time[keep],
+                        [p for p, k in zip(self.group_placement, keep, strict=True) if k],
+                        self.group_history[keep], [self.variant[r] for r in rows],
+                        [self.category[r] for r in rows], dict(self.skipped),
+                        [c for c, k in zip(self.candidates, keep, strict=False) if k])
+
+    def shuffled(self, seed: int = 0) -> Examples:
+        """Rows in a random order within each group. Logs list a slate in display order,
+        and a sort that keeps ties in input order would then rank by position: an
+        all-ties model would look as good as the position bias. Training and evaluation
+        therefore never see the logged order."""
+        rng = np.random.default_rng(seed)
+        starts = np.concatenate([[0], np.cumsum(self.group_sizes)]).astype(np.int64)
+        rows = np.concatenate([starts[g] + rng.permutation(size)
+                               for g, size in enumerate(self.group_sizes)]
+                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        return Examples(self.x[rows], self.label[rows], self.position[rows],
+                        list(self.group_sizes), self.group_time, list(self.group_placement),
+                        self.group_history, [self.variant[r] for r in rows],
+                        [self.category[r] for r in rows], dict(self.skipped),
+                        list(self.candidates))
+
+    def with_clicks(self) -> Examples:
+        starts = np.concatenate([[0], np.cumsum(self.group_sizes)])
+        return self.select([self.label[starts[g]:starts[g + 1]].max() > 0
+                            for g in range(self.groups)])
+
+
+def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
+                   since: float = float("-inf"), until: float = float("inf"),
+                   attribution_s: float = ATTRIBUTION_S,
+                   keep_candidates: bool = False) -> Examples:
+    """Replay `events` (arrival order, see replay.py) and emit the slates shown in
+    [since, until). Everything before `since` still builds the profiles."""
+    engaged: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind != "view":
+            who = event.user_id or event.anonymous_id or ""
+            engaged[(who, e.placement, e.variant, e.kind)].append(event.timestamp.timestamp())
+    for times in engaged.values():
+        times.sort()
+
+    replay = Replay(catalog, lateness_s)
+    rows: list[FloatArray] = []
+    labels: list[int] = []
+    positions: list[int] = []
+    variants: list[str] = []
+    categories: list[str] = []
+    sizes: list[int] = []
+    group_time: list[float] = []
+    group_placement: list[str] = []
+    history: list[int] = []
+    skipped: dict[str, int] = defaultdict(int)
+    kept: list[tuple[FloatArray, list[str]]] = []
+    slates: dict[tuple[str, str, float], list[Event]] = defaultdict(list)
+    order: list[tuple[str, str, float]] = []
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind == "view":
+            who = event.user_id or event.anonymous_id or ""
+            key = (who, e.placement, event.timestamp.timestamp())
+            if key not in slates:
+                order.append(key)
+            slates[key].append(event)
+    first_view = {id(slates[k][0]): k for k in order}
+    applied_events: dict[str, int] = defaultdict(int)
+
+    for event in events:
+        slate_key = first_view.get(id(event))
+        if slate_key is not None:
+            who, placement, at = slate_key
+            candidates = catalog.placements.get(placement)
+            shown = slates[slate_key]
+            if not since <= at < until:
+                pass
+            elif candidates is None:
+                skipped["placement not in the catalog"] += 1
+            elif len(shown) < 2:
+                skipped["single variant shown"] += 1
+            else:
+                user = replay.user_of(event)
+                profile = replay.profiles.get(user) or Profile()
+                x, eligible = replay.features(profile, placement, at)
+                index = {v: i for i, v in enumerate(candidates.variants)}
+                group = 0
+                for view in shown:
+                    v = view.engagement
+                    assert v is not None
+                    i = index.get(v.variant)
+                    if i is None:
+                        skipped["variant not in the catalog"] += 1
+                        continue
+                    rows.append(x[i])
+                    labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
+                    positions.append(v.position or 0)
+                    variants.append(v.variant)
+                    categories.append(catalog.category_of[f"{placement}/{v.variant}"])
+                    group += 1
+                if group:
+                    if keep_candidates:
+                        kept.append((x[eligible], [candidates.variants[i]
+                                                   for i in np.flatnonzero(eligible)]))
+                    sizes.append(group)
+                    group_time.append(at)
+                    group_placement.append(placement)
+                    history.append(applied_events[user])
+        replay.apply(event)
+        applied_events[replay.user_of(event)] += 1
+
+    width = len(rows[0]) if rows else 0
+    return Examples(np.array(rows).reshape(len(rows), width), np.array(labels, dtype=np.int64),
+                    np.array(positions, dtype=np.int64), sizes, np.array(group_time),
+                    group_placement, np.array(history, dtype=np.int64), variants, categories,
+                    dict(skipped), kept)
+
+
+def _label(engaged: dict[tuple[str, str, str, str], list[float]], who: str, placement: str,
+           variant: str, at: float, window: float) -> int:
+    best = 0
+    for kind in ("click", "conversion"):
+        times = engaged.get((who, placement, variant, kind))
+        if times:
+            i = bisect.bisect_left(times, at)
+            if i < len(times) and times[i] <= at + window:
+                best = max(best, LABEL[kind])
+    return best
