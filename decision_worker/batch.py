@@ -107,7 +107,7 @@ class BatchProcessor:
         self._redis = redis
         self._settings = settings
         self._secret = settings.key_secret_bytes
-        self._ranker = ranker
+        self.ranker = ranker  # swapped by the worker when production changes
         self._commit = redis.register_script(_COMMIT)
         self.catalog = Catalog.from_bytes(None)
         self.popularity = Popularity()
@@ -168,7 +168,7 @@ class BatchProcessor:
                 def observe(u: int, placement: str, rows: FloatArray) -> None:
                     sink(decided[u], placement, as_of[u], rows)
 
-            decisions = decide(batch, self.catalog, self.popularity, self._ranker,
+            decisions = decide(batch, self.catalog, self.popularity, self.ranker,
                                s.ranked_size, s.holdout_share, observe)
             records = dict(zip(decided, decisions, strict=True))
         if not await self._write(users, anonymous, records):

@@ -26,8 +26,11 @@ class EventLog(Protocol):
         ...
 
     def read_day(self, day: dt.date) -> list[dict[str, Any]]:
-        """Every message received that day, duplicates removed by messageId."""
+        """Every message received that day, duplicates removed by messageId. Unreadable
+        lines are skipped and added to `corrupt_lines`."""
         ...
+
+    corrupt_lines: int
 
     def describe(self) -> str: ...
 
@@ -48,18 +51,28 @@ def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass") if lines else b""
 
 
-def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> None:
-    for line in data.decode("utf-8", "surrogatepass").splitlines():
-        message = json.loads(line)
-        if message["messageId"] not in seen:
-            seen.add(message["messageId"])
+def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> int:
+    """Append the new messages of `data` to `out`; returns how many lines were unreadable
+    (a torn last line after a crash, a corrupted file): skipped and counted, never fatal."""
+    corrupt = 0
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            message = json.loads(line)
+            message_id = message["messageId"]
+        except (ValueError, TypeError, KeyError):
+            corrupt += 1
+            continue
+        if message_id not in seen:
+            seen.add(message_id)
             out.append(message)
+    return corrupt
 
 
 class FolderEventLog:
     def __init__(self, root: Path) -> None:
         self.root = root / "events"
         self._file_name = f"events-{socket.gethostname()}-{os.getpid()}.jsonl"
+        self.corrupt_lines = 0
 
     def path_for(self, day: dt.date) -> Path:
         return self.root / f"dt={day.isoformat()}" / self._file_name
@@ -86,5 +99,5 @@ class FolderEventLog:
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
         for path in sorted((self.root / f"dt={day.isoformat()}").glob("*.jsonl")):
-            decode_lines(path.read_bytes(), seen, out)
+            self.corrupt_lines += decode_lines(path.read_bytes(), seen, out)
         return out

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -30,11 +32,14 @@ from edge_functions.errors import EdgepickError
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "lambdarank", "metric": "ndcg", "eval_at": [1, 3, 5],
-    "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 40,
+    # Chosen on the synthetic test bed (4,000 users × 30 slates): lr 0.1 / 31 leaves stopped
+    # after 3 rounds at NDCG@1 0.548; lr 0.05 / 15 leaves / 100 per leaf reached 0.574.
+    "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 100,
     "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1,
     "lambdarank_truncation_level": 10, "num_threads": 2, "seed": 7, "deterministic": True,
     "force_row_wise": True, "verbosity": -1,
 }
+log = logging.getLogger("edgepick.model")
 MAX_ROUNDS = 200
 EARLY_STOPPING = 20
 
@@ -101,9 +106,31 @@ class LightGBMRanker:
         self.version = version
         self.features: tuple[str, ...] = FEATURES
         self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
+        self.compiled: Any = None
+        self._model_text = model_text
+
+    def compile(self, cache_dir: Path) -> bool:
+        """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
+        from decision_worker.compiled import compile_model, probe_rows, same_predictions
+
+        compiled = compile_model(self._model_text, self.sha256, cache_dir)
+        if compiled is None:
+            return False
+        rows = probe_rows()
+        if not same_predictions(compiled, self._predict_lightgbm(rows), rows):
+            log.warning("model %s: compiled predictions differ from LightGBM's; not used",
+                        self.version)
+            return False
+        self.compiled = compiled
+        return True
 
     def score(self, rows: FloatArray) -> FloatArray:
         # One thread: batches are small, and thread start-up costs more than it saves.
+        if self.compiled is not None:
+            return np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
+        return self._predict_lightgbm(rows)
+
+    def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
         return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
 
 

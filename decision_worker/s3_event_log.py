@@ -34,6 +34,7 @@ class S3EventLog:
         self._s3 = client if client is not None else boto3.client("s3")
         self._name = f"events-{socket.gethostname()}-{os.getpid()}"
         self._counter = itertools.count()
+        self.corrupt_lines = 0
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -59,5 +60,5 @@ class S3EventLog:
         keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
         for key in keys:
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            decode_lines(body, seen, out)
+            self.corrupt_lines += decode_lines(body, seen, out)
         return out

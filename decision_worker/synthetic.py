@@ -5,9 +5,12 @@ as ground truth. Each user secretly prefers one category in every placement; the
 a click is
 
     P(click | user, variant, position) = BASE_CTR × taste(user, category) × BIAS[position]
+                                         × FATIGUE ** (times the user saw this variant)
 
 with taste `FAVOURITE` for the preferred category, `DEFAULT_TASTE` for the default's and 1
-otherwise, and a position bias that halves attention lower down. Everything is drawn from
+otherwise, a position bias that halves attention lower down, and fatigue: every earlier
+impression of the same variant makes the next click less likely. The transparent baseline
+models taste but not fatigue, so a learned ranker has something to find beyond it. Everything is drawn from
 one seeded generator, so a population is reproducible.
 """
 
@@ -27,6 +30,7 @@ FAVOURITE = 6.0
 DEFAULT_TASTE = 1.5
 POSITION_BIAS = (1.0, 0.55, 0.35)
 CONVERSION_RATE = 0.2  # of clicks
+FATIGUE = 0.7
 DEVICES = (("desktop", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
            ("mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"),
            ("tablet", "Mozilla/5.0 (iPad; CPU OS 17_0) Tablet"))
@@ -42,9 +46,13 @@ class SyntheticUser:
 
 
 class Population:
-    def __init__(self, catalog: Catalog, size: int, seed: int = 7) -> None:
+    def __init__(self, catalog: Catalog, size: int, seed: int = 7,
+                 favourite: float = FAVOURITE, default_taste: float = DEFAULT_TASTE,
+                 fatigue: float = FATIGUE) -> None:
+        """`favourite=1, default_taste=1, fatigue=1`: a population with no preference."""
         self.catalog = catalog
         self.rng = np.random.default_rng(seed)
+        self.favourite_taste, self.default_taste, self.fatigue = favourite, default_taste, fatigue
         self.users = [self._user(i) for i in range(size)]
 
     def _user(self, i: int) -> SyntheticUser:
@@ -59,28 +67,31 @@ class Population:
         return SyntheticUser(f"synthetic-{i:05d}", favourite, agent, locale)
 
     def click_probability(self, user: SyntheticUser, placement: str, variant: str,
-                          position: int = 0) -> float:
+                          position: int = 0, seen: int = 0) -> float:
         candidates = self.catalog.placements[placement]
         v = candidates.variants.index(variant)
         category = self.catalog.categories[int(candidates.category_index[v])]
         if category == user.favourite.get(placement):
-            taste = FAVOURITE
+            taste = self.favourite_taste
         elif v == candidates.default_index:
-            taste = DEFAULT_TASTE
+            taste = self.default_taste
         else:
             taste = 1.0
-        return BASE_CTR * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
+        return (BASE_CTR * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
+                * self.fatigue ** seen)
 
     def history(self, impressions: int, end: dt.datetime,
-                span: dt.timedelta = dt.timedelta(days=2),
-                run: str = "") -> Iterator[dict[str, Any]]:
+                span: dt.timedelta = dt.timedelta(days=2), run: str = "",
+                always_first: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
         """Past impressions and the clicks and conversions the model gives them, user by
         user, in time order: the log an exploring site would have collected. Each
         impression is a slate: up to `len(POSITION_BIAS)` distinct variants of one placement
         in random order, one `Variant Viewed` each with its position. `run` makes the
-        messageIds of one replay distinct from another's."""
+        messageIds of one replay distinct from another's. `always_first` (placement →
+        variant) is a biased logging policy: that variant always takes the top slot."""
         placements = sorted(self.catalog.placements)
         for user in self.users:
+            seen: dict[tuple[str, str], int] = {}
             offsets = np.sort(self.rng.uniform(0, span.total_seconds(), impressions))
             for n, offset in enumerate(offsets):
                 at = end - span + dt.timedelta(seconds=float(offset))
@@ -88,13 +99,18 @@ class Population:
                 variants = self.catalog.placements[placement].variants
                 size = min(len(POSITION_BIAS), len(variants))
                 slate = [variants[int(i)] for i in self.rng.permutation(len(variants))[:size]]
+                pinned = (always_first or {}).get(placement)
+                if pinned is not None:
+                    slate = [pinned] + [v for v in slate if v != pinned][:size - 1]
                 for position, variant in enumerate(slate):
                     properties = {"placement": placement, "variant": variant,
                                   "position": position}
                     base = f"{run}{user.user_id}-{n}-{position}"
                     yield self._track(user, "Variant Viewed", f"{base}v", at, properties)
+                    shown_before = seen.get((placement, variant), 0)
+                    seen[(placement, variant)] = shown_before + 1
                     if self.rng.random() < self.click_probability(user, placement, variant,
-                                                                  position):
+                                                                  position, shown_before):
                         later = at + dt.timedelta(seconds=5 + position)
                         yield self._track(user, "Variant Clicked", f"{base}c", later,
                                           properties)

@@ -33,11 +33,13 @@ from decision_worker.keys import (
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
 )
+from decision_worker.model import LightGBMRanker
 from decision_worker.popularity import STATS_KEY, STATS_REFRESH_S, Popularity
 from decision_worker.ranker import BaselineRanker, Ranker
 from decision_worker.refresh import enqueue_due
+from decision_worker.registry import Registry, store_from_url
 from decision_worker.worker_metrics import WorkerMetrics
-from edge_functions.errors import CorruptRecord
+from edge_functions.errors import CorruptRecord, EdgepickError
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.settings import Settings
 
@@ -45,6 +47,7 @@ log = logging.getLogger("edgepick.worker")
 Entry = tuple[str, dict[bytes, bytes]]
 BLOCK_MS = 200  # longest a stop request waits for a blocked read
 REDIS_RETRY_S = 1.0
+MODEL_CHECK_S = 5.0  # how soon a promotion or rollback reaches the worker
 
 
 def consumer_name() -> str:
@@ -53,7 +56,8 @@ def consumer_name() -> str:
 
 class Worker:
     def __init__(self, redis: Redis, settings: Settings, ranker: Ranker | None = None,
-                 consumer: str | None = None, metrics: WorkerMetrics | None = None) -> None:
+                 consumer: str | None = None, metrics: WorkerMetrics | None = None,
+                 registry: Registry | None = None) -> None:
         self._redis = redis
         self._settings = settings
         self.consumer = consumer or consumer_name()
@@ -67,6 +71,13 @@ class Worker:
         self.stats_refresh_s = STATS_REFRESH_S
         self._next_claim = 0.0
         self._next_refresh = 0.0
+        # With a ranker given (tests), the registry is not consulted.
+        self.registry = registry if ranker is None else None
+        if ranker is None and registry is None:
+            self.registry = Registry(store_from_url(settings.origin))
+        self._next_model_check = 0.0
+        self.model_check_s = MODEL_CHECK_S
+        self._model_failed: str | None = None
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run` (the SIGTERM handler)."""
@@ -97,6 +108,9 @@ class Worker:
             self._next_refresh = now + self._settings.refresh_interval_s
             await enqueue_due(self._redis, self._settings)
         await self._refresh_inputs()
+        if self.registry is not None and now >= self._next_model_check:
+            self._next_model_check = now + self.model_check_s
+            await self.reload_model()
         entries: list[Entry] = []
         if now >= self._next_claim or not block:
             self._next_claim = now + min(self._settings.claim_idle_s / 2, 5.0)
@@ -234,6 +248,40 @@ class Worker:
         if stats_due:
             self.batch.popularity = Popularity.from_hash(replies[1])
             self._stats_loaded_at = time.monotonic()
+
+    async def reload_model(self) -> None:
+        """Follow the registry's production pointer. A model that does not load, or was
+        trained on another feature spec, is refused (logged, counted) and the worker keeps
+        scoring with the model it has; it is not retried until the pointer moves again."""
+        assert self.registry is not None
+        try:
+            pointers = await asyncio.to_thread(self.registry.pointers)
+        except (EdgepickError, OSError) as e:
+            log.warning("model registry unreadable (%s); keeping %s", e, self.batch.ranker.version)
+            return
+        wanted = pointers.get("production")
+        current = self.batch.ranker.version
+        if wanted is None:
+            if not isinstance(self.batch.ranker, BaselineRanker):
+                self.batch.ranker = BaselineRanker()
+                log.info("production pointer cleared: scoring with %s", self.batch.ranker.version)
+            return
+        if wanted in (current, self._model_failed):
+            return
+        try:
+            text, card = await asyncio.to_thread(self.registry.load, wanted)
+            ranker = LightGBMRanker(wanted, text, card.get("features", []))
+            compiled = await asyncio.to_thread(ranker.compile,
+                                               self._settings.data_dir / "compiled")
+        except (EdgepickError, OSError, ValueError) as e:
+            self._model_failed = wanted
+            self.metrics.model_refusals.inc()
+            log.error("model %s refused, still scoring with %s: %s", wanted, current, e)
+            return
+        self.batch.ranker = ranker
+        self._model_failed = None
+        log.info("now scoring with %s (%s)", wanted,
+                 "compiled" if compiled else "LightGBM predict")
 
     def reload_stats_now(self) -> None:
         self._stats_loaded_at = 0.0

@@ -31,6 +31,9 @@ class WorkerMetrics:
         self.conflicts = Counter("edgepick_worker_conflicts_total",
                                  "Batches redone because another worker changed a profile",
                                  registry=r)
+        self.model_refusals = Counter("edgepick_worker_model_refusals_total",
+                                      "Production models refused (corrupt, other feature spec)",
+                                      registry=r)
         self.failures = Counter("edgepick_worker_failures_total",
                                 "Entries whose processing raised (retried, then dead-lettered)",
                                 registry=r)

@@ -167,6 +167,44 @@ def worker(burst: bool, metrics_port: int | None) -> None:
 
 
 @cli.command()
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366),
+              help="Length of the rolling window of the event log.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="End of the window (UTC, exclusive) [default: now].")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="Where to write the HTML report [default: DATA_DIR/reports/VERSION.html].")
+@_one_line_errors
+def train(days: int, until: Any, report_path: Path | None) -> None:
+    """Train a LightGBM ranker on the event log, evaluate it, register it as the shadow model."""
+    from edgepick.training_cli import train_and_report
+
+    train_and_report(_settings(), _redis(_settings()), days, until, report_path)
+
+
+@cli.command()
+@click.argument("version", required=False)
+@click.option("--force", "reason", metavar="REASON", default=None,
+              help="Promote even if it does not win; the reason is recorded.")
+@_one_line_errors
+def promote(version: str | None, reason: str | None) -> None:
+    """Make VERSION (default: the shadow model) the production model, if it wins."""
+    from decision_worker.registry import Registry, store_from_url
+
+    promoted = Registry(store_from_url(_settings().origin)).promote(version, reason)
+    click.echo(f"production is now {promoted}; workers pick it up within a few seconds")
+
+
+@cli.command()
+@_one_line_errors
+def rollback() -> None:
+    """Return production to the version before the current one."""
+    from decision_worker.registry import Registry, store_from_url
+
+    previous = Registry(store_from_url(_settings().origin)).rollback()
+    click.echo(f"production is now {previous or 'the baseline ranker'}")
+
+
+@cli.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65534))
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
               help="Content folder (default: the example catalog shipped with edgepick).")

@@ -1,0 +1,58 @@
+"""How `edgepick train` shows its work: a status line per step, the evaluation table, the
+HTML report's path."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+from redis import Redis
+from rich.console import Console
+from rich.table import Table
+
+from decision_worker.candidates import Catalog
+from decision_worker.evaluation import METRICS
+from decision_worker.event_log import event_log_from_url
+from decision_worker.pipeline import run_training
+from decision_worker.registry import Registry, store_from_url
+from decision_worker.report import write_html
+from edge_functions.keys import MANIFEST_KEY
+from edge_functions.settings import Settings
+
+
+def train_and_report(settings: Settings, redis: Redis, days: int, until: dt.datetime | None,
+                     report_path: Path | None, console: Console | None = None) -> str:
+    console = console or Console(soft_wrap=True)
+    catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))  # type: ignore[arg-type]
+    registry = Registry(store_from_url(settings.origin))
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    with console.status("training") as status:
+        report = run_training(event_log_from_url(settings.origin), catalog, registry,
+                              settings.lateness_s, days, until,
+                              on_step=lambda step: status.update(f"training: {step}"))
+    table = Table(title=f"Candidate {report.version}: evaluation on the latest "
+                        f"{report.groups['test']:,} slates of the window")
+    table.add_column("model")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    for evaluation in report.evaluations:
+        table.add_row(evaluation.name, *(_fmt(evaluation.metrics[m]) for m in METRICS))
+    console.print(table)
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
+                  f"{report.corrupt_lines} unreadable lines); slates: "
+                  f"{report.groups['train']:,} train, {report.groups['valid']:,} validation; "
+                  f"{report.rounds} trees; {timing}", highlight=False)
+    for reason, count in report.skipped.items():
+        console.print(f"skipped {count:,} slates: {reason}", highlight=False)
+    path = report_path or settings.data_dir / "reports" / f"{report.version}.html"
+    write_html(report, path)
+    console.print(f"report: {path}\nregistered {report.version} as the shadow model; "
+                  f"`edgepick promote` serves it if it beats production", highlight=False)
+    return report.version
+
+
+def _fmt(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4f}"
