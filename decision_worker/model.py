@@ -60,9 +60,11 @@ class TrainedModel:
         return str(self.booster.model_to_string(num_iteration=self.rounds))
 
 
-def train(train_set: Examples, valid_set: Examples,
-          params: dict[str, Any] | None = None) -> TrainedModel:
-    """Fit on `train_set`, early-stopping on `valid_set` (a later time window)."""
+def train(train_set: Examples, valid_set: Examples, params: dict[str, Any] | None = None,
+          position_debiasing: bool = True,
+          early_stopping: int | None = EARLY_STOPPING) -> TrainedModel:
+    """Fit on `train_set`, early-stopping on `valid_set` (a later time window).
+    `position_debiasing=False` exists to show what the debiasing prevents (tests)."""
     if train_set.groups == 0:
         raise ModelError("no training groups with a click: nothing to learn from")
     if valid_set.groups == 0:
@@ -71,7 +73,8 @@ def train(train_set: Examples, valid_set: Examples,
     train_set, valid_set = train_set.shuffled(1), valid_set.shuffled(2)
     categorical = [FEATURES.index(c) for c in CATEGORICAL]
     dtrain = lgb.Dataset(train_set.x, train_set.label, group=train_set.group_sizes,
-                         position=train_set.position, feature_name=list(FEATURES),
+                         position=train_set.position if position_debiasing else None,
+                         feature_name=list(FEATURES),
                          categorical_feature=categorical, free_raw_data=False)
     dvalid = lgb.Dataset(valid_set.x, valid_set.label, group=valid_set.group_sizes,
                          reference=dtrain, categorical_feature=categorical)
@@ -79,9 +82,10 @@ def train(train_set: Examples, valid_set: Examples,
     booster = lgb.train(merged, dtrain, num_boost_round=int(merged.pop("num_boost_round",
                                                                        MAX_ROUNDS)),
                         valid_sets=[dvalid], valid_names=["valid"],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False),
-                                   lgb.record_evaluation(evals)])
-    rounds = booster.best_iteration or booster.current_iteration()
+                        callbacks=[lgb.record_evaluation(evals)] + (
+                            [lgb.early_stopping(early_stopping, verbose=False)]
+                            if early_stopping else []))
+    rounds = (booster.best_iteration if early_stopping else 0) or booster.current_iteration()
     valid = {name: float(values[rounds - 1]) for name, values in evals["valid"].items()}
     return TrainedModel(booster, rounds, merged, valid)
 

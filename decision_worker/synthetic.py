@@ -48,11 +48,13 @@ class SyntheticUser:
 class Population:
     def __init__(self, catalog: Catalog, size: int, seed: int = 7,
                  favourite: float = FAVOURITE, default_taste: float = DEFAULT_TASTE,
-                 fatigue: float = FATIGUE) -> None:
-        """`favourite=1, default_taste=1, fatigue=1`: a population with no preference."""
+                 fatigue: float = FATIGUE, base_ctr: float = BASE_CTR) -> None:
+        """`favourite=1, default_taste=1, fatigue=1`: a population with no preference;
+        `base_ctr=0`: one that never clicks."""
         self.catalog = catalog
         self.rng = np.random.default_rng(seed)
         self.favourite_taste, self.default_taste, self.fatigue = favourite, default_taste, fatigue
+        self.base_ctr = base_ctr
         self.users = [self._user(i) for i in range(size)]
 
     def _user(self, i: int) -> SyntheticUser:
@@ -77,7 +79,7 @@ class Population:
             taste = self.default_taste
         else:
             taste = 1.0
-        return (BASE_CTR * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
+        return (self.base_ctr * taste * POSITION_BIAS[min(position, len(POSITION_BIAS) - 1)]
                 * self.fatigue ** seen)
 
     def history(self, impressions: int, end: dt.datetime,

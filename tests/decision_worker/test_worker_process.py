@@ -81,8 +81,8 @@ def test_sigkill_mid_batch_loses_nothing(ingest, redis: Redis, worker_settings,
     for _ in range(5):
         victim = start_worker(EDGEPICK_WORKER_BATCH="1000")
         done_before = decided(redis, worker_settings, users)
-        wait_for(lambda: decided(redis, worker_settings, users) > done_before, 30,
-                 "the worker to decide")
+        wait_for(lambda before=done_before: decided(redis, worker_settings, users) > before,
+                 30, "the worker to decide")
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)
         if pending_of(redis, victim.pid) > 0:

