@@ -42,11 +42,11 @@ def compile_model(model_text: str, sha256: str, cache_dir: Path) -> Any | None:
 
 
 def probe_rows(seed: int = 11) -> FloatArray:
-    """Rows spanning the features' ranges, unknown categories (-1) and zeros included."""
+    """Rows spanning the features' ranges, unknown categories and zeros included."""
     rng = np.random.default_rng(seed)
     rows = rng.gamma(1.0, 2.0, size=(PROBE_ROWS, len(FEATURES)))
     rows[:, COLUMN["device"]] = rng.integers(0, 4, PROBE_ROWS)
-    rows[:, COLUMN["hour"]] = rng.integers(-1, 24, PROBE_ROWS)
+    rows[:, COLUMN["hour"]] = rng.integers(0, 25, PROBE_ROWS)
     rows[:, COLUMN["source"]] = rng.integers(0, 6, PROBE_ROWS)
     rows[:, COLUMN["is_default"]] = rng.integers(0, 2, PROBE_ROWS)
     rows[:, COLUMN["locale_match"]] = rng.integers(0, 2, PROBE_ROWS)

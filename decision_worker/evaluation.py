@@ -55,11 +55,12 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
                 by_bucket[label].append(per_group[1][-1])
     metrics = {f"ndcg@{k}": _mean(v) for k, v in per_group.items()}
     metrics["auc"] = auc(examples.label > 0, scores)
-    firsts = [ids[int(np.argmax(score(rows)))] for rows, ids in examples.candidates if ids]
+    keyed = [f"{placement}/{kept[1][int(np.argmax(score(kept[0])))]}"
+             for placement, kept in zip(examples.group_placement, examples.candidates,
+                                        strict=True) if kept is not None and kept[1]]
     placements = set(examples.group_placement)
     catalog_size = sum(len(catalog.placements[p].variants) for p in placements
                        if p in catalog.placements)
-    keyed = [f"{p}/{v}" for p, v in zip(examples.group_placement, firsts, strict=False)]
     metrics["coverage"] = len(set(keyed)) / catalog_size if catalog_size else float("nan")
     metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed])
     return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()})

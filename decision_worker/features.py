@@ -28,7 +28,7 @@ FEATURES: tuple[str, ...] = (
     "pop_ctr", "pop_log_views",  # everyone's engagement with the variant
     "ctx_ctr",  # everyone on the same device class
     "is_default",
-    "device", "hour", "source",  # categorical: indices into DEVICES, 0-23, SOURCES
+    "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
 )
 CATEGORICAL = ("device", "hour", "source")
@@ -36,6 +36,7 @@ COLUMN = {name: i for i, name in enumerate(FEATURES)}
 USER_PRIOR = (1.0, 20.0)  # (clicks, views) behind a user's own click-through
 AFFINITY_PRIOR_VIEWS = 3.0
 MAX_GAP_HOURS = 30 * 24.0
+UNKNOWN_HOUR = 24  # a category of its own (LightGBM turns negative categories into NaN)
 _VIEW, _CLICK, _CONV = (KINDS.index(k) for k in ("view", "click", "conversion"))
 _LONG = len(KINDS)  # offset of the 14-day window in counter_at's output
 
@@ -75,7 +76,7 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
                 cats[u, c] = counter_at(counter, at)
         context = profile.context
         device[u] = DEVICES.index(context.get("device", "unknown"))
-        hour[u] = context.get("hour", -1)
+        hour[u] = context.get("hour", UNKNOWN_HOUR)
         source[u] = SOURCES.index(context.get("source", "direct"))
         decayed = {}
         for key, counter in profile.variants.items():

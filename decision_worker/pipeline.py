@@ -26,7 +26,7 @@ from decision_worker.model import LightGBMRanker, ModelError, train
 from decision_worker.ranker import BaselineRanker, Ranker
 from decision_worker.registry import Registry
 from decision_worker.replay import parse_log
-from decision_worker.training_data import build_examples
+from decision_worker.training_data import build_examples, slate_times
 
 TRAIN_SHARE, VALID_SHARE = 0.7, 0.1
 
@@ -74,13 +74,17 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     seconds["collect"], clock = time.perf_counter() - clock, time.perf_counter()
 
     on_step("features")
-    examples = build_examples(events, catalog, lateness_s, since.timestamp(),
-                              until.timestamp(), keep_candidates=True)
-    if examples.groups == 0:
-        raise ModelError("no slates (Variant Viewed with position) in the window")
-    first, last = float(examples.group_time.min()), float(examples.group_time.max())
+    times = slate_times(events, since.timestamp(), until.timestamp())
+    if len(times) == 0:
+        raise ModelError("no slates (Variant Viewed events) in the window")
+    first, last = float(times[0]), float(times[-1])
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
+    examples = build_examples(events, catalog, lateness_s, since.timestamp(),
+                              until.timestamp(), keep_candidates=True,
+                              keep_candidates_since=cut_valid)
+    if examples.groups == 0:
+        raise ModelError("no slate in the window shows two or more published variants")
     train_set = examples.select(examples.group_time < cut_train).with_clicks()
     valid_set = examples.select((examples.group_time >= cut_train)
                                 & (examples.group_time < cut_valid)).with_clicks()

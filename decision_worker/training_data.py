@@ -43,7 +43,8 @@ class Examples:
     skipped: dict[str, int] = field(default_factory=dict)
     # With keep_candidates: per group, every eligible candidate's row and id, for what the
     # model *would* show (coverage, diversity), not only what was logged.
-    candidates: list[tuple[FloatArray, list[str]]] = field(default_factory=list)
+    # One entry per group (None where not kept).
+    candidates: list[tuple[FloatArray, list[str]] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -64,7 +65,7 @@ class Examples:
                         [p for p, k in zip(self.group_placement, keep, strict=True) if k],
                         self.group_history[keep], [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
-                        [c for c, k in zip(self.candidates, keep, strict=False) if k])
+                        [c for c, k in zip(self.candidates, keep, strict=True) if k])
 
     def shuffled(self, seed: int = 0) -> Examples:
         """Rows in a random order within each group. Logs list a slate in display order,
@@ -91,9 +92,12 @@ class Examples:
 def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    since: float = float("-inf"), until: float = float("inf"),
                    attribution_s: float = ATTRIBUTION_S,
-                   keep_candidates: bool = False) -> Examples:
+                   keep_candidates: bool = False,
+                   keep_candidates_since: float = float("-inf")) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
-    [since, until). Everything before `since` still builds the profiles."""
+    [since, until). Everything before `since` still builds the profiles. With
+    `keep_candidates`, every eligible candidate's row is kept for slates from
+    `keep_candidates_since` on (the evaluation window: it is the memory-hungry part)."""
     engaged: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
     for event in events:
         e = event.engagement
@@ -114,7 +118,7 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     group_placement: list[str] = []
     history: list[int] = []
     skipped: dict[str, int] = defaultdict(int)
-    kept: list[tuple[FloatArray, list[str]]] = []
+    kept: list[tuple[FloatArray, list[str]] | None] = []
     slates: dict[tuple[str, str, float], list[Event]] = defaultdict(list)
     order: list[tuple[str, str, float]] = []
     for event in events:
@@ -145,7 +149,7 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                 profile = replay.profiles.get(user) or Profile()
                 x, eligible = replay.features(profile, placement, at)
                 index = {v: i for i, v in enumerate(candidates.variants)}
-                group = 0
+                picked: list[int] = []
                 for view in shown:
                     v = view.engagement
                     assert v is not None
@@ -153,16 +157,17 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                     if i is None:
                         skipped["variant not in the catalog"] += 1
                         continue
-                    rows.append(x[i])
+                    picked.append(i)
                     labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
                     positions.append(v.position or 0)
                     variants.append(v.variant)
                     categories.append(catalog.category_of[f"{placement}/{v.variant}"])
-                    group += 1
+                group = len(picked)
                 if group:
-                    if keep_candidates:
-                        kept.append((x[eligible], [candidates.variants[i]
-                                                   for i in np.flatnonzero(eligible)]))
+                    rows.append(x[picked])  # a copy: the slate's full matrix is not kept
+                    kept.append((x[eligible], [candidates.variants[i]
+                                               for i in np.flatnonzero(eligible)])
+                                if keep_candidates and at >= keep_candidates_since else None)
                     sizes.append(group)
                     group_time.append(at)
                     group_placement.append(placement)
@@ -170,11 +175,24 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
         replay.apply(event)
         applied_events[replay.user_of(event)] += 1
 
-    width = len(rows[0]) if rows else 0
-    return Examples(np.array(rows).reshape(len(rows), width), np.array(labels, dtype=np.int64),
+    matrix = np.vstack(rows) if rows else np.zeros((0, 0))
+    return Examples(matrix, np.array(labels, dtype=np.int64),
                     np.array(positions, dtype=np.int64), sizes, np.array(group_time),
                     group_placement, np.array(history, dtype=np.int64), variants, categories,
                     dict(skipped), kept)
+
+
+def slate_times(events: list[Event], since: float, until: float) -> np.ndarray:
+    """When each slate in [since, until) was shown: one cheap pass, to place the
+    train / validation / evaluation cuts before the expensive replay."""
+    keys = set()
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind == "view":
+            at = event.timestamp.timestamp()
+            if since <= at < until:
+                keys.add((event.user_id or event.anonymous_id, e.placement, at))
+    return np.array(sorted(at for _, _, at in keys))
 
 
 def _label(engaged: dict[tuple[str, str, str, str], list[float]], who: str, placement: str,

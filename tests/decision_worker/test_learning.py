@@ -138,7 +138,8 @@ def test_position_debiasing_does_not_learn_that_the_top_slot_is_good(settings) -
                                                  "num_leaves": 31, "min_data_in_leaf": 40},
                           position_debiasing=debias, early_stopping=None)
             ranker = LightGBMRanker("t", model.model_text(), list(FEATURES))
-            for rows, ids in test_set.candidates:
+            for kept in test_set.candidates:
+                rows, ids = kept if kept is not None else (None, [])
                 if "h1" in ids:
                     scores = ranker.score(rows)
                     i = ids.index("h1")
