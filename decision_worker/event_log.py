@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import orjson
+
 
 class EventLog(Protocol):
     def append(self, received_at: dt.datetime, messages: Iterable[dict[str, Any]]) -> int:
@@ -46,18 +48,24 @@ def event_log_from_url(origin: str) -> EventLog:
 
 
 def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
-    lines = [json.dumps(m, separators=(",", ":"), ensure_ascii=False, default=str)
-             for m in messages]
-    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass") if lines else b""
+    out = bytearray()
+    for message in messages:
+        line = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+        try:
+            out += line.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: keep it, escaped, in valid UTF-8
+            out += json.dumps(message, separators=(",", ":"), default=str).encode("ascii")
+        out += b"\n"
+    return bytes(out)
 
 
 def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> int:
     """Append the new messages of `data` to `out`; returns how many lines were unreadable
     (a torn last line after a crash, a corrupted file): skipped and counted, never fatal."""
     corrupt = 0
-    for line in data.decode("utf-8", "replace").splitlines():
+    for line in data.splitlines():
         try:
-            message = json.loads(line)
+            message = _loads(line)
             message_id = message["messageId"]
         except (ValueError, TypeError, KeyError):
             corrupt += 1
@@ -66,6 +74,13 @@ def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> int:
             seen.add(message_id)
             out.append(message)
     return corrupt
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)  # the standard library also reads escaped lone surrogates
 
 
 class FolderEventLog:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+import orjson
+
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.identifiers import check_user_id, is_valid_id
 
@@ -118,8 +120,8 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
 
     if not isinstance(message, dict):
         return reject("(message)", "must be a JSON object")
-    encoded = json.dumps(message, separators=(",", ":"), sort_keys=True, default=str)
-    if len(encoded.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
+    encoded = _canonical(message)
+    if len(encoded) > MAX_MESSAGE_BYTES:
         return reject("(message)", f"is larger than {MAX_MESSAGE_BYTES} bytes")
     kind = message.get("type")
     if kind not in TYPES:
@@ -167,7 +169,7 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
 
     message_id = message.get("messageId")
     if message_id is None:
-        message_id = "h-" + hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        message_id = "h-" + hashlib.sha256(encoded).hexdigest()[:32]
     elif not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
         return reject("messageId", f"must be a string of 1 to {MAX_MESSAGE_ID} characters")
 
@@ -204,6 +206,15 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
     return Event(kind, message_id, ids["userId"], ids["anonymousId"], timestamp, name,
                  previous_id, objects["properties"], objects["traits"], objects["context"],
                  session_start, engagement, message)
+
+
+def _canonical(message: dict[str, Any]) -> bytes:
+    """The message as compact JSON with sorted keys: its size, and its content hash."""
+    try:
+        return orjson.dumps(message, option=orjson.OPT_SORT_KEYS, default=str)
+    except (TypeError, orjson.JSONEncodeError):  # lone surrogates, very deep nesting
+        return json.dumps(message, separators=(",", ":"), sort_keys=True,
+                          default=str).encode("utf-8", "surrogatepass")
 
 
 def _engagement(name: str, properties: dict[str, Any]) -> Engagement | tuple[str, str]:

@@ -50,16 +50,21 @@ class Popularity:
         if cached is not None and len(cached.ctr) == len(candidates.keys):
             return cached
         get = self.counts.get
-        views = np.array([get(stat_field("view", k), 0.0) for k in candidates.keys])
-        clicks = np.array([get(stat_field("click", k), 0.0) for k in candidates.keys])
-        prior = (clicks.sum() + PLACEMENT_PRIOR[0]) / (views.sum() + PLACEMENT_PRIOR[1])
-        ctr = (clicks + PRIOR_VIEWS * prior) / (views + PRIOR_VIEWS)
-        device_ctr = np.empty((len(DEVICES), len(candidates.keys)))
-        for d, device in enumerate(DEVICES):
-            dv = np.array([get(stat_field("view", k, device), 0.0) for k in candidates.keys])
-            dc = np.array([get(stat_field("click", k, device), 0.0) for k in candidates.keys])
-            device_ctr[d] = (dc + PRIOR_VIEWS * ctr) / (dv + PRIOR_VIEWS)
-        result = PlacementPopularity(ctr, views, device_ctr)
+        keys = candidates.keys
+        result = smooth(
+            np.array([get(stat_field("view", k), 0.0) for k in keys]),
+            np.array([get(stat_field("click", k), 0.0) for k in keys]),
+            np.array([[get(stat_field("view", k, d), 0.0) for k in keys] for d in DEVICES]),
+            np.array([[get(stat_field("click", k, d), 0.0) for k in keys] for d in DEVICES]))
         self._cache[candidates.placement] = result
         return result
 
+
+def smooth(views: FloatArray, clicks: FloatArray, device_views: FloatArray,
+           device_clicks: FloatArray) -> PlacementPopularity:
+    """Raw counts of one placement's variants (overall, and (devices, V) per device) →
+    smoothed rates. Online the counts come from Redis, offline from the replay."""
+    prior = (clicks.sum() + PLACEMENT_PRIOR[0]) / (views.sum() + PLACEMENT_PRIOR[1])
+    ctr = (clicks + PRIOR_VIEWS * prior) / (views + PRIOR_VIEWS)
+    device_ctr = (device_clicks + PRIOR_VIEWS * ctr[None, :]) / (device_views + PRIOR_VIEWS)
+    return PlacementPopularity(ctr, views, device_ctr)

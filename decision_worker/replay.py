@@ -17,16 +17,17 @@ same way (`lateness_s`).
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from decision_worker.candidates import BoolArray, Catalog, FloatArray
 from decision_worker.events import Event, validate_message
 from decision_worker.features import placement_matrix, user_batch
-from decision_worker.popularity import STATS_REFRESH_S, Popularity, stat_field
-from decision_worker.profile import Profile
+from decision_worker.popularity import STATS_REFRESH_S, Popularity, smooth
+from decision_worker.profile import DEVICES, Profile
 
 
 def parse_log(messages: Iterable[dict[str, Any]]) -> tuple[list[Event], int]:
@@ -65,7 +66,12 @@ class Replay:
         self.stats_refresh_s = stats_refresh_s
         self.profiles: dict[str, Profile] = {}
         self.merged: dict[str, str] = {}  # anonymous id → user id
-        self.counts: Counter[str] = Counter()
+        # Raw counts per placement, kept as arrays: (views, clicks) of each variant, and
+        # the same per device class, as the worker's Redis hash holds them.
+        self._counts = {p: np.zeros((2, 1 + len(DEVICES), len(c.variants)))
+                        for p, c in catalog.placements.items()}
+        self._index = {p: {v: i for i, v in enumerate(c.variants)}
+                       for p, c in catalog.placements.items()}
         self._popularity = Popularity()
         self._popularity_at = float("-inf")
 
@@ -88,17 +94,24 @@ class Replay:
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
                                 self.lateness_s)
         engagement = event.engagement
-        if outcome == "applied" and engagement is not None:
-            key = f"{engagement.placement}/{engagement.variant}"
-            device = profile.context.get("device", "unknown")
-            self.counts[stat_field(engagement.kind, key)] += 1
-            self.counts[stat_field(engagement.kind, key, device)] += 1
+        if outcome == "applied" and engagement is not None and engagement.kind != "conversion":
+            counts = self._counts.get(engagement.placement)
+            v = self._index.get(engagement.placement, {}).get(engagement.variant)
+            if counts is not None and v is not None:
+                kind = 0 if engagement.kind == "view" else 1
+                device = DEVICES.index(profile.context.get("device", "unknown"))
+                counts[kind, 0, v] += 1
+                counts[kind, 1 + device, v] += 1
         return profile
 
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
         if at - self._popularity_at >= self.stats_refresh_s:
-            self._popularity = Popularity({k: float(v) for k, v in self.counts.items()})
+            snapshot = Popularity()
+            for placement, counts in self._counts.items():
+                snapshot._cache[placement] = smooth(counts[0, 0].copy(), counts[1, 0].copy(),
+                                                    counts[0, 1:].copy(), counts[1, 1:].copy())
+            self._popularity = snapshot
             self._popularity_at = at
         return self._popularity
 

@@ -1,0 +1,17 @@
+import datetime as dt
+from pathlib import Path
+
+from decision_worker.event_log import FolderEventLog
+
+
+def test_log_round_trips_odd_text_and_skips_torn_lines(tmp_path: Path) -> None:
+    log = FolderEventLog(tmp_path)
+    at = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    messages = [{"messageId": "a", "x": "lone \ud800 surrogate"},
+                {"messageId": "b", "x": "ñandú 用户"}, {"messageId": "a", "x": "retry"}]
+    assert log.append(at, messages) == 3
+    with log.path_for(at.date()).open("ab") as f:
+        f.write(b'{"messageId": "c", "torn')  # a crash mid-write
+    read = FolderEventLog(tmp_path)
+    assert read.read_day(at.date()) == messages[:2]  # first copy of "a" wins
+    assert read.corrupt_lines == 1
