@@ -27,7 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.catalog_fixture import session_record, write_catalog, write_profiles  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
+from benchmarks.scoring import model_with_200_trees  # noqa: E402
+from decision_worker.features import FEATURES  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
+from decision_worker.registry import FolderArtifacts, Registry  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
@@ -61,6 +64,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--placements", type=int, default=3)
     parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--learned", action="store_true",
+                        help="Score with a 200-tree LightGBM model (compiled by lleaves) "
+                             "instead of the baseline ranker.")
     args = parser.parse_args()
     with Processes() as procs:
         url = procs.redis()
@@ -71,8 +77,21 @@ def main() -> None:
         env = {"EDGEPICK_REDIS_URL": url, "EDGEPICK_KEY_SECRET": SECRET,
                "EDGEPICK_ORIGIN": f"file://{procs.work / 'origin'}",
                "EDGEPICK_DATA_DIR": str(procs.work / "data")}
+        model = "baseline-1"
+        if args.learned:
+            model = "bench-200"
+            registry = Registry(FolderArtifacts(procs.work / "origin"))
+            registry.register(model, model_with_200_trees(), {"features": list(FEATURES)})
+            registry.promote(model, force_reason="benchmark")
         procs.edgepick(["worker"], env)
-        one_round(redis, users[:200], 0)  # warm-up: the worker is up and has its catalog
+        warm = 0
+        while True:  # warm-up: the worker is up, has its catalog (and has compiled the model)
+            warm += 1
+            one_round(redis, users[:200], -warm)
+            tag = user_tag(SECRET.encode(), users[0])
+            if model.encode() in (redis.get(decision_key(tag, "slot-0")) or b""):
+                break
+            time.sleep(1)
         rates = [one_round(redis, users, r + 1) for r in range(args.rounds)]
         tag = user_tag(SECRET.encode(), users[-1])
         sample = redis.get(decision_key(tag, "slot-0"))
@@ -82,7 +101,8 @@ def main() -> None:
             redis.memory_usage(decision_key(user_tag(SECRET.encode(), u), f"slot-{p}"))
             for u in users[:500] for p in range(args.placements))
         print(f"{args.sessions:,} session starts × {args.rounds} rounds, "
-              f"{args.placements} placements × {args.candidates} candidates, one worker")
+              f"{args.placements} placements × {args.candidates} candidates, one worker, "
+              f"ranker {model}")
         print("rounds: " + ", ".join(f"{r:,.0f}/s" for r in rates))
         print(f"median: {statistics.median(rates):,.0f} session starts/s "
               f"({statistics.median(rates) * args.placements:,.0f} decisions/s)")

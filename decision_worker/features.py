@@ -53,7 +53,6 @@ class UserBatch:
     hour: FloatArray
     source: FloatArray
     languages: list[str | None]
-    variants: list[dict[str, tuple[float, float]]]  # per user: key → (views, clicks) 14d
 
 
 def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) -> UserBatch:
@@ -61,7 +60,6 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
     user = np.zeros((n, 6))
     cats = np.zeros((n, max(1, len(categories)), 6))
     device, hour, source = np.zeros(n), np.zeros(n), np.zeros(n)
-    variants: list[dict[str, tuple[float, float]]] = []
     for u, (profile, at) in enumerate(zip(profiles, as_of, strict=True)):
         total = counter_at(profile.total, at)
         views, clicks = total[_LONG + _VIEW], total[_LONG + _CLICK]
@@ -78,13 +76,8 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
         device[u] = DEVICES.index(context.get("device", "unknown"))
         hour[u] = context.get("hour", UNKNOWN_HOUR)
         source[u] = SOURCES.index(context.get("source", "direct"))
-        decayed = {}
-        for key, counter in profile.variants.items():
-            values = counter_at(counter, at)
-            decayed[key] = (values[_LONG + _VIEW], values[_LONG + _CLICK])
-        variants.append(decayed)
     return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
-                     source, [language_of(p) for p in profiles], variants)
+                     source, [language_of(p) for p in profiles])
 
 
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
@@ -105,11 +98,13 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         / (cat[:, :, _LONG + _VIEW] + AFFINITY_PRIOR_VIEWS)) / user_ctr
     per_variant = np.zeros((n, v, 2))
     index = {key: i for i, key in enumerate(candidates.keys)}
-    for u, decayed in enumerate(users.variants):
-        for key, pair in decayed.items():
-            i = index.get(key)
+    for u, profile in enumerate(users.profiles):
+        at = float(users.as_of[u])
+        for key, counter in profile.variants.items():
+            i = index.get(key)  # only this placement's variants are decayed
             if i is not None:
-                per_variant[u, i] = pair
+                values = counter_at(counter, at)
+                per_variant[u, i] = values[_LONG + _VIEW], values[_LONG + _CLICK]
     x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
     x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
     pop = popularity.for_placement(candidates)
