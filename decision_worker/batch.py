@@ -169,7 +169,7 @@ class BatchProcessor:
                     sink(decided[u], placement, as_of[u], rows)
 
             decisions = decide(batch, self.catalog, self.popularity, self.ranker,
-                               s.ranked_size, s.holdout_share, observe)
+                               s.ranked_size, s.holdout_share, observe, s.rank_limit)
             records = dict(zip(decided, decisions, strict=True))
         if not await self._write(users, anonymous, records):
             return None

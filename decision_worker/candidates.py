@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,18 +37,66 @@ class PlacementCandidates:
     language: tuple[str | None, ...]
     starts: FloatArray  # (V,) unix seconds, -inf when open
     ends: FloatArray  # (V,) unix seconds, +inf when open
+    # Derived once, so a placement of 100,000 variants costs no Python loop per decision:
+    key_index: dict[str, int] = field(default_factory=dict)  # "placement/variant" → index
+    language_codes: dict[str, int] = field(default_factory=dict)  # language → code
+    language_index: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    scheduled: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    localized: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def build(cls, placement: str, variants: tuple[str, ...], default_index: int,
+              category_index: IntArray, language: tuple[str | None, ...], starts: FloatArray,
+              ends: FloatArray) -> PlacementCandidates:
+        keys = tuple(f"{placement}/{v}" for v in variants)
+        is_default = np.zeros(len(variants))
+        is_default[default_index] = 1.0
+        codes: dict[str, int] = {}
+        for lang in language:
+            if lang is not None:
+                codes.setdefault(lang, len(codes))
+        language_index = np.array([-1 if lang is None else codes[lang] for lang in language],
+                                  dtype=np.int64)
+        return cls(placement, variants, keys, default_index, is_default, category_index,
+                   language, starts, ends, {k: i for i, k in enumerate(keys)}, codes,
+                   language_index, np.flatnonzero(np.isfinite(starts) | np.isfinite(ends)),
+                   np.flatnonzero(language_index >= 0))
+
+    def subset(self, indices: IntArray) -> PlacementCandidates:
+        """The same placement restricted to `indices` (which must include the default)."""
+        picked = [int(i) for i in indices]
+        return PlacementCandidates.build(
+            self.placement, tuple(self.variants[i] for i in picked),
+            picked.index(self.default_index), self.category_index[indices],
+            tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices])
+
+    def user_language_codes(self, languages: list[str | None]) -> IntArray:
+        """Each user's language as this placement's code (-2: matches no variant)."""
+        return np.array([self.language_codes.get(lang, -2) if lang else -2
+                         for lang in languages], dtype=np.int64)
+
+    def locale_match(self, languages: list[str | None]) -> BoolArray:
+        """(users, variants): the variant targets the user's language."""
+        mine = self.user_language_codes(languages)
+        return (self.language_index[None, :] >= 0) & (self.language_index[None, :]
+                                                      == mine[:, None])
 
     def eligible(self, as_of: FloatArray, languages: list[str | None],
                  converted: list[list[str]]) -> BoolArray:
         """(users, variants) mask of what each user may be shown at their `as_of`."""
-        mask = (self.starts[None, :] <= as_of[:, None]) & (as_of[:, None] < self.ends[None, :])
-        for v, language in enumerate(self.language):
-            if language is not None:
-                mask[:, v] &= np.array([u == language for u in languages], dtype=bool)
-        index = {key: v for v, key in enumerate(self.keys)}
+        # Only the variants with a schedule or a locale need checking (few, usually).
+        mask = np.ones((len(as_of), len(self.variants)), dtype=bool)
+        s = self.scheduled
+        if len(s):
+            mask[:, s] = (self.starts[s][None, :] <= as_of[:, None]) & (
+                as_of[:, None] < self.ends[s][None, :])
+        loc = self.localized
+        if len(loc):
+            mine = self.user_language_codes(languages)
+            mask[:, loc] &= self.language_index[loc][None, :] == mine[:, None]
         for u, keys in enumerate(converted):
             for key in keys:
-                found = index.get(key)
+                found = self.key_index.get(key)
                 if found is not None:
                     mask[u, found] = False
         mask[:, self.default_index] = True
@@ -61,6 +109,18 @@ class Catalog:
     placements: dict[str, PlacementCandidates]
     categories: tuple[str, ...]
     category_of: dict[str, str]  # "placement/variant" → category
+    tags: dict[str, list[list[str]]] = field(default_factory=dict)  # placement → per variant
+    _indexes: dict[str, Any] = field(default_factory=dict)
+
+    def variant_index(self, placement: str) -> Any:
+        """The retrieval index of a placement (built on first use, kept with the catalog)."""
+        if placement not in self._indexes:
+            from decision_worker.retrieval import VariantIndex
+
+            candidates = self.placements[placement]
+            self._indexes[placement] = VariantIndex.build(
+                [self.category_of[k] for k in candidates.keys], self.tags.get(placement, []))
+        return self._indexes[placement]
 
     @classmethod
     def from_document(cls, doc: Any) -> Catalog:
@@ -69,26 +129,25 @@ class Catalog:
         categories: dict[str, int] = {}
         category_of: dict[str, str] = {}
         placements: dict[str, PlacementCandidates] = {}
+        tags: dict[str, list[list[str]]] = {}
         for placement in sorted(manifest.placements):
             entry = doc["placements"][placement]
             variants = tuple(sorted(entry["variants"]))
             metas = [entry["variants"][v] for v in variants]
+            tags[placement] = [[str(t) for t in m.get("tags") or []] for m in metas]
             keys = tuple(f"{placement}/{v}" for v in variants)
             cats = []
             for key, meta in zip(keys, metas, strict=True):
                 category = str(meta.get("category") or "uncategorized")
                 category_of[key] = category
                 cats.append(categories.setdefault(category, len(categories)))
-            default_index = variants.index(entry["default"])
-            is_default = np.zeros(len(variants))
-            is_default[default_index] = 1.0
-            placements[placement] = PlacementCandidates(
-                placement, variants, keys, default_index, is_default,
+            placements[placement] = PlacementCandidates.build(
+                placement, variants, variants.index(entry["default"]),
                 np.array(cats, dtype=np.int64),
                 tuple(_language(m.get("locale")) for m in metas),
                 np.array([_time(m.get("starts_at"), -np.inf) for m in metas]),
                 np.array([_time(m.get("ends_at"), np.inf) for m in metas]))
-        return cls(manifest.rev, placements, tuple(categories), category_of)
+        return cls(manifest.rev, placements, tuple(categories), category_of, tags)
 
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> Catalog:

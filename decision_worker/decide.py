@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from decision_worker.candidates import Catalog, FloatArray
-from decision_worker.features import UserBatch, placement_matrix
+from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.features import UserBatch, one_user, placement_matrix
 from decision_worker.popularity import Popularity
 from decision_worker.ranker import Ranker
+from decision_worker.retrieval import retrieve, user_vector
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord
 
 TREATMENT_ARM = "treatment"
@@ -25,10 +26,11 @@ _TIE_BREAK = 1e-9  # below any real score difference: only decides exact ties
 def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: Ranker,
            ranked_size: int, holdout_share: float,
            observe: Callable[[int, str, FloatArray], None] | None = None,
-           ) -> list[dict[str, DecisionRecord]]:
+           rank_limit: int = 500) -> list[dict[str, DecisionRecord]]:
     """One {placement: record} per user of the batch, for every placement of the catalog.
-    `observe(user index, placement, rows)` sees every feature matrix scored (skew tests,
-    feature logging)."""
+    A placement with more than `rank_limit` variants is narrowed per user by retrieval
+    first (retrieval.py). `observe(user index, placement, rows)` sees every feature matrix
+    scored (skew tests, feature logging)."""
     n = len(users.profiles)
     decided_at = [int(t) for t in users.as_of]
     held = [p.holdout_hash is not None and p.holdout_hash < holdout_share
@@ -36,22 +38,58 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
     out: list[dict[str, DecisionRecord]] = [{} for _ in range(n)]
     for placement, candidates in catalog.placements.items():
         default = candidates.variants[candidates.default_index]
-        x, eligible = placement_matrix(users, candidates, popularity)
-        if observe is not None:
-            for u in range(n):
-                observe(u, placement, x[u])
-        v = len(candidates.variants)
-        scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
-        scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :ranked_size]
+        if len(candidates.variants) > rank_limit:
+            ranked_lists = _two_stage(users, catalog, candidates, popularity, ranker,
+                                      ranked_size, rank_limit, held, observe)
+        else:
+            x, eligible = placement_matrix(users, candidates, popularity)
+            if observe is not None:
+                for u in range(n):
+                    observe(u, placement, x[u])
+            v = len(candidates.variants)
+            scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
+            ranked_lists = [_ranked(candidates, scores[u], eligible[u], ranked_size)
+                            for u in range(n)]
         for u in range(n):
             if held[u]:
                 out[u][placement] = DecisionRecord((default,), ranker.version, HOLDOUT_ARM,
                                                    decided_at[u])
-                continue
-            ranked = [candidates.variants[i] for i in order[u] if eligible[u, i]]
-            if default not in ranked:
-                ranked = ranked[:ranked_size - 1] + [default] if ranked_size > 1 else ranked
-            out[u][placement] = DecisionRecord(tuple(ranked or [default]), ranker.version,
-                                               TREATMENT_ARM, decided_at[u])
+            else:
+                out[u][placement] = DecisionRecord(tuple(ranked_lists[u]), ranker.version,
+                                                   TREATMENT_ARM, decided_at[u])
+    return out
+
+
+def _ranked(candidates: PlacementCandidates, scores: FloatArray, eligible: BoolArray,
+            ranked_size: int) -> list[str]:
+    default = candidates.variants[candidates.default_index]
+    scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
+    order = np.argsort(-scores, kind="stable")[:ranked_size]
+    ranked = [candidates.variants[i] for i in order if eligible[i]]
+    if default not in ranked:
+        ranked = ranked[:ranked_size - 1] + [default] if ranked_size > 1 else ranked
+    return ranked or [default]
+
+
+def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidates,
+               popularity: Popularity, ranker: Ranker, ranked_size: int, rank_limit: int,
+               held: list[bool], observe: Callable[[int, str, FloatArray], None] | None,
+               ) -> list[list[str]]:
+    default = candidates.variants[candidates.default_index]
+    full = popularity.for_placement(candidates)
+    eligible = candidates.eligible(users.as_of, users.languages,
+                                   [p.converted for p in users.profiles])
+    index = catalog.variant_index(candidates.placement)
+    out = []
+    for u, profile in enumerate(users.profiles):
+        if held[u]:
+            out.append([default])
+            continue
+        picked = retrieve(index, user_vector(profile, float(users.as_of[u])), full,
+                          eligible[u], candidates, rank_limit)
+        subset = candidates.subset(picked)
+        x, sub_eligible = placement_matrix(one_user(users, u), subset, full.take(picked))
+        if observe is not None:
+            observe(u, candidates.placement, x[0])
+        out.append(_ranked(subset, ranker.score(x[0]), sub_eligible[0], ranked_size))
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
-from decision_worker.popularity import Popularity
+from decision_worker.popularity import PlacementPopularity, Popularity
 from decision_worker.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
 
 FEATURES: tuple[str, ...] = (
@@ -55,6 +55,12 @@ class UserBatch:
     languages: list[str | None]
 
 
+def one_user(users: UserBatch, u: int) -> UserBatch:
+    return UserBatch([users.profiles[u]], users.as_of[u:u + 1], users.user[u:u + 1],
+                     users.categories[u:u + 1], users.device[u:u + 1], users.hour[u:u + 1],
+                     users.source[u:u + 1], [users.languages[u]])
+
+
 def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) -> UserBatch:
     n, categories = len(profiles), {c: i for i, c in enumerate(catalog.categories)}
     user = np.zeros((n, 6))
@@ -81,8 +87,10 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
 
 
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
-                     popularity: Popularity) -> tuple[FloatArray, BoolArray]:
-    """(B, V, F) features and the (B, V) eligibility mask for one placement."""
+                     popularity: Popularity | PlacementPopularity
+                     ) -> tuple[FloatArray, BoolArray]:
+    """(B, V, F) features and the (B, V) eligibility mask for one placement (or for the
+    candidates retrieval kept, with the matching slice of the placement's popularity)."""
     n, v = len(users.profiles), len(candidates.variants)
     x = np.empty((n, v, len(FEATURES)))
     x[:, :, 0:6] = users.user[:, None, :]
@@ -97,7 +105,7 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         (cat[:, :, _LONG + _CLICK] + AFFINITY_PRIOR_VIEWS * user_ctr)
         / (cat[:, :, _LONG + _VIEW] + AFFINITY_PRIOR_VIEWS)) / user_ctr
     per_variant = np.zeros((n, v, 2))
-    index = {key: i for i, key in enumerate(candidates.keys)}
+    index = candidates.key_index
     for u, profile in enumerate(users.profiles):
         at = float(users.as_of[u])
         for key, counter in profile.variants.items():
@@ -107,7 +115,8 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
                 per_variant[u, i] = values[_LONG + _VIEW], values[_LONG + _CLICK]
     x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
     x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
-    pop = popularity.for_placement(candidates)
+    pop = popularity.for_placement(candidates) if isinstance(popularity, Popularity) \
+        else popularity
     x[:, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
     x[:, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
     x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[users.device.astype(np.int64)]
@@ -115,9 +124,6 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["device"]] = users.device[:, None]
     x[:, :, COLUMN["hour"]] = users.hour[:, None]
     x[:, :, COLUMN["source"]] = users.source[:, None]
-    x[:, :, COLUMN["locale_match"]] = 0.0
-    for i, language in enumerate(candidates.language):
-        if language is not None:
-            x[:, i, COLUMN["locale_match"]] = [mine == language for mine in users.languages]
+    x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
     converted = [p.converted for p in users.profiles]
     return x, candidates.eligible(users.as_of, users.languages, converted)

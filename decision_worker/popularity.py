@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from decision_worker.candidates import FloatArray, PlacementCandidates
+from decision_worker.candidates import FloatArray, IntArray, PlacementCandidates
 from decision_worker.profile import DEVICES
 
 STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
@@ -30,6 +30,10 @@ class PlacementPopularity:
     ctr: FloatArray  # (V,) smoothed click-through
     views: FloatArray  # (V,) raw view counts
     device_ctr: FloatArray  # (devices, V) smoothed per device, towards `ctr`
+
+    def take(self, indices: IntArray) -> PlacementPopularity:
+        return PlacementPopularity(self.ctr[indices], self.views[indices],
+                                   self.device_ctr[:, indices])
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.candidates import BoolArray, Catalog, FloatArray
+from decision_worker.candidates import BoolArray, Catalog, FloatArray, IntArray
 from decision_worker.events import Event, validate_message
 from decision_worker.features import placement_matrix, user_batch
 from decision_worker.popularity import STATS_REFRESH_S, Popularity, smooth
@@ -115,12 +115,17 @@ class Replay:
             self._popularity_at = at
         return self._popularity
 
-    def features(self, profile: Profile, placement: str,
-                 as_of: float) -> tuple[FloatArray, BoolArray]:
-        """(V, F) features of every candidate of `placement`, and the eligibility mask."""
+    def features(self, profile: Profile, placement: str, as_of: float,
+                 subset: IntArray | None = None) -> tuple[FloatArray, BoolArray]:
+        """(V, F) features of every candidate of `placement` (or of the `subset` of
+        indices, which must include the default), and the eligibility mask."""
         users = user_batch([profile], [as_of], self.catalog)
-        x, eligible = placement_matrix(users, self.catalog.placements[placement],
-                                       self.popularity(as_of))
+        candidates = self.catalog.placements[placement]
+        if subset is None:
+            x, eligible = placement_matrix(users, candidates, self.popularity(as_of))
+        else:
+            full = self.popularity(as_of).for_placement(candidates)
+            x, eligible = placement_matrix(users, candidates.subset(subset), full.take(subset))
         return x[0], eligible[0]
 
 

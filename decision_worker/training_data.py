@@ -22,8 +22,9 @@ import numpy as np
 
 from decision_worker.candidates import Catalog, FloatArray
 from decision_worker.events import Event
-from decision_worker.profile import Profile
+from decision_worker.profile import Profile, language_of
 from decision_worker.replay import Replay
+from decision_worker.retrieval import retrieve, user_vector
 
 ATTRIBUTION_S = 30 * 60
 LABEL = {"view": 0, "click": 1, "conversion": 2}
@@ -93,7 +94,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    since: float = float("-inf"), until: float = float("inf"),
                    attribution_s: float = ATTRIBUTION_S,
                    keep_candidates: bool = False,
-                   keep_candidates_since: float = float("-inf")) -> Examples:
+                   keep_candidates_since: float = float("-inf"),
+                   rank_limit: int = 500) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
@@ -147,13 +149,12 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
             else:
                 user = replay.user_of(event)
                 profile = replay.profiles.get(user) or Profile()
-                x, eligible = replay.features(profile, placement, at)
-                index = {v: i for i, v in enumerate(candidates.variants)}
+                index = candidates.key_index
                 picked: list[int] = []
                 for view in shown:
                     v = view.engagement
                     assert v is not None
-                    i = index.get(v.variant)
+                    i = index.get(f"{placement}/{v.variant}")
                     if i is None:
                         skipped["variant not in the catalog"] += 1
                         continue
@@ -162,11 +163,14 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                     positions.append(v.position or 0)
                     variants.append(v.variant)
                     categories.append(catalog.category_of[f"{placement}/{v.variant}"])
+                # Features of the shown variants only (and the default, which a subset keeps).
+                subset = np.array(sorted(set(picked) | {candidates.default_index}))
+                x, _ = replay.features(profile, placement, at, subset)
+                where = {int(i): row for row, i in enumerate(subset)}
                 group = len(picked)
                 if group:
-                    rows.append(x[picked])  # a copy: the slate's full matrix is not kept
-                    kept.append((x[eligible], [candidates.variants[i]
-                                               for i in np.flatnonzero(eligible)])
+                    rows.append(x[[where[i] for i in picked]])
+                    kept.append(_would_show(replay, profile, placement, at, rank_limit)
                                 if keep_candidates and at >= keep_candidates_since else None)
                     sizes.append(group)
                     group_time.append(at)
@@ -180,6 +184,23 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                     np.array(positions, dtype=np.int64), sizes, np.array(group_time),
                     group_placement, np.array(history, dtype=np.int64), variants, categories,
                     dict(skipped), kept)
+
+
+def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
+                rank_limit: int) -> tuple[FloatArray, list[str]]:
+    """Rows of every candidate the worker would rank at that moment (after retrieval, for
+    a placement larger than `rank_limit`), eligible ones only."""
+    candidates = replay.catalog.placements[placement]
+    subset = None
+    if len(candidates.variants) > rank_limit:
+        eligible = candidates.eligible(np.array([at]), [language_of(profile)],
+                                       [profile.converted])[0]
+        full = replay.popularity(at).for_placement(candidates)
+        subset = retrieve(replay.catalog.variant_index(placement), user_vector(profile, at),
+                          full, eligible, candidates, rank_limit)
+    x, eligible_rows = replay.features(profile, placement, at, subset)
+    ids = candidates.variants if subset is None else [candidates.variants[i] for i in subset]
+    return x[eligible_rows], [ids[i] for i in np.flatnonzero(eligible_rows)]
 
 
 def slate_times(events: list[Event], since: float, until: float) -> np.ndarray:

@@ -32,6 +32,7 @@ class Settings:
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
+    rank_limit: int = 500  # larger placements are narrowed to this many by retrieval first
     redecide_on: str = "click,conversion"  # engagement kinds that re-decide a user at once
     profile_ttl_s: int = 30 * 86_400  # a profile is forgotten after this long without events
     lateness_s: int = 3 * 86_400  # events older than this behind a profile are not applied
@@ -97,7 +98,8 @@ class Settings:
                 f"EDGEPICK_CDN_BASE={self.cdn_base!r}: use an http(s) URL such as https://cdn.example.com"
             )
         for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
-                     "lateness_s", "worker_batch", "max_attempts", "active_window_s"):
+                     "lateness_s", "worker_batch", "max_attempts", "active_window_s",
+                     "rank_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
