@@ -32,6 +32,11 @@ FEATURES: tuple[str, ...] = (
     "locale_match",  # 1 when the variant targets the user's language
 )
 CATEGORICAL = ("device", "hour", "source")
+# How the categorical columns are encoded: stored in every model card and checked at load,
+# so a model never reads indices that meant something else when it was trained.
+ENCODINGS: dict[str, list[str]] = {
+    "device": list(DEVICES), "source": list(SOURCES),
+    "hour": [str(h) for h in range(24)] + ["unknown"]}
 COLUMN = {name: i for i, name in enumerate(FEATURES)}
 USER_PRIOR = (1.0, 20.0)  # (clicks, views) behind a user's own click-through
 AFFINITY_PRIOR_VIEWS = 3.0

@@ -16,7 +16,6 @@ worker needs; the spec is checked at load and a mismatch is refused.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import lightgbm as lgb
 import numpy as np
 
 from decision_worker.candidates import FloatArray
-from decision_worker.features import CATEGORICAL, FEATURES
+from decision_worker.features import CATEGORICAL, ENCODINGS, FEATURES
 from decision_worker.training_data import Examples
 from edge_functions.errors import EdgepickError
 
@@ -93,7 +92,13 @@ def train(train_set: Examples, valid_set: Examples, params: dict[str, Any] | Non
 class LightGBMRanker:
     """A registered model as the worker's ranker; refuses a model of another feature spec."""
 
-    def __init__(self, version: str, model_text: str, features: list[str]) -> None:
+    def __init__(self, version: str, model_text: str, features: list[str],
+                 encodings: dict[str, list[str]] | None = None) -> None:
+        if encodings is not None and encodings != ENCODINGS:
+            changed = sorted(k for k in set(encodings) | set(ENCODINGS)
+                             if encodings.get(k) != ENCODINGS.get(k))
+            raise ModelError(f"model {version} encodes {', '.join(changed)} differently from "
+                             "this worker")
         if tuple(features) != FEATURES:
             missing = sorted(set(FEATURES) - set(features))
             extra = sorted(set(features) - set(FEATURES))
@@ -138,5 +143,3 @@ class LightGBMRanker:
         return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
 
 
-def feature_spec() -> str:
-    return json.dumps({"features": list(FEATURES), "categorical": list(CATEGORICAL)})

@@ -21,7 +21,7 @@ import numpy as np
 from decision_worker.candidates import Catalog
 from decision_worker.evaluation import Evaluation, evaluate, popularity_scorer
 from decision_worker.event_log import EventLog
-from decision_worker.features import CATEGORICAL, FEATURES
+from decision_worker.features import CATEGORICAL, ENCODINGS, FEATURES
 from decision_worker.model import LightGBMRanker, ModelError, train
 from decision_worker.ranker import BaselineRanker, Ranker
 from decision_worker.registry import Registry
@@ -105,7 +105,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     production: Ranker = BaselineRanker()
     if production_version:
         text, card = registry.load(production_version)
-        production = LightGBMRanker(production_version, text, card["features"])
+        production = LightGBMRanker(production_version, text, card["features"],
+                                    card.get("encodings"))
     evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
                    evaluate(f"production ({production.version})", production.score, test_set,
                             catalog),
@@ -114,6 +115,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
 
     card = {
         "features": list(FEATURES), "categorical": list(CATEGORICAL),
+        "encodings": ENCODINGS,
         "params": trained.params, "rounds": trained.rounds,
         "window": {"since": since.isoformat(), "until": until.isoformat(),
                    "train_until": _iso(cut_train), "valid_until": _iso(cut_valid)},

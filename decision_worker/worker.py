@@ -270,7 +270,8 @@ class Worker:
             return
         try:
             text, card = await asyncio.to_thread(self.registry.load, wanted)
-            ranker = LightGBMRanker(wanted, text, card.get("features", []))
+            ranker = LightGBMRanker(wanted, text, card.get("features", []),
+                                    card.get("encodings"))
             compiled = await asyncio.to_thread(ranker.compile,
                                                self._settings.data_dir / "compiled")
         except (EdgepickError, OSError, ValueError) as e:

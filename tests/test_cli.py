@@ -229,3 +229,38 @@ def test_worker_burst_drains_the_stream_and_exits(cli_env, redis) -> None:
     assert result.returncode == 0, result.stderr
     for user in ("ana", "ben"):
         assert redis.get(decision_key(user_tag(SECRET.encode(), user), "hero")) is not None
+
+
+def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_path) -> None:
+    import datetime as dt
+
+    from decision_worker.candidates import Catalog
+    from decision_worker.event_log import FolderEventLog
+    from decision_worker.synthetic import Population, as_logged
+    from edge_functions.keys import MANIFEST_KEY
+
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
+    end = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    log = FolderEventLog(Path(cli_env["EDGEPICK_ORIGIN"][len("file://"):]))
+    by_day: dict = {}
+    for message in as_logged(Population(catalog, 600, seed=9).history(
+            12, end, dt.timedelta(days=2))):
+        by_day.setdefault(message["receivedAt"][:10], []).append(message)
+    for day, messages in by_day.items():
+        log.append(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC), messages)
+    report = tmp_path / "report.html"
+    trained = run(["train", "--days", "3", "--report", str(report)], cli_env, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    assert "ndcg@1" in trained.stdout and "registered lgbm-" in trained.stdout
+    html = report.read_text()
+    assert "Offline evaluation" in html and "<svg" in html and "popularity" in html
+    forced = run(["promote", "--force", "cli test"], cli_env)
+    assert forced.returncode == 0 and "production is now lgbm-" in forced.stdout
+    # the shadow model was evaluated against the baseline; production has moved since
+    assert "train again" in one_error_line(run(["promote"], cli_env))
+    back = run(["rollback"], cli_env)
+    assert back.returncode == 0 and "the baseline ranker" in back.stdout
+    assert "nothing to roll back" in one_error_line(run(["rollback"], cli_env))
+    empty = run(["train", "--days", "1", "--until", "2020-01-01"], cli_env)
+    assert "no events in the log" in one_error_line(empty)

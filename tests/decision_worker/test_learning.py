@@ -107,6 +107,7 @@ def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) ->
     assert pointers["shadow"] == trained.version and pointers["production"] is None
     text, card = registry.load(trained.version)
     assert card["features"] == list(FEATURES) and card["window"]["train_until"]
+    assert card["encodings"]["device"] == ["unknown", "desktop", "mobile", "tablet"]
     assert card["metrics"]["candidate"]["ndcg@1"] == candidate["ndcg@1"]
     assert LightGBMRanker(trained.version, text, card["features"]).score(probe_rows()).shape \
         == (512,)
@@ -211,6 +212,8 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
     registry.register("lgbm-corrupt", text, card)
     other_spec = {**card, "features": list(FEATURES[:-1]) + ["u_shoe_size"]}
     registry.register("lgbm-otherspec", text, other_spec)
+    other_codes = {**card, "encodings": {**card["encodings"], "device": ["tv", "phone"]}}
+    registry.register("lgbm-othercodes", text, other_codes)
     registry.register("lgbm-b", text, card)
     secret = settings.key_secret_bytes
     seen: list[str] = []
@@ -220,10 +223,11 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
         worker = Worker(client, dataclasses.replace(worker_settings, holdout_share=0.0),
                         registry=registry, consumer="reload")
         worker.model_check_s = 0.0
-        steps = [None, "lgbm-b", "lgbm-corrupt", "lgbm-otherspec", "rollback"]
+        steps = [None, "lgbm-b", "lgbm-corrupt", "lgbm-otherspec", "lgbm-othercodes",
+                 "rollback"]
         for n, promote in enumerate(steps):
-            if promote == "rollback":  # otherspec → corrupt → b → the first model
-                for _ in range(3):
+            if promote == "rollback":  # othercodes → otherspec → corrupt → b → the first
+                for _ in range(4):
                     registry.rollback()
             elif promote:
                 registry.promote(promote, force_reason="test a bad artifact")
@@ -239,7 +243,7 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
     asyncio.run(scenario())
     # each production model picked up without a restart; the bad artifacts refused while
     # the worker keeps scoring with the model it has; the rollbacks followed too
-    assert seen == [trained.version, "lgbm-b", "lgbm-b", "lgbm-b", trained.version]
+    assert seen == [trained.version, "lgbm-b", "lgbm-b", "lgbm-b", "lgbm-b", trained.version]
 
 
 def test_bad_training_inputs_are_clear_errors(shop, settings, registry) -> None:
