@@ -70,6 +70,12 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             offline, _ = replay.features(moment.profile, placement, as_of)
             scored = online[(user_tag(secret, moment.user), placement, as_of)]
             np.testing.assert_array_equal(scored, offline)
+            # training computes only the shown variants' rows (a subset with the default):
+            candidates = catalog.placements[placement]
+            shown = np.array(sorted({0, len(candidates.variants) - 1,
+                                     candidates.default_index}))
+            rows, _ = replay.features(moment.profile, placement, as_of, shown)
+            np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
     assert compared == len(sessions) * len(catalog.placements)
     logged_user = replay.profiles[login]
