@@ -85,6 +85,7 @@ def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | N
             _post(console, client, api.base, "session start", population.session_starts(now, run))
             _wait_drained(redis)
             _print_summary(console, redis, settings, population, worker.worker)
+            _train_on_the_log(console, settings, redis)
             _print_tour(console, client, edge.base, api.base, population)
         if once:
             return
@@ -220,6 +221,22 @@ def _print_summary(console: Console, redis: Redis, settings: Settings, populatio
         table.add_row("lift", f"×{mine / theirs:.2f}")
     table.add_row("holdout (always the default)", f"{held} users")
     console.print(table)
+
+
+def _train_on_the_log(console: Console, settings: Settings, redis: Redis) -> None:
+    """Learning to rank on what the demo just logged: train, evaluate, and ask for a
+    promotion, which the registry grants only if the candidate beats production."""
+    from decision_worker.registry import Registry, RegistryError, store_from_url
+    from edgepick.training_cli import train_and_report
+
+    console.print("\nTraining a LightGBM ranker on the event log just written:")
+    version = train_and_report(settings, redis, 3, None, None, console)
+    try:
+        Registry(store_from_url(settings.origin)).promote(version)
+        console.print(f"promoted {version}: the worker scores with it from now on")
+    except RegistryError as e:
+        console.print(f"not promoted ({e}); the worker keeps the baseline ranker",
+                      highlight=False)
 
 
 def _print_tour(console: Console, client: httpx.Client, base: str, api: str,

@@ -110,6 +110,8 @@ def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: P
     assert re.fullmatch(r"p50 [0-9.]+ ms, p99 [0-9.]+ ms", figures["session start → decision"])
     # the synthetic users' hidden preferences are learnt from their history: a clear lift
     assert float(figures["lift"].lstrip("×")) > 1.3
+    assert "Training a LightGBM ranker" in out and "registered lgbm-" in out
+    assert "promoted lgbm-" in out or "not promoted (promotion of lgbm-" in out
     row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=synthetic-00000" in line)
     assert "302" in row and ("decision" in row or "holdout" in row)
     with pytest.raises(httpx.ConnectError):  # --once stops the servers
