@@ -50,13 +50,18 @@ def event_log_from_url(origin: str) -> EventLog:
 def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
     out = bytearray()
     for message in messages:
-        line = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
-        try:
-            out += line.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: keep it, escaped, in valid UTF-8
-            out += json.dumps(message, separators=(",", ":"), default=str).encode("ascii")
+        out += encode_json(message)
         out += b"\n"
     return bytes(out)
+
+
+def encode_json(message: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON (orjson); a lone surrogate falls back to the standard library,
+    escaped, so every line stays valid UTF-8 and nothing accepted is dropped."""
+    try:
+        return orjson.dumps(message, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(message, separators=(",", ":"), default=str).encode("ascii")
 
 
 def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> int:

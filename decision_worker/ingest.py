@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from decision_worker.event_log import EventLog
+from decision_worker.event_log import EventLog, encode_json
 from decision_worker.events import Event, Rejection, parse_request
 from decision_worker.keys import (
     DEAD_LETTER_MAX_LEN,
@@ -67,9 +67,9 @@ class Ingest:
             return result
         records = [_log_record(e, received_at) for e in events]
         await asyncio.to_thread(self._log.append, received_at, records)
-        args: list[str | int] = [SEEN_PREFIX, SEEN_TTL_S, STREAM_MAX_LEN]
+        args: list[str | int | bytes] = [SEEN_PREFIX, SEEN_TTL_S, STREAM_MAX_LEN]
         for event, record in zip(events, records, strict=True):
-            args += [event.message_id, json.dumps(record, separators=(",", ":"), default=str)]
+            args += [event.message_id, encode_json(record)]
         flags = await self._append_new(keys=[EVENTS_STREAM], args=args)
         result.accepted = sum(flags)
         result.duplicates = len(flags) - result.accepted
