@@ -78,7 +78,7 @@ class S3Artifacts:
         self._s3 = client if client is not None else boto3.client("s3")
 
     def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             body: bytes = self._s3.get_object(Bucket=self.bucket,
@@ -87,10 +87,18 @@ class S3Artifacts:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 return None
             raise RegistryError(f"s3://{self.bucket}/{self.prefix}{key}: {e}") from e
+        except BotoCoreError as e:  # unreachable endpoint, credentials: an error, not a crash
+            raise RegistryError(f"s3://{self.bucket}/{self.prefix}{key}: {e}") from e
         return body
 
     def put(self, key: str, data: bytes) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+        except (ClientError, BotoCoreError) as e:
+            raise RegistryError(f"write to s3://{self.bucket}/{self.prefix}{key} failed: "
+                                f"{e}") from e
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"

@@ -55,10 +55,15 @@ class S3EventLog:
     def read_day(self, day: dt.date) -> list[dict[str, Any]]:
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
-        pages = self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{self.prefix}/dt={day.isoformat()}/")
-        keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-        for key in keys:
-            body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            self.corrupt_lines += decode_lines(body, seen, out)
+        prefix = f"{self.prefix}/dt={day.isoformat()}/"
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                       Prefix=prefix)
+            keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+            for key in keys:
+                body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                self.corrupt_lines += decode_lines(body, seen, out)
+        except (ClientError, BotoCoreError) as e:
+            raise EventLogError(f"event log read of s3://{self.bucket}/{prefix} failed: "
+                                f"{e}") from e
         return out

@@ -49,3 +49,20 @@ def test_unwritable_event_log_is_a_503_and_nothing_is_streamed(s3_endpoint, sett
     ok = dataclasses.replace(settings, origin=f"s3://{BUCKET}/x")
     assert httpx.post(f"{serve_app(create_api(ok))}/v1/events", json=message(3)).json()[
         "accepted"] == 1
+
+
+def test_model_registry_on_s3_and_an_unreachable_one(s3_endpoint, monkeypatch) -> None:
+    import pytest
+
+    from decision_worker.registry import Registry, RegistryError, store_from_url
+    from tests.conftest import free_port
+
+    registry = Registry(store_from_url(f"s3://{BUCKET}/prod"))
+    assert registry.pointers()["production"] is None
+    registry.register("lgbm-s3", "tree\n", {"features": []})
+    assert registry.pointers()["shadow"] == "lgbm-s3"
+    assert registry.load("lgbm-s3")[0] == "tree\n"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(RegistryError, match="s3://"):
+        Registry(store_from_url(f"s3://{BUCKET}/prod")).pointers()
