@@ -100,15 +100,9 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part)."""
-    engaged: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
-    for event in events:
-        e = event.engagement
-        if e is not None and e.kind != "view":
-            who = event.user_id or event.anonymous_id or ""
-            engaged[(who, e.placement, e.variant, e.kind)].append(event.timestamp.timestamp())
-    for times in engaged.values():
-        times.sort()
-
+    engaged = _engagement_times(events)
+    slates = _slates(events)
+    first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
     rows: list[FloatArray] = []
     labels: list[int] = []
@@ -121,17 +115,6 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     history: list[int] = []
     skipped: dict[str, int] = defaultdict(int)
     kept: list[tuple[FloatArray, list[str]] | None] = []
-    slates: dict[tuple[str, str, float], list[Event]] = defaultdict(list)
-    order: list[tuple[str, str, float]] = []
-    for event in events:
-        e = event.engagement
-        if e is not None and e.kind == "view":
-            who = event.user_id or event.anonymous_id or ""
-            key = (who, e.placement, event.timestamp.timestamp())
-            if key not in slates:
-                order.append(key)
-            slates[key].append(event)
-    first_view = {id(slates[k][0]): k for k in order}
     applied_events: dict[str, int] = defaultdict(int)
 
     for event in events:
@@ -141,7 +124,7 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
             candidates = catalog.placements.get(placement)
             shown = slates[slate_key]
             if not since <= at < until:
-                pass
+                pass  # outside the window: it only builds the profiles
             elif candidates is None:
                 skipped["placement not in the catalog"] += 1
             elif len(shown) < 2:
@@ -184,6 +167,30 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                     np.array(positions, dtype=np.int64), sizes, np.array(group_time),
                     group_placement, np.array(history, dtype=np.int64), variants, categories,
                     dict(skipped), kept)
+
+
+def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:
+    """(user, placement, variant, click|conversion) → sorted event times, for labels."""
+    engaged: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind != "view":
+            who = event.user_id or event.anonymous_id or ""
+            engaged[(who, e.placement, e.variant, e.kind)].append(event.timestamp.timestamp())
+    for times in engaged.values():
+        times.sort()
+    return engaged
+
+
+def _slates(events: list[Event]) -> dict[tuple[str, str, float], list[Event]]:
+    """(user, placement, time) → the views shown together, in log order."""
+    slates: dict[tuple[str, str, float], list[Event]] = defaultdict(list)
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind == "view":
+            who = event.user_id or event.anonymous_id or ""
+            slates[(who, e.placement, event.timestamp.timestamp())].append(event)
+    return slates
 
 
 def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
