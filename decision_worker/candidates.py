@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from decision_worker.profile import language_of_locale
 from edge_functions.manifest import parse_document
 
 FloatArray = npt.NDArray[np.float64]
@@ -144,7 +145,7 @@ class Catalog:
             placements[placement] = PlacementCandidates.build(
                 placement, variants, variants.index(entry["default"]),
                 np.array(cats, dtype=np.int64),
-                tuple(_language(m.get("locale")) for m in metas),
+                tuple(language_of_locale(m.get("locale")) for m in metas),
                 np.array([_time(m.get("starts_at"), -np.inf) for m in metas]),
                 np.array([_time(m.get("ends_at"), np.inf) for m in metas]))
         return cls(manifest.rev, placements, tuple(categories), category_of, tags)
@@ -167,8 +168,3 @@ def _time(value: Any, missing: float) -> float:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
 
-
-def _language(locale: Any) -> str | None:
-    if not isinstance(locale, str) or not locale:
-        return None
-    return locale.replace("_", "-").split("-")[0].lower()

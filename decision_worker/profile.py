@@ -217,12 +217,12 @@ def session_context(event: Event) -> dict[str, Any]:
     """Device class, local hour, traffic source and locale of a session's first event."""
     context = event.context
     return {"device": _device(context), "hour": _local_hour(event),
-            "source": _source(context), "locale": _language(context.get("locale"))}
+            "source": _source(context), "locale": language_of_locale(context.get("locale"))}
 
 
 def language_of(profile: Profile) -> str | None:
     """The user's language: the session's locale, else a `locale` trait."""
-    return profile.context.get("locale") or _language(profile.traits.get("locale"))
+    return profile.context.get("locale") or language_of_locale(profile.traits.get("locale"))
 
 
 def _counter_in(counters: dict[str, Counter], key: str, cap: int) -> None:
@@ -302,7 +302,8 @@ def _source(context: dict[str, Any]) -> str:
     return "direct"
 
 
-def _language(locale: Any) -> str | None:
+def language_of_locale(locale: Any) -> str | None:
+    """`es-ES`, `es_MX`, `ES` → `es`: the one rule users and variants are matched by."""
     if not isinstance(locale, str) or not 2 <= len(locale) <= 35:
         return None
     language = locale.replace("_", "-").split("-")[0].lower()
