@@ -1,84 +1,173 @@
-"""`edgepick api`: POST /v1/events (Segment-spec, single or batch), /healthz, /metrics."""
+"""`edgepick api`: POST /v1/events (Segment-spec, single or batch), /healthz, /metrics.
+
+Every answer is JSON. A request the API cannot take now (Redis down or frozen, the event
+log unwritable, the stream full) is a 503 with `Retry-After` within `EDGEPICK_API_TIMEOUT_S`,
+and retrying it is always safe (ingest.py); a malformed one is a 4xx naming the problem.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decision_worker.event_log import event_log_from_url
-from decision_worker.events import MAX_REQUEST_BYTES, RequestRejected
-from decision_worker.ingest import Ingest
-from edge_functions.errors import ConfigError, EdgepickError
+from decision_worker.events import MAX_REQUEST_BYTES, EventRules
+from decision_worker.ingest import Ingest, IngestUnavailable
+from decision_worker.privacy import DEFAULT_TRAITS, is_pii_trait
+from decision_worker.request_body import RequestRejected, decode_body
+from edge_functions.errors import ConfigError
 from edge_functions.redis_client import connect_async
 from edge_functions.settings import Settings
 
 log = logging.getLogger("edgepick.api")
+BACKLOG_RETRY_S = 0.5
+NO_STORE = {"cache-control": "private, no-store"}
+
+
+def event_rules(settings: Settings) -> EventRules:
+    """The validation settings every reader of events shares (API, worker, replay)."""
+    names = DEFAULT_TRAITS if settings.traits is None else tuple(
+        t.strip() for t in settings.traits.split(",") if t.strip())
+    pii = sorted(t for t in names if is_pii_trait(t))
+    if pii:
+        raise ConfigError(f"EDGEPICK_TRAITS names personal data ({', '.join(pii)}): profiles "
+                          "keep no e-mail, phone, name or address (docs/privacy.md)")
+    return EventRules(settings.clock_skew_s, frozenset(names))
 
 
 def create_api(settings: Settings) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
-    redis = connect_async(settings.redis_url)
-    ingest = Ingest(redis, event_log_from_url(settings.origin))
+    redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
+    ingest = Ingest(redis, event_log_from_url(settings.origin), settings.key_secret_bytes,
+                    event_rules(settings), settings.api_timeout_s)
     registry = CollectorRegistry()
     messages = Counter("edgepick_ingest_messages_total", "Messages by outcome.", ["outcome"],
                        registry=registry)
-    accepted, duplicate, rejected = (messages.labels(o) for o in
-                                     ("accepted", "duplicate", "rejected"))
+    accepted, duplicate, rejected, suppressed = (
+        messages.labels(o) for o in ("accepted", "duplicate", "rejected", "suppressed"))
+    unavailable = Counter("edgepick_ingest_unavailable_total",
+                          "Requests answered 503 (Redis or the event log unavailable).",
+                          registry=registry)
+    backlog = Gauge("edgepick_ingest_backlog_messages",
+                    "Logged messages waiting for Redis to stream them.", registry=registry)
+    backlog.set_function(lambda: ingest.backlog_messages)
 
     async def events(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
-            return _error(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_REQUEST_BYTES:
-                return _error(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
         try:
-            result = await ingest.accept(body)
+            body = await _read_body(request)
+            result = await ingest.accept(decode_body(body, request.headers.get(
+                "content-encoding"), MAX_REQUEST_BYTES))
         except RequestRejected as e:
-            return _error(e.status, e.field, e.reason)
-        except (EdgepickError, OSError) as e:
-            # The log could not be written: nothing was streamed; the sender should retry.
-            log.error("event log unavailable: %s", e)
-            return JSONResponse({"error": "event_log_unavailable", "detail": str(e)},
-                                status_code=503)
+            return error(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
+                         field=e.field)
+        except IngestUnavailable as e:
+            unavailable.inc()
+            log.warning("refused a request with 503: %s", e.reason)
+            return error(503, "unavailable", e.reason, retry_after=e.retry_after_s)
         accepted.inc(result.accepted)
         duplicate.inc(result.duplicates)
         rejected.inc(len(result.rejections))
+        suppressed.inc(result.suppressed)
         payload = {"accepted": result.accepted, "duplicates": result.duplicates,
+                   "suppressed": result.suppressed,
                    "rejected": [{"index": r.index, "field": r.field, "reason": r.reason}
                                 for r in result.rejections]}
-        return JSONResponse(payload, status_code=400 if result.rejections else 200)
+        return JSONResponse(payload, status_code=400 if result.rejections else 200,
+                            headers=NO_STORE)
 
     async def healthz(request: Request) -> Response:
-        await redis.ping()
-        return JSONResponse({"status": "ok"})
+        try:
+            async with asyncio.timeout(settings.api_timeout_s):
+                await redis.ping()
+        except (RedisError, OSError, TimeoutError) as e:
+            return error(503, "unavailable", f"Redis is unavailable: {e or 'no answer'}",
+                         retry_after=1)
+        return JSONResponse({"status": "ok", "backlog": ingest.backlog_messages},
+                            headers=NO_STORE)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def drain_forever() -> None:
+        while True:
+            await asyncio.sleep(BACKLOG_RETRY_S)
+            if ingest.backlog:
+                try:
+                    streamed = await ingest.drain_backlog()
+                    log.warning("streamed %d backlogged messages", streamed)
+                except IngestUnavailable:
+                    continue
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        drainer = asyncio.create_task(drain_forever(), name="ingest-backlog")
         yield
+        drainer.cancel()
+        with contextlib.suppress(IngestUnavailable, asyncio.CancelledError):
+            await ingest.drain_backlog()
+        if ingest.backlog:
+            log.error("stopping with %d logged messages not streamed: run `edgepick "
+                      "recover-stream` once Redis is back", ingest.backlog_messages)
         await redis.aclose()
 
-    return Starlette(routes=[Route("/v1/events", events, methods=["POST"]),
-                             Route("/healthz", healthz), Route("/metrics", metrics)],
-                     lifespan=lifespan)
+    app = Starlette(routes=[Route("/v1/events", events, methods=["POST"]),
+                            Route("/healthz", healthz), Route("/metrics", metrics)],
+                    lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
+    app.router.redirect_slashes = False
+    app.state.ingest = ingest
+    return app
 
 
-def _error(status: int, field: str, reason: str) -> Response:
-    return JSONResponse({"error": "invalid_request", "field": field,
-                         "detail": f"field '{field}' {reason}"}, status_code=status)
+async def _read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
+        raise RequestRejected(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise RequestRejected(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error(status: int, code: str, detail: str, field: str | None = None,
+          retry_after: int | None = None) -> JSONResponse:
+    """The one error shape of the events API: `{"error", "detail"[, "field"]}`."""
+    body: dict[str, object] = {"error": code, "detail": detail}
+    if field is not None:
+        body["field"] = field
+    headers = dict(NO_STORE)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    detail = (f"{request.method} is not allowed here" if exc.status_code == 405
+              else f"no route {request.url.path[:80]!r}" if exc.status_code == 404
+              else str(exc.detail))
+    return error(exc.status_code, code, detail)
 
 
 def create_api_from_env() -> Starlette:

@@ -55,7 +55,7 @@ def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
     return bytes(out)
 
 
-def encode_json(message: dict[str, Any]) -> bytes:
+def encode_json(message: Any) -> bytes:
     """Compact UTF-8 JSON (orjson); a lone surrogate falls back to the standard library,
     escaped, so every line stays valid UTF-8 and nothing accepted is dropped."""
     try:

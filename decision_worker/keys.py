@@ -11,13 +11,21 @@ from __future__ import annotations
 EVENTS_STREAM = "{ep:events}:stream"
 DEAD_LETTER_STREAM = "{ep:events}:dead"
 SEEN_PREFIX = "{ep:events}:seen:"  # + messageId: idempotency marker with a TTL
+SUPPRESSED = "{ep:events}:suppressed"  # hash: user tag → when forgotten (edgepick forget)
+EPOCH = "{ep:events}:epoch"  # set once per Redis dataset: its absence means data was lost
 CONSUMER_GROUP = "edgepick-workers"
 REFRESH_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
 REFRESH_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
 
 SEEN_TTL_S = 48 * 3600  # longer than any sender's retry window (Segment retries for hours)
-STREAM_MAX_LEN = 1_000_000  # approximate trim; entries are archived in the event log first
+RESERVE_TTL_S = 60  # a request's reservation of its messageIds, if it never finishes
+# The stream's size bound: a full stream refuses new events (back-pressure, 503) rather than
+# trimming entries no worker has read. Read entries are archived (the event log holds every
+# message before it is streamed), so workers trim them STREAM_RETENTION_S after reading.
+STREAM_MAX_LEN = 1_000_000
+STREAM_RETENTION_S = 10
 DEAD_LETTER_MAX_LEN = 100_000
+DEAD_LETTER_RETENTION_S = 7 * 86_400
 
 
 def profile_key(tag: str) -> str:

@@ -13,7 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
-from decision_worker.keys import EVENTS_STREAM, REFRESH_DUE, REFRESH_LOCK, STREAM_MAX_LEN
+from decision_worker.keys import EVENTS_STREAM, REFRESH_DUE, REFRESH_LOCK
 from edge_functions.settings import Settings
 
 MAX_PER_ROUND = 5000
@@ -40,7 +40,6 @@ async def enqueue_due(redis: Redis, settings: Settings, now: float | None = None
     async with redis.pipeline(transaction=False) as pipe:
         for tag in due:
             tag = tag.decode() if isinstance(tag, bytes) else tag
-            pipe.xadd(EVENTS_STREAM, {"r": f"{tag}|{now}"}, maxlen=STREAM_MAX_LEN,
-                      approximate=True)
+            pipe.xadd(EVENTS_STREAM, {"r": f"{tag}|{now}"})
         await pipe.execute()
     return len(due)

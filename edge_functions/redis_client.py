@@ -8,6 +8,7 @@ import os
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 
@@ -15,13 +16,18 @@ def client_name() -> str:
     return f"edgepick-{os.getpid()}"
 
 
-def connect_async(url: str, timeout_s: float | None = None) -> redis.asyncio.Redis:
-    """An asyncio client; with `timeout_s` it fails fast: no retries, bounded connect."""
+def connect_async(url: str, timeout_s: float | None = None,
+                  retries: int = 0) -> redis.asyncio.Redis:
+    """An asyncio client. With `timeout_s` it fails fast: connecting and each reply are
+    bounded, and a command is retried only after a dropped connection, `retries` times (a
+    pooled connection that went stale when Redis restarted is replaced within the request)."""
     if timeout_s is None:
         return redis.asyncio.Redis.from_url(url, client_name=client_name())
-    return redis.asyncio.Redis.from_url(url, client_name=client_name(),
-                                        socket_connect_timeout=timeout_s,
-                                        retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    return redis.asyncio.Redis.from_url(
+        url, client_name=client_name(), socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s if retries else None,
+        retry=Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
+        health_check_interval=0)
 
 
 def connect_sync(url: str) -> redis.Redis:

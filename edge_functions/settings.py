@@ -29,6 +29,10 @@ class Settings:
     serve_origin: bool = False  # also serve the folder origin under /content/ (local mode)
     max_variant_bytes: int = 64 * 1024
     prewarm_timeout_s: float = 5.0
+    # events API
+    api_timeout_s: float = 2.0  # longest a request waits on Redis before a 503 Retry-After
+    clock_skew_s: float = 300.0  # event times later than received + this are clamped
+    traits: str | None = None  # identify traits kept (comma list); unset: privacy defaults
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
@@ -103,9 +107,12 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
-                     "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s"):
+                     "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s",
+                     "api_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not 0.0 <= self.clock_skew_s <= 86_400:
+            raise ConfigError(f"{PREFIX}CLOCK_SKEW_S must be between 0 and 86400 seconds")
         if not 0.0 <= self.holdout_share <= 1.0:
             raise ConfigError(f"{PREFIX}HOLDOUT_SHARE must be between 0 and 1")
         if not 1 <= self.ranked_size <= 8:

@@ -82,7 +82,8 @@ def ingest(worker_settings: Settings) -> Callable[[list[dict[str, Any]]], Ingest
             assert worker_settings.redis_url and worker_settings.origin_dir
             client = AsyncRedis.from_url(worker_settings.redis_url)
             try:
-                return await Ingest(client, FolderEventLog(worker_settings.origin_dir)).accept(
+                return await Ingest(client, FolderEventLog(worker_settings.origin_dir),
+                                    worker_settings.key_secret_bytes).accept(
                     json.dumps({"batch": messages}).encode())
             finally:
                 await client.aclose()

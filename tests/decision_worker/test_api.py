@@ -52,7 +52,7 @@ def test_redelivered_message_id_is_processed_once(api, redis: Redis, settings) -
     first = api.post("/v1/events", json=message(7))
     assert first.status_code == 200 and first.json()["accepted"] == 1
     again = api.post("/v1/events", json={"batch": [message(7), message(8), message(8)]})
-    assert again.json() == {"accepted": 1, "duplicates": 2, "rejected": []}
+    assert again.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "rejected": []}
     assert redis.xlen(EVENTS_STREAM) == 2
     logged = FolderEventLog(settings.origin_dir).read_day(dt.datetime.now(dt.UTC).date())
     assert sorted(m["messageId"] for m in logged) == ["msg-7", "msg-8"]
