@@ -27,9 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decision_worker.event_log import event_log_from_url
-from decision_worker.events import MAX_REQUEST_BYTES, EventRules
+from decision_worker.events import MAX_REQUEST_BYTES, event_rules
 from decision_worker.ingest import Ingest, IngestUnavailable
-from decision_worker.privacy import DEFAULT_TRAITS, is_pii_trait
 from decision_worker.request_body import RequestRejected, decode_body
 from edge_functions.errors import ConfigError
 from edge_functions.redis_client import connect_async
@@ -38,17 +37,6 @@ from edge_functions.settings import Settings
 log = logging.getLogger("edgepick.api")
 BACKLOG_RETRY_S = 0.5
 NO_STORE = {"cache-control": "private, no-store"}
-
-
-def event_rules(settings: Settings) -> EventRules:
-    """The validation settings every reader of events shares (API, worker, replay)."""
-    names = DEFAULT_TRAITS if settings.traits is None else tuple(
-        t.strip() for t in settings.traits.split(",") if t.strip())
-    pii = sorted(t for t in names if is_pii_trait(t))
-    if pii:
-        raise ConfigError(f"EDGEPICK_TRAITS names personal data ({', '.join(pii)}): profiles "
-                          "keep no e-mail, phone, name or address (docs/privacy.md)")
-    return EventRules(settings.clock_skew_s, frozenset(names))
 
 
 def create_api(settings: Settings) -> Starlette:

@@ -28,25 +28,28 @@ from redis.asyncio import Redis
 
 from decision_worker.candidates import Catalog, FloatArray
 from decision_worker.decide import decide
-from decision_worker.events import Event, Rejection, validate_message
+from decision_worker.events import DEFAULT_RULES, Event, EventRules, Rejection, validate_message
 from decision_worker.features import user_batch
-from decision_worker.keys import REFRESH_DUE, profile_key
+from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
 from decision_worker.popularity import STATS_KEY, Popularity, stat_field
 from decision_worker.profile import Profile
 from decision_worker.ranker import Ranker
 from edge_functions.bucketing import HOLDOUT_SEED, gbhash
-from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.settings import Settings
 
 # KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
-# profile, profile TTL, decision TTL, then one record per decision key.
+# profile, profile TTL, decision TTL, then one record per decision key ('' deletes it).
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
 local sha = current and redis.sha1hex(current) or ''
 if sha ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', ARGV[4]) end
+for i = 2, #KEYS do
+  if ARGV[i + 3] == '' then redis.call('DEL', KEYS[i])
+  else redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', ARGV[4]) end
+end
 return 1
 """
 MAX_CONFLICT_RETRIES = 5
@@ -68,6 +71,8 @@ class BatchResult:
     decisions: int = 0  # user × placement records written
     users_decided: int = 0
     holdout: int = 0
+    suppressed: int = 0  # events of forgotten users, not applied
+    opted_out: int = 0  # events of users who opted out (or the opt-out itself)
     conflicts: int = 0  # compare-and-set retries (another worker wrote a profile first)
     latencies: list[float] = field(default_factory=list)  # received → decision written, s
 
@@ -76,8 +81,9 @@ class ConflictError(Exception):
     """Another worker kept changing the same profiles; the batch is left for redelivery."""
 
 
-def decode_entry(fields: dict[bytes, bytes]) -> Event | Refresh | Rejection:
-    """A stream entry back into an Event (validated again: the stream is input too)."""
+def decode_entry(fields: dict[bytes, bytes],
+                 rules: EventRules = DEFAULT_RULES) -> Event | Refresh | Rejection:
+    """A stream entry back into an Event (validated again, by the API's own rules)."""
     try:
         if b"r" in fields:
             tag, due = fields[b"r"].decode().split("|")
@@ -86,7 +92,7 @@ def decode_entry(fields: dict[bytes, bytes]) -> Event | Refresh | Rejection:
         received = dt.datetime.fromisoformat(record.get("receivedAt", "").replace("Z", "+00:00"))
     except (KeyError, ValueError, UnicodeDecodeError, TypeError) as e:
         return Rejection(0, "(entry)", f"is not a stream record: {e}", fields)
-    return validate_message(0, record, received)
+    return validate_message(0, record, received, rules=rules)
 
 
 @dataclass
@@ -100,6 +106,7 @@ class _User:
     anonymous_id: str | None = None
     linked: bool = False
     changed: bool = False
+    suppressed: bool = False  # forgotten: nothing is read, applied or written
 
 
 class BatchProcessor:
@@ -111,6 +118,7 @@ class BatchProcessor:
         self._commit = redis.register_script(_COMMIT)
         self.catalog = Catalog.from_bytes(None)
         self.popularity = Popularity()
+        self.rules = DEFAULT_RULES  # how stream entries are validated (the API's own rules)
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
 
@@ -132,35 +140,13 @@ class BatchProcessor:
         stats: Counter[str] = Counter()
         received: dict[str, list[float]] = defaultdict(list)
         for tag in sorted(users):
-            user = users[tag]
-            profile = user.profile
-            if user.user_id is not None:
-                profile.holdout_hash = gbhash(HOLDOUT_SEED, user.user_id)
-            elif profile.holdout_hash is None and user.anonymous_id is not None:
-                profile.holdout_hash = gbhash(HOLDOUT_SEED, user.anonymous_id)
-            for entry_id, event in user.events:
-                outcome = profile.apply(event, entry_id, self.catalog.category_of, s.lateness_s)
-                if outcome == "duplicate":
-                    result.duplicates += 1
-                elif outcome == "late":
-                    result.late += 1
-                else:
-                    result.applied += 1
-                    user.changed = True
-                    engagement = event.engagement
-                    if engagement is not None:
-                        key = f"{engagement.placement}/{engagement.variant}"
-                        device = profile.context.get("device", "unknown")
-                        stats[stat_field(engagement.kind, key)] += 1
-                        stats[stat_field(engagement.kind, key, device)] += 1
-                received_at = event.raw.get("receivedAt")
-                if isinstance(received_at, str):
-                    received[tag].append(_epoch(received_at))
+            self._apply(users[tag], result, stats, received[tag])
         decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
-        records: dict[str, dict[str, DecisionRecord]] = {}
+        records: dict[str, dict[str, bytes]] = {}
         if decided and self.catalog.placements:
             as_of = [max([users[t].profile.updated_at, users[t].refresh or 0.0]) for t in decided]
-            batch = user_batch([users[t].profile for t in decided], as_of, self.catalog)
+            batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
+                               clock=[now] * len(decided))
             observe = None
             if self.observe is not None:
                 sink = self.observe
@@ -170,20 +156,68 @@ class BatchProcessor:
 
             decisions = decide(batch, self.catalog, self.popularity, self.ranker,
                                s.ranked_size, s.holdout_share, observe, s.rank_limit)
-            records = dict(zip(decided, decisions, strict=True))
+            for tag, per_placement in zip(decided, decisions, strict=True):
+                records[tag] = {p: encode(r) for p, r in per_placement.items()}
+                result.holdout += any(r.arm == "holdout" for r in per_placement.values())
+                users[tag].profile.decided(list(per_placement))
+        for tag, user in users.items():
+            if user.profile.opted_out and user.changed:  # withdraw what was decided before
+                placements = set(user.profile.placements) | set(self.catalog.placements)
+                records[tag] = {p: b"" for p in sorted(placements)}
         if not await self._write(users, anonymous, records):
             return None
         await self._after_write(users, records, stats, now)
         written_at = time.time()
         for tag, per_placement in records.items():
+            if users[tag].profile.opted_out:
+                continue
             result.users_decided += 1
             result.decisions += len(per_placement) * (1 + len(users[tag].extra_tags))
-            result.holdout += any(r.arm == "holdout" for r in per_placement.values())
             result.latencies.extend(written_at - t for t in received[tag])
         return result
 
+    def _apply(self, user: _User, result: BatchResult, stats: Counter[str],
+               received: list[float]) -> None:
+        """Apply a user's events to their profile; count engagement with published
+        variants (the popularity hash stays bounded by the catalog)."""
+        if user.suppressed:
+            result.suppressed += len(user.events)
+            user.events.clear()
+            return
+        profile = user.profile
+        if user.user_id is not None:
+            profile.holdout_hash = gbhash(HOLDOUT_SEED, user.user_id)
+        elif profile.holdout_hash is None and user.anonymous_id is not None:
+            profile.holdout_hash = gbhash(HOLDOUT_SEED, user.anonymous_id)
+        for entry_id, event in user.events:
+            outcome = profile.apply(event, entry_id, self.catalog.category_of,
+                                    self._settings.lateness_s)
+            if outcome == "duplicate":
+                result.duplicates += 1
+            elif outcome == "late":
+                result.late += 1
+            elif outcome in ("opted_out", "forgotten"):
+                result.opted_out += outcome == "opted_out"
+                result.suppressed += outcome == "forgotten"
+                user.changed = user.changed or event.privacy is not None
+            else:
+                result.applied += 1
+                user.changed = True
+                engagement = event.engagement
+                key = "" if engagement is None else \
+                    f"{engagement.placement}/{engagement.variant}"
+                if engagement is not None and key in self.catalog.category_of:
+                    device = profile.context.get("device", "unknown")
+                    stats[stat_field(engagement.kind, key)] += 1
+                    stats[stat_field(engagement.kind, key, device)] += 1
+            received_at = event.raw.get("receivedAt")
+            if isinstance(received_at, str):
+                received.append(_epoch(received_at))
+
     def _triggered(self, user: _User, now: float) -> bool:
         profile = user.profile
+        if user.suppressed or profile.opted_out or profile.forgotten:
+            return False
         if user.refresh is not None and not user.events:
             return profile.updated_at >= now - self._settings.active_window_s
         if user.linked:
@@ -210,10 +244,12 @@ class BatchProcessor:
             for user_id in (item.user_id, item.anonymous_id, item.previous_id):
                 if user_id is not None:
                     wanted.add(tag(user_id))
-        loaded = await self._read(wanted)
+        loaded, suppressed = await self._read(wanted)
         # Anonymous ids already merged into a known user: that user's profile is needed too.
         targets = {p.merged_into for p, _ in loaded.values() if p.merged_into} - set(loaded)
-        loaded.update(await self._read(targets))
+        more, more_suppressed = await self._read(targets)
+        loaded.update(more)
+        suppressed |= more_suppressed
 
         users: dict[str, _User] = {}
         anonymous: dict[str, _User] = {}  # anonymous profiles marked as merged in this batch
@@ -221,7 +257,7 @@ class BatchProcessor:
         def user_for(t: str) -> _User:
             if t not in users:
                 profile, raw = loaded.get(t) or (Profile(), None)
-                users[t] = _User(profile, raw)
+                users[t] = _User(profile, raw, suppressed=t in suppressed or profile.forgotten)
             return users[t]
 
         # Links first: a batch's identify/alias takes effect for the whole batch, so an
@@ -234,6 +270,8 @@ class BatchProcessor:
             if other is None or other == item.user_id:
                 continue
             known_tag, other_tag = tag(item.user_id), tag(other)
+            if known_tag in suppressed or other_tag in suppressed:
+                continue  # forgotten: no link is made, nothing merged
             user = user_for(known_tag)
             user.extra_tags.add(other_tag)
             source, raw = loaded.get(other_tag) or (Profile(), None)
@@ -264,30 +302,36 @@ class BatchProcessor:
             user.events.append((entry_id, item))
         return users, anonymous
 
-    async def _read(self, tags: set[str]) -> dict[str, tuple[Profile, bytes | None]]:
+    async def _read(self, tags: set[str]
+                    ) -> tuple[dict[str, tuple[Profile, bytes | None]], set[str]]:
+        """The profiles of `tags`, and which of them are suppressed (forgotten): one
+        round trip."""
         if not tags:
-            return {}
+            return {}, set()
         ordered = sorted(tags)
         async with self._redis.pipeline(transaction=False) as pipe:
             for t in ordered:
                 pipe.get(profile_key(t))
-            raws = await pipe.execute()
-        return {t: (Profile.loads(raw), raw) for t, raw in zip(ordered, raws, strict=True)}
+            pipe.hmget(SUPPRESSED, ordered)
+            *raws, flags = await pipe.execute()
+        suppressed = {t for t, flag in zip(ordered, flags, strict=True) if flag is not None}
+        return ({t: (Profile.loads(raw), raw) for t, raw in zip(ordered, raws, strict=True)},
+                suppressed)
 
     async def _write(self, users: dict[str, _User], anonymous: dict[str, _User],
-                     records: dict[str, dict[str, DecisionRecord]]) -> bool:
+                     records: dict[str, dict[str, bytes]]) -> bool:
         s = self._settings
         calls = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, user in [*users.items(), *anonymous.items()]:
                 per_placement = records.get(tag, {})
-                if not user.changed and not per_placement:
+                if user.suppressed or (not user.changed and not per_placement):
                     continue
                 user.profile.version += 1
                 keys = [profile_key(tag)] + [decision_key(tag, p) for p in per_placement]
                 args: list[Any] = [_sha1(user.raw), user.profile.dumps(), s.profile_ttl_s,
                                    s.decision_ttl_s]
-                args += [encode(r) for r in per_placement.values()]
+                args += list(per_placement.values())
                 await self._commit(keys=keys, args=args, client=pipe)
                 calls.append(tag)
             if not calls:
@@ -295,17 +339,22 @@ class BatchProcessor:
             flags = await pipe.execute()
         return all(int(f) == 1 for f in flags)
 
-    async def _after_write(self, users: dict[str, _User],
-                           records: dict[str, dict[str, DecisionRecord]],
+    async def _after_write(self, users: dict[str, _User], records: dict[str, dict[str, bytes]],
                            stats: Counter[str], now: float) -> None:
         s = self._settings
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, per_placement in records.items():
                 for extra in users[tag].extra_tags:
                     for placement, record in per_placement.items():
-                        pipe.set(decision_key(extra, placement), encode(record),
-                                 ex=s.decision_ttl_s)
-                pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.refresh_margin_s})
+                        if record:
+                            pipe.set(decision_key(extra, placement), record,
+                                     ex=s.decision_ttl_s)
+                        else:
+                            pipe.delete(decision_key(extra, placement))
+                if users[tag].profile.opted_out:
+                    pipe.zrem(REFRESH_DUE, tag)
+                else:
+                    pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.refresh_margin_s})
             for tag, user in users.items():
                 if user.refresh is not None and tag not in records and not user.events:
                     pipe.zrem(REFRESH_DUE, tag)  # gone quiet (or gone): stop refreshing

@@ -82,15 +82,16 @@ class PlacementCandidates:
         return (self.language_index[None, :] >= 0) & (self.language_index[None, :]
                                                       == mine[:, None])
 
-    def eligible(self, as_of: FloatArray, languages: list[str | None],
+    def eligible(self, clock: FloatArray, languages: list[str | None],
                  converted: list[list[str]]) -> BoolArray:
-        """(users, variants) mask of what each user may be shown at their `as_of`."""
+        """(users, variants) mask of what each user may be shown, schedules checked at
+        `clock` (the worker's time of deciding, per user)."""
         # Only the variants with a schedule or a locale need checking (few, usually).
-        mask = np.ones((len(as_of), len(self.variants)), dtype=bool)
+        mask = np.ones((len(clock), len(self.variants)), dtype=bool)
         s = self.scheduled
         if len(s):
-            mask[:, s] = (self.starts[s][None, :] <= as_of[:, None]) & (
-                as_of[:, None] < self.ends[s][None, :])
+            mask[:, s] = (self.starts[s][None, :] <= clock[:, None]) & (
+                clock[:, None] < self.ends[s][None, :])
         loc = self.localized
         if len(loc):
             mine = self.user_language_codes(languages)

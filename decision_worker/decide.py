@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
-from decision_worker.features import UserBatch, one_user, placement_matrix
+from decision_worker.features import UserBatch, one_user, placement_matrix, schedule_clock
 from decision_worker.popularity import Popularity
 from decision_worker.ranker import Ranker
 from decision_worker.retrieval import retrieve, user_vector
@@ -77,7 +77,7 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
                ) -> list[list[str]]:
     default = candidates.variants[candidates.default_index]
     full = popularity.for_placement(candidates)
-    eligible = candidates.eligible(users.as_of, users.languages,
+    eligible = candidates.eligible(schedule_clock(users), users.languages,
                                    [p.converted for p in users.profiles])
     index = catalog.variant_index(candidates.placement)
     out = []

@@ -29,10 +29,11 @@ from typing import Any
 
 import orjson
 
-from decision_worker.privacy import DEFAULT_TRAITS, privacy_signal, scrub
+from decision_worker.privacy import DEFAULT_TRAITS, is_pii_trait, privacy_signal, scrub
 from decision_worker.request_body import RequestRejected, loads_strict
-from edge_functions.errors import InvalidIdentifier
+from edge_functions.errors import ConfigError, InvalidIdentifier
 from edge_functions.identifiers import check_user_id, is_valid_id
+from edge_functions.settings import Settings
 
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -63,6 +64,17 @@ class EventRules:
 
 
 DEFAULT_RULES = EventRules()
+
+
+def event_rules(settings: Settings) -> EventRules:
+    """The deployment's rules, from `EDGEPICK_CLOCK_SKEW_S` and `EDGEPICK_TRAITS`."""
+    names = DEFAULT_TRAITS if settings.traits is None else tuple(
+        t.strip() for t in settings.traits.split(",") if t.strip())
+    pii = sorted(t for t in names if is_pii_trait(t))
+    if pii:
+        raise ConfigError(f"EDGEPICK_TRAITS names personal data ({', '.join(pii)}): profiles "
+                          "keep no e-mail, phone, name or address (docs/privacy.md)")
+    return EventRules(settings.clock_skew_s, frozenset(names))
 
 
 @dataclass(frozen=True, slots=True)

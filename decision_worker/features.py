@@ -58,15 +58,24 @@ class UserBatch:
     hour: FloatArray
     source: FloatArray
     languages: list[str | None]
+    # When schedules are checked: the worker's clock, not the (client-stated) event time, so
+    # a client cannot reach into a schedule window early. Defaults to as_of.
+    clock: FloatArray | None = None
 
 
 def one_user(users: UserBatch, u: int) -> UserBatch:
     return UserBatch([users.profiles[u]], users.as_of[u:u + 1], users.user[u:u + 1],
                      users.categories[u:u + 1], users.device[u:u + 1], users.hour[u:u + 1],
-                     users.source[u:u + 1], [users.languages[u]])
+                     users.source[u:u + 1], [users.languages[u]],
+                     None if users.clock is None else users.clock[u:u + 1])
 
 
-def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) -> UserBatch:
+def schedule_clock(users: UserBatch) -> FloatArray:
+    return users.as_of if users.clock is None else users.clock
+
+
+def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
+               clock: list[float] | None = None) -> UserBatch:
     n, categories = len(profiles), {c: i for i, c in enumerate(catalog.categories)}
     user = np.zeros((n, 6))
     cats = np.zeros((n, max(1, len(categories)), 6))
@@ -88,7 +97,8 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog) ->
         hour[u] = context.get("hour", UNKNOWN_HOUR)
         source[u] = SOURCES.index(context.get("source", "direct"))
     return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
-                     source, [language_of(p) for p in profiles])
+                     source, [language_of(p) for p in profiles],
+                     None if clock is None else np.asarray(clock, dtype=np.float64))
 
 
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
@@ -131,4 +141,4 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["source"]] = users.source[:, None]
     x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
     converted = [p.converted for p in users.profiles]
-    return x, candidates.eligible(users.as_of, users.languages, converted)
+    return x, candidates.eligible(schedule_clock(users), users.languages, converted)

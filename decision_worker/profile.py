@@ -10,6 +10,11 @@ does not depend on the order they arrived in: a late event adds its (smaller) we
 never overwrites newer state. Events more than `lateness_s` behind the profile are refused,
 as are entries already applied (a redelivered stream entry), so a retry never counts twice.
 
+Privacy is part of applying an event, so the worker and the replay agree on it: a message
+that opts the user out (privacy.py) clears everything the profile knows and makes every
+later event a no-op until an opt-in that is newer (by event time); a profile marked
+`forgotten` (edgepick forget) applies nothing at all.
+
 Every collection is capped, so a profile stays a few kilobytes whatever the user does.
 """
 
@@ -17,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from decision_worker.events import Event
+from decision_worker.privacy import OPT_IN, OPT_OUT
 
 HALF_LIVES_S = (86_400.0, 14 * 86_400.0)  # the "1 day" and "14 days" windows
 KINDS = ("view", "click", "conversion")
@@ -36,6 +42,7 @@ MAX_TRAITS = 32
 MAX_TRAIT_CHARS = 64
 MAX_LINKED = 16
 MAX_CONVERTED = 32
+MAX_PLACEMENTS = 32
 DEVICES = ("unknown", "desktop", "mobile", "tablet")
 SOURCES = ("direct", "search", "social", "email", "campaign", "referral")
 SEARCH_HOSTS = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.")
@@ -109,6 +116,10 @@ class Profile:
     linked: list[str] = field(default_factory=list)  # anonymous tags merged into this one
     merged_into: str | None = None  # set on an anonymous profile once it is merged
     holdout_hash: float | None = None  # the user's bucket, kept for refreshes
+    placements: list[str] = field(default_factory=list)  # decided for (forget deletes them)
+    opted_out: bool = False  # no data is kept and no decision made while true
+    consent_at: float = 0.0  # event time of the latest opt-out / opt-in applied
+    forgotten: bool = False  # `edgepick forget`: a marker holding no data about the user
 
     @property
     def is_empty(self) -> bool:
@@ -121,7 +132,8 @@ class Profile:
             "ls": self.last_session, "t": self.total, "c": self.categories, "va": self.variants,
             "cv": self.converted, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
             "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
-            "mi": self.merged_into, "h": self.holdout_hash})
+            "mi": self.merged_into, "h": self.holdout_hash, "pl": self.placements,
+            "oo": self.opted_out, "oa": self.consent_at, "fg": self.forgotten})
 
     @classmethod
     def loads(cls, raw: bytes | str | None) -> Profile:
@@ -133,7 +145,9 @@ class Profile:
             return cls(int(d["v"]), float(d["u"]), float(d["f"]), int(d["s"]), float(d["ls"]),
                        list(d["t"]), dict(d["c"]), dict(d["va"]), list(d["cv"]), dict(d["tr"]),
                        float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
-                       list(d["ln"]), d["mi"], d["h"])
+                       list(d["ln"]), d["mi"], d["h"], list(d.get("pl", [])),
+                       bool(d.get("oo", False)), float(d.get("oa", 0.0)),
+                       bool(d.get("fg", False)))
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
             log.warning("profile unreadable, starting afresh: %s", e)
             return cls(version=_version_of(raw))
@@ -142,13 +156,27 @@ class Profile:
 
     def apply(self, event: Event, entry_id: str, category_of: dict[str, str],
               lateness_s: float) -> str:
-        """Apply one event; returns 'applied', 'duplicate' or 'late'.
+        """Apply one event; returns 'applied', 'duplicate', 'late', 'opted_out' (nothing
+        kept: the user opted out, or this event opted them out) or 'forgotten'.
 
         `category_of` maps "placement/variant" to the variant's category (from the manifest).
         """
+        if self.forgotten:
+            return "forgotten"
         if entry_id in self.applied:
             return "duplicate"
         at = event.timestamp.timestamp()
+        if event.privacy is not None and at >= self.consent_at:
+            self.consent_at = at
+            if event.privacy == OPT_OUT:
+                self.clear_personal_data()
+                self.opted_out = True
+            elif event.privacy == OPT_IN:
+                self.opted_out = False
+        if self.opted_out:
+            self.applied.append(entry_id)
+            del self.applied[:-MAX_APPLIED]
+            return "opted_out"
         if self.updated_at and at < self.updated_at - lateness_s:
             return "late"
         self.applied.append(entry_id)
@@ -181,13 +209,35 @@ class Profile:
                 del self.converted[:-MAX_CONVERTED]
         return "applied"
 
+    def clear_personal_data(self) -> None:
+        """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),
+        the applied entry ids (so a redelivered old event is not counted again), the links
+        and decided placements (so forget can still find every key), consent state."""
+        kept = Profile(version=self.version, applied=self.applied, linked=self.linked,
+                       merged_into=self.merged_into, placements=self.placements,
+                       opted_out=self.opted_out, consent_at=self.consent_at)
+        for f in fields(self):
+            setattr(self, f.name, getattr(kept, f.name))
+
+    def decided(self, placements: list[str]) -> None:
+        for placement in placements:
+            if placement not in self.placements:
+                self.placements.append(placement)
+        del self.placements[:-MAX_PLACEMENTS]
+
     def merge(self, anonymous: Profile, anonymous_tag: str) -> bool:
-        """Fold an anonymous profile's history into this (known user's) one, once."""
+        """Fold an anonymous profile's history into this (known user's) one, once.
+        Consent follows the person: the newer signal of the two wins."""
         if anonymous_tag in self.linked:
             return False
         self.linked.append(anonymous_tag)
         del self.linked[:-MAX_LINKED]
-        if anonymous.is_empty:
+        if anonymous.consent_at > self.consent_at:
+            self.opted_out, self.consent_at = anonymous.opted_out, anonymous.consent_at
+        if self.opted_out:
+            self.clear_personal_data()
+            return True
+        if anonymous.is_empty or anonymous.opted_out:
             return True
         merge_counters(self.total, anonymous.total)
         for target, source, cap in ((self.categories, anonymous.categories, MAX_CATEGORIES),
@@ -293,7 +343,10 @@ def _source(context: dict[str, Any]) -> str:
     page = context.get("page")
     referrer = page.get("referrer") if isinstance(page, dict) else None
     if isinstance(referrer, str) and referrer:
-        host = (urlsplit(referrer).hostname or "").lower()
+        try:
+            host = (urlsplit(referrer).hostname or "").lower()
+        except ValueError:  # "http://[::1": an unparseable referrer says nothing
+            return "direct"
         if any(s in host for s in SEARCH_HOSTS):
             return "search"
         if any(s in host for s in SOCIAL_HOSTS):

@@ -9,11 +9,18 @@ longer than `claim_idle_s`), process it as one batch, acknowledge only after the
   processing keeps failing is retried alone and dead-lettered after `max_attempts`
   deliveries. Neither stops the worker.
 - `run(burst=True)` drains what is there and returns: tests and backfills use it.
+- The manifest vanishing from Redis (data lost) does not empty the catalog: the worker keeps
+  deciding with the last one it had; a worker that never had one reads no entries (it would
+  acknowledge session starts it cannot decide) until a manifest is published.
+- Housekeeping trims read stream entries older than `STREAM_RETENTION_S` (never an unread or
+  pending one) and dead letters older than `DEAD_LETTER_RETENTION_S`, and re-streams the
+  event log's recent window when Redis has lost its data (recovery.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import socket
@@ -26,16 +33,21 @@ from redis.exceptions import RedisError, ResponseError
 
 from decision_worker.batch import BatchProcessor, BatchResult, Refresh, decode_entry
 from decision_worker.candidates import Catalog
-from decision_worker.events import Event, Rejection
+from decision_worker.event_log import EventLog, event_log_from_url
+from decision_worker.events import Event, Rejection, event_rules
+from decision_worker.ingest import Ingest, IngestUnavailable
 from decision_worker.keys import (
     CONSUMER_GROUP,
     DEAD_LETTER_MAX_LEN,
+    DEAD_LETTER_RETENTION_S,
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
+    STREAM_RETENTION_S,
 )
 from decision_worker.model import LightGBMRanker
 from decision_worker.popularity import STATS_KEY, STATS_REFRESH_S, Popularity
 from decision_worker.ranker import BaselineRanker, Ranker
+from decision_worker.recovery import claim_epoch, restream
 from decision_worker.refresh import enqueue_due
 from decision_worker.registry import Registry, store_from_url
 from decision_worker.worker_metrics import WorkerMetrics
@@ -64,6 +76,10 @@ class Worker:
         self.metrics = metrics or WorkerMetrics()
         self.batch = BatchProcessor(redis, settings,
                                     ranker if ranker is not None else BaselineRanker())
+        self.batch.rules = event_rules(settings)
+        self.event_log: EventLog = event_log_from_url(settings.origin)
+        self._waiting_for_manifest = False
+        self._manifest_missing = False
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False
         self._manifest_rev = -1
@@ -90,8 +106,10 @@ class Worker:
             try:
                 worked = await self.run_once(block=not burst)
             except RedisError as e:
-                if isinstance(e, ResponseError) and "NOGROUP" in str(e):
-                    log.warning("the consumer group disappeared; creating it again")
+                if isinstance(e, ResponseError) and ("NOGROUP" in str(e)
+                                                     or "no such key" in str(e)):
+                    log.warning("the stream or its consumer group disappeared; creating it "
+                                "again")
                     await self.ensure_group()
                     continue
                 log.warning("Redis unavailable (%s); retrying in %.0fs", e, REDIS_RETRY_S)
@@ -111,10 +129,19 @@ class Worker:
         if self.registry is not None and now >= self._next_model_check:
             self._next_model_check = now + self.model_check_s
             await self.reload_model()
+        if not self.batch.catalog.placements:
+            if not self._waiting_for_manifest:
+                log.warning("no manifest yet: not reading events until one is published")
+            self._waiting_for_manifest = True
+            if block:
+                await asyncio.sleep(BLOCK_MS / 1000)
+            return False
+        self._waiting_for_manifest = False
         entries: list[Entry] = []
         if now >= self._next_claim or not block:
             self._next_claim = now + min(self._settings.claim_idle_s / 2, 5.0)
-            await self._measure_lag()
+            await self._recover_if_emptied()
+            await self._measure_lag_and_trim()
             entries = await self._claim_stale()
         if not entries:
             entries = await self._read_new(block)
@@ -168,21 +195,52 @@ class Worker:
             log.info("claimed %d stale entries", len(entries))
         return entries
 
-    async def _measure_lag(self) -> None:
+    async def _measure_lag_and_trim(self) -> None:
+        """Lag and pending gauges; then trim what every consumer has read and acknowledged
+        (older than the retention), and old dead letters."""
         groups: Any = await self._redis.xinfo_groups(EVENTS_STREAM)
         stream: Any = await self._redis.xinfo_stream(EVENTS_STREAM)
+        now_ms = int(time.time() * 1000)
+        keep_from = now_ms - int(STREAM_RETENTION_S * 1000)
         for group in groups:
             if _id(group["name"]) == CONSUMER_GROUP:
                 newest = _ms(stream["last-generated-id"])
-                self.metrics.lag.set(max(0, newest - _ms(group["last-delivered-id"])) / 1000)
+                delivered = _ms(group["last-delivered-id"])
+                self.metrics.lag.set(max(0, newest - delivered) / 1000)
                 self.metrics.pending.set(group["pending"])
+                keep_from = min(keep_from, delivered)
+                if group["pending"]:
+                    summary: Any = await self._redis.xpending(EVENTS_STREAM, CONSUMER_GROUP)
+                    keep_from = min(keep_from, _ms(summary["min"]))
+        if keep_from > 0:
+            await self._redis.xtrim(EVENTS_STREAM, minid=f"{keep_from}-0", approximate=True)
+        dead_from = now_ms - int(DEAD_LETTER_RETENTION_S * 1000)
+        await self._redis.xtrim(DEAD_LETTER_STREAM, minid=f"{dead_from}-0", approximate=True)
+
+    async def _recover_if_emptied(self) -> None:
+        """Redis lost its data (no epoch): put the log's recent window back on the stream,
+        so every session start accepted in it is decided again."""
+        if not await claim_epoch(self._redis):
+            return
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self._settings.recovery_window_s)
+        ingest = Ingest(self._redis, self.event_log, self._settings.key_secret_bytes,
+                        self.batch.rules)
+        try:
+            restreamed = await restream(ingest, self.event_log, since)
+        except (IngestUnavailable, EdgepickError, OSError) as e:
+            log.error("could not re-stream the event log after Redis lost its data: %s", e)
+            return
+        self.metrics.recovered.inc(restreamed)
+        if restreamed:
+            log.warning("Redis had lost its data: re-streamed %d logged events received "
+                        "since %s", restreamed, since.isoformat())
 
     async def _handle(self, entries: list[Entry]) -> None:
         started = time.perf_counter()
         items: list[tuple[str, Event | Refresh]] = []
         poison: list[tuple[Entry, str]] = []
         for entry in entries:
-            decoded = decode_entry(entry[1])
+            decoded = decode_entry(entry[1], self.batch.rules)
             if isinstance(decoded, Rejection):
                 poison.append((entry, f"field '{decoded.field}' {decoded.reason}"))
             else:
@@ -236,8 +294,15 @@ class Worker:
             if stats_due:
                 pipe.hgetall(STATS_KEY)
             replies = await pipe.execute()
+        missing = replies[0] is None
+        if missing != self._manifest_missing:
+            self._manifest_missing = missing
+            self.metrics.manifest_missing.set(1 if missing else 0)
+            if missing and self.batch.catalog.placements:
+                log.error("the manifest is gone from Redis: deciding with the last catalog "
+                          "(rev %d) until one is published", self._manifest_rev)
         rev = int(replies[0] or 0)
-        if rev != self._manifest_rev:
+        if not missing and rev != self._manifest_rev:
             try:
                 self.batch.catalog = Catalog.from_bytes(await self._redis.get(MANIFEST_KEY))
                 self._manifest_rev = rev
@@ -296,11 +361,15 @@ class Worker:
         t.users_decided += result.users_decided
         t.holdout += result.holdout
         t.conflicts += result.conflicts
+        t.suppressed += result.suppressed
+        t.opted_out += result.opted_out
         t.latencies.extend(result.latencies)
         del t.latencies[:-100_000]
         m.events.labels("applied").inc(result.applied)
         m.events.labels("duplicate").inc(result.duplicates)
         m.events.labels("late").inc(result.late)
+        m.events.labels("suppressed").inc(result.suppressed)
+        m.events.labels("opted_out").inc(result.opted_out)
         m.decisions.inc(result.decisions)
         m.conflicts.inc(result.conflicts)
         for latency in result.latencies:

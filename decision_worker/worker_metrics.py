@@ -42,3 +42,9 @@ class WorkerMetrics:
                          registry=r)
         self.pending = Gauge("edgepick_worker_pending_entries",
                              "Entries delivered but not yet acknowledged", registry=r)
+        self.manifest_missing = Gauge("edgepick_worker_manifest_missing",
+                                      "1 while the manifest is gone from Redis (the worker "
+                                      "decides with its last catalog)", registry=r)
+        self.recovered = Counter("edgepick_worker_recovered_total",
+                                 "Logged events re-streamed after Redis lost its data",
+                                 registry=r)

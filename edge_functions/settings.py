@@ -46,6 +46,7 @@ class Settings:
     refresh_share: float = 0.1  # re-decide active users when this share of the TTL is left
     refresh_interval_s: float = 60.0
     active_window_s: int = 7 * 86_400  # "active": an event within this window
+    recovery_window_s: int = 3600  # Redis lost its data: re-stream events received since
 
     @property
     def key_secret_bytes(self) -> bytes:
@@ -103,7 +104,7 @@ class Settings:
             )
         for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
                      "lateness_s", "worker_batch", "max_attempts", "active_window_s",
-                     "rank_limit"):
+                     "rank_limit", "recovery_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
