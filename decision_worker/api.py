@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 
@@ -28,9 +29,10 @@ from starlette.routing import Route
 
 from decision_worker.event_log import event_log_from_url
 from decision_worker.events import MAX_REQUEST_BYTES, event_rules
+from decision_worker.forget import MAX_IDS_PER_REQUEST, forget, published_placements
 from decision_worker.ingest import Ingest, IngestUnavailable
-from decision_worker.request_body import RequestRejected, decode_body
-from edge_functions.errors import ConfigError
+from decision_worker.request_body import RequestRejected, decode_body, loads_strict
+from edge_functions.errors import ConfigError, EdgepickError, InvalidIdentifier
 from edge_functions.redis_client import connect_async
 from edge_functions.settings import Settings
 
@@ -80,6 +82,32 @@ def create_api(settings: Settings) -> Starlette:
         return JSONResponse(payload, status_code=400 if result.rejections else 200,
                             headers=NO_STORE)
 
+    async def forget_users(request: Request) -> Response:
+        refused = _refuse_unauthorized(request, settings.admin_token)
+        if refused is not None:
+            return refused
+        try:
+            doc = loads_strict(await _read_body(request))
+            ids = doc.get("userIds") if isinstance(doc, dict) else None
+            if not isinstance(ids, list) or not 0 < len(ids) <= MAX_IDS_PER_REQUEST:
+                raise RequestRejected(400, "userIds", f"must be a list of 1 to "
+                                                      f"{MAX_IDS_PER_REQUEST} user ids")
+            async with asyncio.timeout(settings.api_timeout_s * 5):
+                placements = await published_placements(redis)
+                report = await forget(redis, ingest.event_log, settings.key_secret_bytes, ids,
+                                      placements, settings.profile_ttl_s)
+        except RequestRejected as e:
+            return error(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
+                         field=e.field)
+        except InvalidIdentifier as e:
+            return error(400, "invalid_identifier", e.message, field="userIds")
+        except (RedisError, OSError, TimeoutError, EdgepickError) as e:
+            return error(503, "unavailable", f"forget did not complete, retry it: {e}",
+                         retry_after=1)
+        log.info("forgot %d user(s), %d linked id(s) in all", report.users, report.ids)
+        return JSONResponse({"forgotten": report.users, "ids": report.ids,
+                             "keys_deleted": report.keys_deleted}, headers=NO_STORE)
+
     async def healthz(request: Request) -> Response:
         try:
             async with asyncio.timeout(settings.api_timeout_s):
@@ -116,6 +144,7 @@ def create_api(settings: Settings) -> Starlette:
         await redis.aclose()
 
     app = Starlette(routes=[Route("/v1/events", events, methods=["POST"]),
+                            Route("/v1/privacy/forget", forget_users, methods=["POST"]),
                             Route("/healthz", healthz), Route("/metrics", metrics)],
                     lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
@@ -136,6 +165,18 @@ async def _read_body(request: Request) -> bytes:
             raise RequestRejected(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _refuse_unauthorized(request: Request, token: str | None) -> Response | None:
+    """Operator routes need `Authorization: Bearer $EDGEPICK_ADMIN_TOKEN`."""
+    if token is None:
+        return error(403, "disabled", "this route needs EDGEPICK_ADMIN_TOKEN to be set")
+    given = request.headers.get("authorization", "")
+    if not given.startswith("Bearer "):
+        return error(401, "unauthorized", "send Authorization: Bearer <admin token>")
+    if not hmac.compare_digest(given[len("Bearer "):].encode(), token.encode()):
+        return error(401, "unauthorized", "the admin token does not match")
+    return None
 
 
 def error(status: int, code: str, detail: str, field: str | None = None,

@@ -5,7 +5,13 @@ was received (late events land in the day they arrived; training orders by event
 Two implementations: a folder (one file per process, appended and fsynced before the API
 answers) and S3 (one object per accepted request, since S3 objects cannot be appended to;
 the PUT completes before the API answers). Either way an accepted message is durable.
-Redelivered messages may appear twice: readers deduplicate by `messageId`.
+Under Redis faults a message may appear twice (ingest.py): readers deduplicate by
+`messageId`.
+
+Beside the days, `events/tombstones/` holds one line per forgotten id (`edgepick forget`):
+`{"tag": <the id's keyed hash>, "at": …}`. Readers that learn from the log (the replay)
+skip every message of a tombstoned id; the raw lines stay until the log's retention removes
+them (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ class EventLog(Protocol):
     def read_day(self, day: dt.date) -> list[dict[str, Any]]:
         """Every message received that day, duplicates removed by messageId. Unreadable
         lines are skipped and added to `corrupt_lines`."""
+        ...
+
+    def append_tombstones(self, records: list[dict[str, Any]]) -> None:
+        """Durably record forgotten ids (their keyed hashes) before anything is deleted."""
+        ...
+
+    def read_tombstones(self) -> set[str]:
+        """Every forgotten id's keyed hash."""
         ...
 
     corrupt_lines: int
@@ -62,6 +76,20 @@ def encode_json(message: Any) -> bytes:
         return orjson.dumps(message, default=str)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(message, separators=(",", ":"), default=str).encode("ascii")
+
+
+TOMBSTONES = "tombstones"
+
+
+def tombstone_tags(files: Iterable[bytes]) -> set[str]:
+    tags: set[str] = set()
+    for data in files:
+        for line in data.splitlines():
+            try:
+                tags.add(str(_loads(line)["tag"]))
+            except (ValueError, TypeError, KeyError):
+                continue  # a torn last line: the forget that wrote it reported an error
+    return tags
 
 
 def decode_lines(data: bytes, seen: set[str], out: list[dict[str, Any]]) -> int:
@@ -121,3 +149,17 @@ class FolderEventLog:
         for path in sorted((self.root / f"dt={day.isoformat()}").glob("*.jsonl")):
             self.corrupt_lines += decode_lines(path.read_bytes(), seen, out)
         return out
+
+    def append_tombstones(self, records: list[dict[str, Any]]) -> None:
+        path = self.root / TOMBSTONES / self._file_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, encode_lines(records))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read_tombstones(self) -> set[str]:
+        return tombstone_tags(path.read_bytes()
+                              for path in sorted((self.root / TOMBSTONES).glob("*.jsonl")))

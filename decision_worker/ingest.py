@@ -135,7 +135,7 @@ class Ingest:
     def __init__(self, redis: Redis, log_: EventLog, secret: bytes,
                  rules: EventRules = DEFAULT_RULES, timeout_s: float = 2.0) -> None:
         self._redis = redis
-        self._log = log_
+        self.event_log = log_
         self._secret = secret
         self._rules = rules
         self._timeout_s = timeout_s
@@ -177,7 +177,7 @@ class Ingest:
             return result
         records = [_log_record(e, received_at) for e in new]
         try:
-            await asyncio.to_thread(self._log.append, received_at, records)
+            await asyncio.to_thread(self.event_log.append, received_at, records)
         except (EdgepickError, OSError) as e:
             await self._release_quietly(token, new)
             raise IngestUnavailable(f"the event log cannot be written: {e}", 5) from e

@@ -21,6 +21,7 @@ import numpy as np
 from decision_worker.candidates import Catalog
 from decision_worker.evaluation import Evaluation, evaluate, popularity_scorer
 from decision_worker.event_log import EventLog
+from decision_worker.events import DEFAULT_RULES, EventRules
 from decision_worker.features import CATEGORICAL, ENCODINGS, FEATURES
 from decision_worker.model import LightGBMRanker, ModelError, train
 from decision_worker.ranker import BaselineRanker, Ranker
@@ -49,7 +50,9 @@ class TrainingReport:
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
                  days: int = 7, until: dt.datetime | None = None,
                  params: dict[str, Any] | None = None,
-                 on_step: Callable[[str], None] = lambda step: None) -> TrainingReport:
+                 on_step: Callable[[str], None] = lambda step: None,
+                 rules: EventRules = DEFAULT_RULES, secret: bytes = b"") -> TrainingReport:
+    """`secret` (EDGEPICK_KEY_SECRET) recognises forgotten ids in the log's tombstones."""
     until = until or dt.datetime.now(dt.UTC)
     since = until - dt.timedelta(days=days)
     if not catalog.placements:
@@ -70,7 +73,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     if not messages:
         raise ModelError(f"no events in the log from {since:%Y-%m-%d} to {until:%Y-%m-%d} "
                          f"({log.describe()})")
-    events, invalid = parse_log(messages)
+    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
     seconds["collect"], clock = time.perf_counter() - clock, time.perf_counter()
 
     on_step("features")

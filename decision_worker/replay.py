@@ -24,29 +24,33 @@ from typing import Any
 import numpy as np
 
 from decision_worker.candidates import BoolArray, Catalog, FloatArray, IntArray
-from decision_worker.events import Event, validate_message
+from decision_worker.events import DEFAULT_RULES, Event, EventRules, parse_time, validate_message
 from decision_worker.features import placement_matrix, user_batch
 from decision_worker.popularity import STATS_REFRESH_S, Popularity, smooth
 from decision_worker.profile import DEVICES, Profile
+from edge_functions.keys import user_tag
 
 
-def parse_log(messages: Iterable[dict[str, Any]]) -> tuple[list[Event], int]:
-    """Log lines back into events in arrival order; returns the events and how many lines
-    were not valid events (counted, never fatal)."""
+def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RULES,
+              forgotten: frozenset[str] | set[str] = frozenset(),
+              secret: bytes = b"") -> tuple[list[Event], int]:
+    """Log lines back into events in arrival order, validated by the API's own rules;
+    returns the events and how many lines were not valid events (counted, never fatal).
+    Messages of a forgotten id (its keyed hash with `secret` in `forgotten`) are left out."""
     events: list[tuple[dt.datetime, Event]] = []
     invalid = 0
     for message in messages:
-        received = message.get("receivedAt")
-        try:
-            at = dt.datetime.fromisoformat(str(received).replace("Z", "+00:00"))
-        except ValueError:
+        at = parse_time(message.get("receivedAt"))
+        if at is None:
             invalid += 1
             continue
-        event = validate_message(0, message, at)
-        if isinstance(event, Event):
-            events.append((at, event))
-        else:
+        event = validate_message(0, message, at, rules=rules)
+        if not isinstance(event, Event):
             invalid += 1
+        elif not forgotten or not any(
+                user_tag(secret, i) in forgotten
+                for i in (event.user_id, event.anonymous_id, event.previous_id) if i):
+            events.append((at, event))
     events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
     return [e for _, e in events], invalid
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from decision_worker.event_log import decode_lines, encode_lines
+from decision_worker.event_log import TOMBSTONES, decode_lines, encode_lines, tombstone_tags
 from edge_functions.errors import EdgepickError
 
 
@@ -67,3 +67,24 @@ class S3EventLog:
             raise EventLogError(f"event log read of s3://{self.bucket}/{prefix} failed: "
                                 f"{e}") from e
         return out
+
+    def append_tombstones(self, records: list[dict[str, Any]]) -> None:
+        key = f"{self.prefix}/{TOMBSTONES}/{self._name}-{time.time_ns()}.jsonl"
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=encode_lines(records),
+                                ContentType="application/x-ndjson")
+        except (ClientError, BotoCoreError) as e:
+            raise EventLogError(f"tombstone write to s3://{self.bucket}/{key} failed: "
+                                f"{e}") from e
+
+    def read_tombstones(self) -> set[str]:
+        prefix = f"{self.prefix}/{TOMBSTONES}/"
+        try:
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                       Prefix=prefix)
+            keys = sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+            return tombstone_tags(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+                                  .read() for key in keys)
+        except (ClientError, BotoCoreError) as e:
+            raise EventLogError(f"tombstone read of s3://{self.bucket}/{prefix} failed: "
+                                f"{e}") from e

@@ -33,6 +33,7 @@ class Settings:
     api_timeout_s: float = 2.0  # longest a request waits on Redis before a 503 Retry-After
     clock_skew_s: float = 300.0  # event times later than received + this are clamped
     traits: str | None = None  # identify traits kept (comma list); unset: privacy defaults
+    admin_token: str | None = None  # bearer token of the API's privacy and decision routes
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
@@ -124,6 +125,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"{PREFIX}REDECIDE_ON: unknown kind(s) {', '.join(sorted(unknown))}"
                               " (use view, click, conversion)")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError("EDGEPICK_ADMIN_TOKEN must be at least 16 characters")
         if len(self.key_secret_bytes) < 16:
             raise ConfigError("EDGEPICK_KEY_SECRET must be at least 16 bytes")
 

@@ -205,6 +205,32 @@ def rollback() -> None:
 
 
 @cli.command()
+@click.argument("users", nargs=-1, required=True)
+@_one_line_errors
+def forget(users: tuple[str, ...]) -> None:
+    """Delete everything kept about USERS and every id linked to them, suppress their future
+    events, and keep training from learning from their logged events."""
+    from edgepick.privacy_cli import forget_users
+
+    report = forget_users(_settings(), list(users))
+    click.echo(f"forgot {report.users} user(s) ({report.ids} id(s) with linked ones); "
+               f"{report.keys_deleted} decision key(s) deleted; future events suppressed")
+
+
+@cli.command("recover-stream")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), required=True,
+              help="Re-stream logged events received since this time (UTC).")
+@_one_line_errors
+def recover_stream(since: Any) -> None:
+    """Put logged events that are not in the stream back on it (after an events API process
+    died with a backlog); events already streamed are skipped."""
+    from edgepick.privacy_cli import recover
+
+    count = recover(_settings(), since)
+    click.echo(f"re-streamed {count} logged event(s) that were not in the stream")
+
+
+@cli.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65534))
 @click.option("--content", "content_dir", type=click.Path(path_type=Path), default=None,
               help="Content folder (default: the example catalog shipped with edgepick).")

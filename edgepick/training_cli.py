@@ -14,6 +14,7 @@ from rich.table import Table
 from decision_worker.candidates import Catalog
 from decision_worker.evaluation import METRICS
 from decision_worker.event_log import event_log_from_url
+from decision_worker.events import event_rules
 from decision_worker.pipeline import run_training
 from decision_worker.registry import Registry, store_from_url
 from decision_worker.report import write_html
@@ -31,7 +32,8 @@ def train_and_report(settings: Settings, redis: Redis, days: int, until: dt.date
     with console.status("training") as status:
         report = run_training(event_log_from_url(settings.origin), catalog, registry,
                               settings.lateness_s, days, until,
-                              on_step=lambda step: status.update(f"training: {step}"))
+                              on_step=lambda step: status.update(f"training: {step}"),
+                              rules=event_rules(settings), secret=settings.key_secret_bytes)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
                         f"{report.groups['test']:,} slates of the window")
     table.add_column("model")

@@ -218,7 +218,7 @@ def test_messages_logged_when_redis_dies_reach_the_stream_exactly_once(
         faulty, redis_process: RedisProcess) -> None:
     api, settings, direct = faulty.api, faulty.settings, faulty.direct
     assert settings.origin_dir is not None
-    faulty.app.state.ingest._log = _StopsRedisWhileLogging(settings.origin_dir, redis_process)
+    faulty.app.state.ingest.event_log = _StopsRedisWhileLogging(settings.origin_dir, redis_process)
     answer = api.post("/v1/events", json={"batch": [message(1), message(2)]})
     assert answer.status_code == 503  # logged, not streamed: in the backlog
     redis_process.start()

@@ -1,0 +1,91 @@
+"""`edgepick forget` and `POST /v1/privacy/forget`: Segment's "suppress with delete".
+
+For each user id, and every id linked to it (anonymous ids merged into it, or the known user
+an anonymous id was merged into, and that user's other links):
+1. a tombstone in the event log (`events/tombstones/`), first and durably, so training
+   never learns from the id's logged events again (replay.py skips them);
+2. the id's keyed hash in `{ep:events}:suppressed`: the events API drops the id's future
+   messages, the worker applies none already in the stream;
+3. the profile replaced by a marker holding no data (`forgotten`, with the profile TTL), so a
+   worker holding the old profile in a batch loses its compare-and-set and re-reads;
+   every decision key (the published placements and those the profile was decided for)
+   deleted; the id removed from the refresh schedule.
+Nothing here needs the ids in the clear beyond hashing them: keys and tombstones hold only
+the keyed hashes. Running it twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from decision_worker.event_log import EventLog
+from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
+from decision_worker.profile import Profile
+from edge_functions.errors import CorruptRecord
+from edge_functions.identifiers import check_user_id
+from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
+from edge_functions.manifest import parse_bytes
+
+MAX_IDS_PER_REQUEST = 100
+MAX_LINK_HOPS = 3  # user → linked anonymous ids → (a merge target) → its links
+
+
+@dataclass
+class ForgetReport:
+    users: int  # ids asked for
+    ids: int  # ids forgotten, linked ones included
+    keys_deleted: int
+
+
+async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable[str],
+                 placements: Iterable[str], profile_ttl_s: int) -> ForgetReport:
+    """Forget `user_ids` (validated: a malformed id raises InvalidIdentifier first)."""
+    asked = [check_user_id(u) for u in user_ids]
+    tags = {user_tag(secret, u) for u in asked}
+    profiles: dict[str, Profile] = {}
+    for _ in range(MAX_LINK_HOPS):
+        new = sorted(tags - set(profiles))
+        if not new:
+            break
+        raws: list[Any] = await redis.mget([profile_key(t) for t in new])
+        for t, raw in zip(new, raws, strict=True):
+            profile = Profile.loads(raw)
+            profiles[t] = profile
+            tags.update(profile.linked)
+            if profile.merged_into:
+                tags.add(profile.merged_into)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    ordered = sorted(tags)
+    await asyncio.to_thread(log_.append_tombstones, [{"tag": t, "at": now} for t in ordered])
+    decided = set(placements)
+    for profile in profiles.values():
+        decided.update(profile.placements)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hset(SUPPRESSED, mapping={t: now for t in ordered})
+        pipe.zrem(REFRESH_DUE, *ordered)
+        for t in ordered:
+            marker = Profile(version=profiles.get(t, Profile()).version + 1, forgotten=True)
+            pipe.set(profile_key(t), marker.dumps(), ex=profile_ttl_s)
+            if decided:
+                pipe.delete(*(decision_key(t, p) for p in sorted(decided)))
+        replies = await pipe.execute()
+    deleted = sum(int(r) for r in replies[2:][1::2]) if decided else 0
+    return ForgetReport(len(asked), len(ordered), deleted)
+
+
+async def published_placements(redis: Redis) -> list[str]:
+    """The manifest's placements (none when it is missing or unreadable: the decisions
+    the profiles were recorded for are still deleted)."""
+    raw: Any = await redis.get(MANIFEST_KEY)
+    if raw is None:
+        return []
+    try:
+        return sorted(parse_bytes(raw).placements)
+    except CorruptRecord:
+        return []
