@@ -46,7 +46,7 @@ def create_api(settings: Settings) -> Starlette:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
     ingest = Ingest(redis, event_log_from_url(settings.origin), settings.key_secret_bytes,
-                    event_rules(settings), settings.api_timeout_s)
+                    event_rules(settings), settings.api_timeout_s, settings.dedupe_window_s)
     registry = CollectorRegistry()
     messages = Counter("edgepick_ingest_messages_total", "Messages by outcome.", ["outcome"],
                        registry=registry)

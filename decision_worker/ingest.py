@@ -41,6 +41,7 @@ from decision_worker.event_log import EventLog, encode_json
 from decision_worker.events import DEFAULT_RULES, Event, EventRules, Rejection, parse_request
 from decision_worker.keys import (
     DEAD_LETTER_MAX_LEN,
+    DEAD_LETTER_RAW_BYTES,
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
     RESERVE_TTL_S,
@@ -104,7 +105,6 @@ for i = 3, #ARGV do
 end
 return 1
 """
-MAX_DEAD_LETTER_RAW = 32 * 1024
 MAX_BACKLOG_MESSAGES = 200_000  # in memory while Redis is away; beyond it, refuse at once
 DELIVER_CHUNK = 500  # messages per delivery script call during recovery
 
@@ -133,12 +133,14 @@ class _Delivery:
 
 class Ingest:
     def __init__(self, redis: Redis, log_: EventLog, secret: bytes,
-                 rules: EventRules = DEFAULT_RULES, timeout_s: float = 2.0) -> None:
+                 rules: EventRules = DEFAULT_RULES, timeout_s: float = 2.0,
+                 dedupe_window_s: int = SEEN_TTL_S) -> None:
         self._redis = redis
         self.event_log = log_
         self._secret = secret
         self._rules = rules
         self._timeout_s = timeout_s
+        self._dedupe_window_s = dedupe_window_s
         self._reserve = redis.register_script(_RESERVE)
         self._deliver = redis.register_script(_DELIVER)
         self._release = redis.register_script(_RELEASE)
@@ -228,7 +230,7 @@ class Ingest:
         return [user_tag(self._secret, i) for i in ids if i is not None]
 
     async def _deliver_one(self, delivery: _Delivery) -> int:
-        args: list[Any] = [SEEN_PREFIX, delivery.token, SEEN_TTL_S]
+        args: list[Any] = [SEEN_PREFIX, delivery.token, self._dedupe_window_s]
         for message_id, payload in delivery.pairs:
             args += [message_id, payload]
         return int(await self._deliver(keys=[EVENTS_STREAM], args=args))
@@ -257,7 +259,7 @@ class Ingest:
     async def _dead_letter(self, rejections: list[Rejection], received_at: dt.datetime) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             for rejection in rejections:
-                raw = encode_json(rejection.raw)[:MAX_DEAD_LETTER_RAW]
+                raw = encode_json(rejection.raw)[:DEAD_LETTER_RAW_BYTES]
                 pipe.xadd(DEAD_LETTER_STREAM, {
                     "index": rejection.index, "field": rejection.field,
                     "reason": rejection.reason, "received_at": received_at.isoformat(),

@@ -17,14 +17,15 @@ CONSUMER_GROUP = "edgepick-workers"
 REFRESH_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
 REFRESH_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
 
-SEEN_TTL_S = 48 * 3600  # longer than any sender's retry window (Segment retries for hours)
+SEEN_TTL_S = 24 * 3600  # default dedupe window (EDGEPICK_DEDUPE_WINDOW_S), as Segment's
 RESERVE_TTL_S = 60  # a request's reservation of its messageIds, if it never finishes
 # The stream's size bound: a full stream refuses new events (back-pressure, 503) rather than
 # trimming entries no worker has read. Read entries are archived (the event log holds every
 # message before it is streamed), so workers trim them STREAM_RETENTION_S after reading.
 STREAM_MAX_LEN = 1_000_000
 STREAM_RETENTION_S = 10
-DEAD_LETTER_MAX_LEN = 100_000
+DEAD_LETTER_MAX_LEN = 50_000
+DEAD_LETTER_RAW_BYTES = 4096  # of each dead letter's message: enough to see what was wrong
 DEAD_LETTER_RETENTION_S = 7 * 86_400
 
 

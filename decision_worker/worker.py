@@ -39,6 +39,7 @@ from decision_worker.ingest import Ingest, IngestUnavailable
 from decision_worker.keys import (
     CONSUMER_GROUP,
     DEAD_LETTER_MAX_LEN,
+    DEAD_LETTER_RAW_BYTES,
     DEAD_LETTER_RETENTION_S,
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
@@ -278,7 +279,7 @@ class Worker:
             for entry_id, fields in entries:
                 raw = fields.get(b"m") or fields.get(b"r") or b""
                 pipe.xadd(DEAD_LETTER_STREAM, {"entry": entry_id, "field": "(entry)",
-                                               "reason": reason, "raw": raw[:32 * 1024]},
+                                               "reason": reason, "raw": raw[:DEAD_LETTER_RAW_BYTES]},
                           maxlen=DEAD_LETTER_MAX_LEN, approximate=True)
                 pipe.xack(EVENTS_STREAM, CONSUMER_GROUP, entry_id)
             await pipe.execute()

@@ -34,6 +34,7 @@ class Settings:
     clock_skew_s: float = 300.0  # event times later than received + this are clamped
     traits: str | None = None  # identify traits kept (comma list); unset: privacy defaults
     admin_token: str | None = None  # bearer token of the API's privacy and decision routes
+    dedupe_window_s: int = 86_400  # a messageId seen within this window is a duplicate
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
@@ -105,7 +106,7 @@ class Settings:
             )
         for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
                      "lateness_s", "worker_batch", "max_attempts", "active_window_s",
-                     "rank_limit", "recovery_window_s"):
+                     "rank_limit", "recovery_window_s", "dedupe_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
