@@ -1,0 +1,236 @@
+"""Slow and oversized requests against a real uvicorn server, over raw sockets: what a
+client sees is an answer (408, 431, 400 as JSON) and a closed connection, never a socket
+held open or a serving loop stalled."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from edge_functions.http_protocol import http_protocol
+from edge_functions.settings import Settings
+
+HEAD_TIMEOUT_S = 0.5
+BODY_TIMEOUT_S = 0.8
+MAX_HEAD = 4096
+
+
+class RawClient:
+    """One TCP connection; reads responses with a buffer of its own (pipelining-safe)."""
+
+    def __init__(self, base: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", urlsplit(base).port), timeout=5)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            if not self._fill():
+                raise ConnectionError(f"closed before a response: {self.buffer!r}")
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            if not self._fill():
+                raise ConnectionError("closed inside a response body")
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(lines[0].split()[1]), headers, body
+
+    def seconds_until_closed(self, limit: float = 4.0) -> float:
+        """Read (and keep) whatever comes until the server closes; fail after `limit`."""
+        started = time.monotonic()
+        self.sock.settimeout(limit)
+        try:
+            while self._fill():
+                pass
+        except TimeoutError:
+            pytest.fail(f"the server kept the connection open for {limit} s")
+        except ConnectionResetError:
+            pass
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def get(path: str, extra: bytes = b"") -> bytes:
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: edge.test\r\n" + extra + b"\r\n"
+
+
+async def body_length(scope: Scope, receive: Receive, send: Send) -> None:
+    """An app that reads the whole body before answering (as the events API does)."""
+    if scope["type"] != "http":
+        return
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = str(size).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+def limits(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, http_header_timeout_s=HEAD_TIMEOUT_S,
+                               http_body_timeout_s=BODY_TIMEOUT_S, http_max_head_bytes=MAX_HEAD)
+
+
+@pytest.fixture
+def edge(limits: Settings, serve, redis) -> str:
+    return serve(limits)
+
+
+@pytest.fixture
+def reader(limits: Settings, serve_app: Callable[..., str]) -> str:
+    return serve_app(body_length, None, http_protocol(limits))
+
+
+@pytest.fixture
+def client() -> Callable[[str], RawClient]:
+    opened: list[RawClient] = []
+
+    def connect(base: str) -> RawClient:
+        opened.append(RawClient(base))
+        return opened[-1]
+
+    yield connect
+    for raw in opened:
+        raw.close()
+
+
+def assert_json_error(status: int, headers: dict[str, str], body: bytes, code: str) -> None:
+    assert headers["content-type"] == "application/json"
+    assert headers["cache-control"] == "private, no-store"
+    assert json.loads(body)["error"] == code, body
+
+
+def test_silent_connection_is_closed_after_the_header_timeout(edge, client) -> None:
+    raw = client(edge)
+    seconds = raw.seconds_until_closed()
+    assert HEAD_TIMEOUT_S * 0.8 <= seconds < HEAD_TIMEOUT_S + 1.5
+    assert raw.buffer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_trickled_request_head_is_cut_at_the_header_timeout(edge, client) -> None:
+    raw = client(edge)
+    raw.send(b"GET /p/hero HTTP/1.1\r\nHost: edge.test\r\n")
+    started = time.monotonic()
+    try:
+        for _ in range(40):  # a header byte every 0.1 s: progress, but never a whole head
+            raw.send(b"X")
+            time.sleep(0.1)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert time.monotonic() - started < HEAD_TIMEOUT_S + 1.5
+
+
+def test_blank_lines_do_not_keep_a_connection_open(edge, client) -> None:
+    raw = client(edge)
+    started = time.monotonic()
+    try:
+        for _ in range(40):  # empty lines before a request line are allowed, and ignored
+            raw.send(b"\r\n")
+            time.sleep(0.1)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert time.monotonic() - started < HEAD_TIMEOUT_S + 1.5
+
+
+@pytest.mark.parametrize("size", [MAX_HEAD, 64 * 1024, 8 * 1024 * 1024])
+def test_oversized_request_head_is_431_and_closed(edge, client, size: int) -> None:
+    raw = client(edge)
+    try:
+        raw.send(get("/p/hero", b"X-Big: " + b"a" * size + b"\r\n"))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close before the client has sent it all
+    status, headers, body = raw.response()
+    assert status == 431
+    assert_json_error(status, headers, body, "request_header_too_large")
+    assert raw.seconds_until_closed() < 2
+
+
+def test_oversized_url_is_431(edge, client) -> None:
+    raw = client(edge)
+    raw.send(get("/p/hero?uid=" + "u" * (2 * MAX_HEAD)))
+    assert raw.response()[0] == 431
+
+
+def test_head_within_the_limit_is_served(edge, client) -> None:
+    raw = client(edge)
+    raw.send(get("/metrics", b"Cookie: pad=" + b"c" * (MAX_HEAD - 200) + b"\r\n"))
+    assert raw.response()[0] == 200
+
+
+def test_keep_alive_connection_serves_requests_after_idling(reader, client) -> None:
+    raw = client(reader)
+    for _ in range(3):
+        raw.send(get("/", b"Content-Length: 2\r\n") + b"ok")
+        assert raw.response()[2] == b"2"
+        time.sleep(HEAD_TIMEOUT_S * 1.5)  # idle longer than a head may take: keep-alive rules
+
+
+def test_pipelined_requests_larger_than_the_head_limit_together_are_served(reader,
+                                                                            client) -> None:
+    raw = client(reader)
+    one = get("/", b"X-Pad: " + b"p" * (MAX_HEAD // 2) + b"\r\nContent-Length: 1\r\n") + b"x"
+    raw.send(one * 6)
+    assert [raw.response()[0] for _ in range(6)] == [200] * 6
+
+
+def test_large_body_arriving_with_its_head_is_read(reader, client) -> None:
+    raw = client(reader)
+    body = b"b" * (10 * MAX_HEAD)
+    raw.send(get("/", f"Content-Length: {len(body)}\r\n".encode()) + body)
+    status, _, answer = raw.response()
+    assert status == 200 and answer == str(len(body)).encode()
+
+
+def test_slow_body_is_cut_at_the_body_timeout(reader, client) -> None:
+    raw = client(reader)
+    raw.send(get("/", b"Content-Length: 100\r\n") + b"0123456789")
+    seconds = raw.seconds_until_closed()
+    assert BODY_TIMEOUT_S * 0.8 <= seconds < BODY_TIMEOUT_S + 1.5
+    status, headers, body = raw.response()
+    assert status == 408
+    assert_json_error(status, headers, body, "request_timeout")
+
+
+def test_trickled_body_is_cut_at_the_body_timeout(reader, client) -> None:
+    raw = client(reader)
+    raw.send(get("/", b"Content-Length: 1000\r\n"))
+    started = time.monotonic()
+    try:
+        for _ in range(40):
+            raw.send(b"b")
+            time.sleep(0.1)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert time.monotonic() - started < BODY_TIMEOUT_S + 1.5
+
+
+def test_malformed_request_is_a_json_400(edge, client) -> None:
+    raw = client(edge)
+    raw.send(b"NOT HTTP AT ALL\r\n\r\n")
+    status, headers, body = raw.response()
+    assert status == 400
+    assert_json_error(status, headers, body, "invalid_request")
