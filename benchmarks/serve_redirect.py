@@ -89,8 +89,9 @@ def main() -> int:
                "EDGEPICK_ORIGIN": f"file://{work / 'origin'}", "EDGEPICK_SERVE_ORIGIN": "1",
                "EDGEPICK_CDN_BASE": f"http://127.0.0.1:{edge_port}",
                "EDGEPICK_DATA_DIR": str(work / "data")}
+        # /metrics: /healthz is 503 until the manifest published below is loaded.
         edge = servers.uvicorn("edge_functions.app:create_app_from_env", env, factory=True,
-                               port=edge_port)
+                               port=edge_port, ready_path="/metrics")
         # The baseline stays on stock httptools: the ratio includes edgepick's request limits.
         bare = servers.uvicorn("benchmarks.bare_redirect:app", env, ready_path="/p/hero",
                                http="httptools")

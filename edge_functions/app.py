@@ -22,7 +22,7 @@ from edge_functions.logs import configure as configure_logs
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.redis_client import connect_async
-from edge_functions.serving import PLACEMENT_PREFIX, Edge
+from edge_functions.serving import NO_STORE, PLACEMENT_PREFIX, Edge
 from edge_functions.settings import DEV_SECRET, Settings
 
 log = logging.getLogger("edgepick.edge")
@@ -46,12 +46,18 @@ def create_app(settings: Settings) -> EdgeApp:
     metrics.count_store_batches(lambda: (reader.round_trips, reader.batched_requests))
 
     async def healthz(request: Request) -> Response:
+        """503 until a manifest is served; then 200, with `degraded` while serving from a
+        fallback (the last good manifest of a store that lost it, or an open circuit)."""
+        circuit = breaker.state
         body = {"manifest_loaded": manifest.loaded, "manifest_rev": manifest.current.rev,
-                "store_circuit": breaker.state}
-        return JSONResponse(body, status_code=200 if manifest.loaded else 503)
+                "manifest_missing": manifest.missing, "store_circuit": circuit,
+                "degraded": manifest.missing or circuit != "closed"}
+        return JSONResponse(body, status_code=200 if manifest.loaded else 503,
+                            headers={"cache-control": NO_STORE})
 
     async def prometheus(request: Request) -> Response:
         metrics.breaker_open.set(1 if breaker.state == "open" else 0)
+        metrics.manifest_missing.set(1 if manifest.missing else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager

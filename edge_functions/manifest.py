@@ -5,6 +5,13 @@ MANIFEST_REV_KEY in the same MULTI. The edge keeps the parsed document per proce
 background task polls the revision (one small GET a second); requests never wait on a
 refresh, so there is no stampede when the manifest changes.
 
+A store that has no manifest document at all (restarted empty, a failover to a fresh
+replica, a FLUSHALL) has lost it; nobody published an empty one. The edge then keeps
+serving the last good manifest (from memory, or its local snapshot at start-up), reports
+`missing`, and takes the next document written, whatever its revision: after a wipe the
+publisher counts again from 1. A document that really drops a placement is a publish, and
+is installed like any other.
+
 Document shape (format 1):
     {"format": 1, "rev": 7, "placements": {
         "hero": {"default": "spring", "variants": {
@@ -110,19 +117,33 @@ class ManifestCache:
         self._snapshot_path = snapshot_path
         self._on_change = on_change
         self.current: Manifest = EMPTY
-        self.loaded = False
+        self.loaded = False  # a manifest (from the store or the snapshot) is being served
+        self.missing = False  # the store had no manifest document at the last refresh
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
-        """One refresh: a GET of the revision, and the document only when it changed."""
+        """One refresh: a GET of the revision, and the document only when it changed (or
+        while the store has none)."""
         rev_raw = await self._redis.get(MANIFEST_REV_KEY)
         rev = int(rev_raw) if rev_raw is not None else 0
-        if self.loaded and rev == self.current.rev:
+        if self.loaded and not self.missing and rev == self.current.rev:
             return
         raw = await load_raw(self._redis)
-        self._install(EMPTY if raw is None else parse_bytes(raw))
-        if raw is not None and self._snapshot_path is not None:
+        if raw is None:
+            self._set_missing(True)
+            return
+        manifest = parse_bytes(raw)
+        self._set_missing(False)
+        self._install(manifest)
+        if self._snapshot_path is not None:
             _write_atomically(self._snapshot_path, raw)
+
+    def _set_missing(self, missing: bool) -> None:
+        if missing and not self.missing:
+            log.warning("the store has no manifest; %s until a publish writes one",
+                        f"serving the last good one (rev {self.current.rev})" if self.loaded
+                        else "no placement is served")
+        self.missing = missing
 
     def _install(self, manifest: Manifest) -> None:
         self.current = manifest
@@ -151,11 +172,14 @@ class ManifestCache:
             await asyncio.sleep(self._refresh_s)
 
     async def start(self) -> None:
+        reason = "the store has no manifest"
         try:
             await asyncio.wait_for(self.refresh(), timeout=5.0)
         except (RedisError, OSError, CorruptRecord, TimeoutError) as e:
+            reason = str(e) or type(e).__name__
+        if not self.loaded:
             from_snapshot = self._load_snapshot()
-            log.warning("manifest not loaded from Redis at start-up (%s); %s", e,
+            log.warning("manifest not loaded from Redis at start-up (%s); %s", reason,
                         "serving the local snapshot" if from_snapshot else "retrying")
         self._task = asyncio.create_task(self._run(), name="manifest-refresh")
 

