@@ -6,10 +6,11 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -79,9 +80,34 @@ def create_app(settings: Settings) -> EdgeApp:
     ]
     if settings.serve_origin and settings.origin_dir is not None:
         routes.append(Mount("/content", ImmutableContent(settings.origin_dir)))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    # Starlette's slash redirects build Location from the Host header: an open redirect.
+    app.router.redirect_slashes = False
     app.state.edge = edge
     return EdgeApp(app, edge)
+
+
+HTTP_ERRORS = {404: ("not_found", "nothing is served at this path"),
+               405: ("method_not_allowed", "this method is not allowed here: use GET")}
+
+
+def error_response(status: int, code: str, detail: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The one error shape of the serving app (the hot path writes the same by hand)."""
+    return JSONResponse({"error": code, "detail": detail}, status_code=status,
+                        headers={**(headers or {}), "cache-control": NO_STORE})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code, detail = HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+    return error_response(exc.status_code, code, detail, exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises `exc` after this answer, so uvicorn still logs the traceback.
+    return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
 class EdgeApp:

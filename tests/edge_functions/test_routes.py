@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from urllib.parse import quote
 
@@ -11,10 +12,13 @@ import pytest
 from redis import Redis
 
 from decision_worker.pinning import pin
+from edge_functions.app import create_app
 from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.settings import Settings
 from tests.conftest import SECRET, free_port, wait_until
+from tests.raw_http import raw_request
 
 
 def get(base: str, path: str, **kwargs: object) -> httpx.Response:
@@ -249,3 +253,48 @@ def test_only_get_is_allowed_on_placements(served_example) -> None:
     response = httpx.post(f"{base}/p/hero", content=b"x")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+
+
+def assert_json_error(response: tuple[int, dict[str, str], bytes], status: int,
+                      code: str) -> dict[str, str]:
+    got, headers, body = response
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert headers["cache-control"] == "private, no-store"
+    assert json.loads(body)["error"] == code
+    return headers
+
+
+@pytest.mark.parametrize("path", ["/healthz/", "/metrics/", "/content", "/content/",
+                                  "/nope", "/p/hero/../../healthz/", "//evil.example/"])
+def test_no_redirect_reflects_the_host_header(served_example, path: str) -> None:
+    _, base = served_example
+    request = f"GET {path} HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode()
+    status, headers, _ = response = raw_request(base, request)
+    assert "location" not in headers, headers
+    assert 400 <= status < 500
+    if not path.startswith("/p/"):
+        assert_json_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/p?placements=hero"), ("DELETE", "/healthz"),
+                                         ("PUT", "/metrics"), ("POST", "/content/hero/x.json"),
+                                         ("OPTIONS", "/p/hero")])
+def test_wrong_method_is_a_json_405(served_example, method: str, path: str) -> None:
+    _, base = served_example
+    request = f"{method} {path} HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 0\r\n\r\n"
+    headers = assert_json_error(raw_request(base, request.encode()), 405, "method_not_allowed")
+    assert "GET" in headers.get("allow", "GET")
+
+
+def test_unexpected_failure_is_a_json_500(settings: Settings, serve_app, redis) -> None:
+    class Broken:
+        @property
+        def current(self) -> object:
+            raise RuntimeError("a bug")
+
+    app = create_app(settings)
+    base = serve_app(app, None, http_protocol(settings))
+    app.state.edge.manifest = Broken()
+    request = b"GET /p?placements=hero HTTP/1.1\r\nHost: edge.test\r\n\r\n"
+    assert_json_error(raw_request(base, request), 500, "internal_error")
