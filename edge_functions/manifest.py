@@ -139,10 +139,9 @@ class ManifestCache:
             _write_atomically(self._snapshot_path, raw)
 
     def _set_missing(self, missing: bool) -> None:
-        if missing and not self.missing:
-            log.warning("the store has no manifest; %s until a publish writes one",
-                        f"serving the last good one (rev {self.current.rev})" if self.loaded
-                        else "no placement is served")
+        if missing and not self.missing and self.loaded:  # (start() reports the other case)
+            log.warning("the store has no manifest; serving the last good one (rev %d) until "
+                        "a publish writes one", self.current.rev)
         self.missing = missing
 
     def _install(self, manifest: Manifest) -> None:
