@@ -298,3 +298,26 @@ def test_unexpected_failure_is_a_json_500(settings: Settings, serve_app, redis) 
     app.state.edge.manifest = Broken()
     request = b"GET /p?placements=hero HTTP/1.1\r\nHost: edge.test\r\n\r\n"
     assert_json_error(raw_request(base, request), 500, "internal_error")
+
+
+@pytest.mark.parametrize("path", ["/content/hero/.upload-abc123", "/content/hero/%2Eupload-abc123",
+                                  "/content/hero/../hero/.upload-abc123",
+                                  "/content/hero/./.upload-abc123",
+                                  "/content/.hidden/variant.json", "/content/hero"])
+def test_local_origin_serves_no_dotfile_and_no_directory(served_example, path: str) -> None:
+    settings, base = served_example
+    content = settings.origin_dir / "content"
+    (content / "hero" / ".upload-abc123").write_text('{"half": "uploaded"}')
+    (content / ".hidden").mkdir()
+    (content / ".hidden" / "variant.json").write_text('{"half": "uploaded"}')
+    response = raw_request(base, f"GET {path} HTTP/1.1\r\nHost: edge.test\r\n\r\n".encode())
+    assert b"uploaded" not in response[2]
+    assert_json_error(response, 404, "not_found")
+
+
+def test_local_origin_before_the_first_publish_is_404_not_500(settings: Settings, serve,
+                                                              redis) -> None:
+    base = serve(settings)  # the origin folder does not exist yet
+    response = raw_request(base, b"GET /content/hero/variant-a.0123456789abcdef.json HTTP/1.1"
+                                 b"\r\nHost: edge.test\r\n\r\n")
+    assert_json_error(response, 404, "not_found")
