@@ -81,8 +81,7 @@ def parse_document(doc: Any) -> Manifest:
         urls: dict[str, str] = {}
         for variant, meta in variants.items():
             url = meta.get("url") if isinstance(meta, dict) else None
-            if not is_valid_id(variant) or not isinstance(url, str) or not url.isascii() \
-                    or not url.startswith(("http://", "https://")):
+            if not is_valid_id(variant) or not _is_location(url):
                 raise CorruptRecord(f"manifest variant {placement}/{variant} is invalid")
             urls[variant] = url
         locations = {variant: url.encode("latin-1") for variant, url in urls.items()}
@@ -91,11 +90,28 @@ def parse_document(doc: Any) -> Manifest:
     return Manifest(rev, placements)
 
 
+def _is_location(url: object) -> bool:
+    """An http(s) URL that can go into a Location header as it is: printable ASCII, no
+    spaces (a CR or LF would split the header; uvicorn refuses to send it at all)."""
+    return isinstance(url, str) and url.isascii() and url.isprintable() and " " not in url \
+        and url.startswith(("http://", "https://"))
+
+
 def parse_bytes(raw: bytes | str) -> Manifest:
     try:
-        return parse_document(json.loads(raw))
-    except json.JSONDecodeError as e:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # JSON, UTF-8 and nesting errors alike
         raise CorruptRecord(f"manifest is not JSON: {e}") from e
+    return parse_document(doc)
+
+
+def parse_rev(raw: bytes | str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise CorruptRecord(f"manifest revision {raw[:20]!r} is not an integer") from e
 
 
 async def load_raw(redis: Redis) -> bytes | None:
@@ -124,8 +140,7 @@ class ManifestCache:
     async def refresh(self) -> None:
         """One refresh: a GET of the revision, and the document only when it changed (or
         while the store has none)."""
-        rev_raw = await self._redis.get(MANIFEST_REV_KEY)
-        rev = int(rev_raw) if rev_raw is not None else 0
+        rev = parse_rev(await self._redis.get(MANIFEST_REV_KEY))
         if self.loaded and not self.missing and rev == self.current.rev:
             return
         raw = await load_raw(self._redis)

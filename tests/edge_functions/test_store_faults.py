@@ -9,6 +9,7 @@ import shutil
 import time
 
 import httpx
+import pytest
 from redis import Redis
 
 from content_variants.folder_origin import FolderOrigin
@@ -16,6 +17,7 @@ from content_variants.manifest_writer import apply, unpublish
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import PublishReport, publish
 from decision_worker.pinning import pin
+from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.settings import Settings
 from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port, wait_until
 
@@ -163,3 +165,44 @@ def test_app_started_against_an_emptied_store_serves_its_snapshot(redis_process,
     assert "/content/hero/variant-evergreen." in answer.headers["location"]
     health = httpx.get(f"{second}/healthz")
     assert health.status_code == 200 and health.json()["manifest_missing"] is True
+
+
+@pytest.mark.parametrize("key,value", [(MANIFEST_REV_KEY, b"not-a-number"),
+                                       (MANIFEST_KEY, b'{"format": 1, "rev": "\xff"}'),
+                                       (MANIFEST_KEY, b"[" * 100_000)],
+                         ids=["rev-not-a-number", "doc-not-utf8", "doc-nested-too-deep"])
+def test_corrupt_manifest_in_the_store_keeps_the_last_good_one(served_example, redis: Redis,
+                                                               key: str, value: bytes) -> None:
+    _, base = served_example
+    good = json.loads(redis.get(MANIFEST_KEY))
+    redis.set(key, value)
+    if key == MANIFEST_KEY:
+        redis.incr(MANIFEST_REV_KEY)  # so the edge reads the document
+    time.sleep(0.3)  # several polls of the corrupt store
+    answer = httpx.get(f"{base}/p/hero", follow_redirects=False)
+    assert answer.status_code == 302 and "variant-evergreen." in answer.headers["location"]
+    assert httpx.get(f"{base}/healthz").json()["manifest_rev"] == good["rev"]
+    # The poller survived: the next good document written is served.
+    good["rev"] += 5
+    del good["placements"]["cta"]
+    redis.set(MANIFEST_KEY, json.dumps(good))
+    redis.set(MANIFEST_REV_KEY, good["rev"])
+    wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == good["rev"],
+               seconds=3, what="the edge to load the manifest written after the corrupt one")
+    assert httpx.get(f"{base}/p/cta").status_code == 404
+
+
+def test_manifest_url_with_control_characters_is_refused(served_example, redis: Redis) -> None:
+    _, base = served_example
+    doc = json.loads(redis.get(MANIFEST_KEY))
+    kept = doc["rev"]
+    doc["rev"] += 1
+    doc["placements"]["hero"]["variants"]["evergreen"]["url"] = \
+        "https://cdn.test/x.json\r\nSet-Cookie: ep_uid=someone-else"
+    redis.set(MANIFEST_KEY, json.dumps(doc))
+    redis.set(MANIFEST_REV_KEY, doc["rev"])
+    time.sleep(0.3)
+    answer = httpx.get(f"{base}/p/hero", follow_redirects=False)
+    assert answer.status_code == 302 and "set-cookie" not in answer.headers
+    assert "/content/hero/variant-evergreen." in answer.headers["location"]
+    assert httpx.get(f"{base}/healthz").json()["manifest_rev"] == kept
