@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -90,7 +90,7 @@ def parse_document(doc: Any) -> Manifest:
     return Manifest(rev, placements)
 
 
-def _is_location(url: object) -> bool:
+def _is_location(url: object) -> TypeGuard[str]:
     """An http(s) URL that can go into a Location header as it is: printable ASCII, no
     spaces (a CR or LF would split the header; uvicorn refuses to send it at all)."""
     return isinstance(url, str) and url.isascii() and url.isprintable() and " " not in url \
