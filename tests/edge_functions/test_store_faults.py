@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import socketserver
+import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -206,3 +209,53 @@ def test_manifest_url_with_control_characters_is_refused(served_example, redis: 
     assert answer.status_code == 302 and "set-cookie" not in answer.headers
     assert "/content/hero/variant-evergreen." in answer.headers["location"]
     assert httpx.get(f"{base}/healthz").json()["manifest_rev"] == kept
+
+
+class ConfusedStore(socketserver.BaseRequestHandler):
+    """Speaks RESP but answers every command `+OK`: MGET gets a string, not one value a key
+    (a misconfigured proxy in front of Redis does such things)."""
+
+    def handle(self) -> None:
+        buffer = b""
+        while chunk := self.request.recv(65536):
+            buffer += chunk
+            while (command := _one_command(buffer)) is not None:
+                buffer = buffer[command:]
+                self.request.sendall(b"+OK\r\n")
+
+
+def _one_command(buffer: bytes) -> int | None:
+    """Length of the first complete RESP command in `buffer`, or None."""
+    lines = buffer.split(b"\r\n")
+    if len(lines) < 2 or not lines[0].startswith(b"*"):
+        return None
+    count, used, i = int(lines[0][1:]), len(lines[0]) + 2, 1
+    for _ in range(count):
+        if i + 1 >= len(lines):
+            return None
+        used += len(lines[i]) + 2 + len(lines[i + 1]) + 2
+        i += 2
+    return used if used <= len(buffer) else None
+
+
+@pytest.fixture
+def confused_store() -> Iterator[str]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), ConfusedStore)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+    server.shutdown()
+    server.server_close()
+
+
+def test_store_answering_nonsense_is_a_fault_not_a_5xx(served_example, serve,
+                                                       confused_store: str) -> None:
+    settings, _ = served_example  # leaves its manifest snapshot in settings.data_dir
+    base = serve(dataclasses.replace(settings, redis_url=confused_store))
+    answer = httpx.get(f"{base}/p/hero?uid=alice", follow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    assert "/content/hero/variant-evergreen." in answer.headers["location"]
+    assert answer.headers["x-edgepick-source"] == "store-error"
+    batch = httpx.get(f"{base}/p?placements=hero,cta&uid=alice")
+    assert batch.status_code == 200, batch.text
+    assert batch.headers["x-edgepick-source"] == "hero=store-error,cta=store-error"
