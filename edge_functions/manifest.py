@@ -136,6 +136,7 @@ class ManifestCache:
         self.loaded = False  # a manifest (from the store or the snapshot) is being served
         self.missing = False  # the store had no manifest document at the last refresh
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def refresh(self) -> None:
         """One refresh: a GET of the revision, and the document only when it changed (or
@@ -177,7 +178,7 @@ class ManifestCache:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.refresh()
             except (RedisError, OSError, CorruptRecord) as e:
@@ -198,6 +199,10 @@ class ManifestCache:
         self._task = asyncio.create_task(self._run(), name="manifest-refresh")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside a Redis call can come
+        # back as a Redis timeout error (Python 3.11's asyncio.timeout), which the loop
+        # survives by design; without the flag, shutdown would wait for it forever.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             try:
