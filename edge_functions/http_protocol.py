@@ -6,17 +6,20 @@ size: httptools joins a header value's pieces with `bytes +=`, so a 50 MB header
 quadratic copying on the event loop (2.7 s of stalled serving, measured). This protocol:
 
 - answers 408 and closes when a request head is not complete `header_timeout_s` after its
-  first byte (or after the connection opened), or a body `body_timeout_s` after its head;
+  first byte (or after the connection opened), or its body `body_timeout_s` after that
+  (the head's deadline: the body deadline costs no clock read);
 - answers 431 and closes once a request head exceeds `max_head_bytes`, before the parser
   has buffered more than that;
 - answers every refusal (and uvicorn's own 400 for malformed requests) with edgepick's
   JSON error shape, then half-closes and drains the socket for a moment, so the client
   reads the answer rather than a connection reset.
 
-The cost per request is a few attribute writes and a clock read: one watchdog timer per
+The cost per request is a clock read and a few attribute writes: one watchdog timer per
 connection checks the current deadline and re-arms itself at most once per
-`min(header_timeout_s, body_timeout_s)`; nothing is scheduled or allocated per request.
-Idle keep-alive connections stay uvicorn's business (`timeout_keep_alive`).
+`min(header_timeout_s, body_timeout_s)`; nothing is scheduled per request. Idle keep-alive
+connections stay uvicorn's business (`timeout_keep_alive`), and so does a pipelined head
+that starts inside an earlier read and then stalls: the keep-alive timer uvicorn arms when
+the response before it completes closes that connection.
 """
 
 from __future__ import annotations
@@ -119,7 +122,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if not self._in_body:
             if self._deadline == INF:  # a new head (or blank lines before one) begins
-                self._start_phase(self._header_timeout)
+                now = self.loop.time()
+                self._deadline = now + self._header_timeout
+                if self._watchdog is None:
+                    self._watchdog = self.loop.call_at(now + self._tick, self._check_deadline)
             self._head_bytes += len(data)
             if self._head_bytes > self._max_head:
                 self._feed_over_limit(data)
@@ -157,14 +163,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().data_received(view)  # type: ignore[arg-type]
             return
 
-    def on_message_begin(self) -> None:
-        if self._deadline == INF:  # a pipelined head that began inside an earlier read
-            self._start_phase(self._header_timeout)
-        super().on_message_begin()
-
     def on_headers_complete(self) -> None:
         self._in_body = True
-        self._start_phase(self._body_timeout)
+        if self._deadline == INF:  # a pipelined head, begun and ended inside one read
+            self._start_phase(self._body_timeout)
+        else:  # the watchdog is armed: it always is while a head has a deadline
+            self._deadline += self._body_timeout
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
