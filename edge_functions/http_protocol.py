@@ -121,15 +121,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if not self._in_body:
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_head:  # (always, while a refusal drains)
+                self._feed_over_limit(data)
+                return
             if self._deadline == INF:  # a new head (or blank lines before one) begins
                 now = self.loop.time()
                 self._deadline = now + self._header_timeout
                 if self._watchdog is None:
                     self._watchdog = self.loop.call_at(now + self._tick, self._check_deadline)
-            self._head_bytes += len(data)
-            if self._head_bytes > self._max_head:
-                self._feed_over_limit(data)
-                return
         super().data_received(data)
 
     def _feed_over_limit(self, data: bytes) -> None:
@@ -141,6 +141,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """
         if self._lingering:
             return
+        if self._deadline == INF:  # a head that is over the limit at its first read
+            self._start_phase(self._header_timeout)
         view = memoryview(data)
         while True:
             fits = len(view) - (self._head_bytes - self._max_head)

@@ -107,6 +107,17 @@ def test_trickled_request_head_is_cut_at_the_header_timeout(edge, client) -> Non
     assert raw.buffer.startswith(b"HTTP/1.1 408 ")
 
 
+def test_refused_connection_is_drained_quietly_while_the_client_keeps_sending(
+        edge, client, caplog: pytest.LogCaptureFixture) -> None:
+    raw = client(edge)
+    raw.send(b"GET /p/hero HTTP/1.1\r\nHost: edge.test\r\n")
+    trickle(raw, b"X", every_s=0.05)  # still sending while the server drains after its 408
+    raw.seconds_until_closed()
+    assert raw.buffer.count(b"HTTP/1.1 ") == 1
+    time.sleep(1.2)  # the whole drain, the client still sending
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
 def test_blank_lines_do_not_keep_a_connection_open(edge, client) -> None:
     raw = client(edge)
     trickle(raw, b"\r\n")  # empty lines before a request line are allowed, and ignored
