@@ -166,12 +166,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
 
     def on_headers_complete(self) -> None:
+        super().on_headers_complete()  # first: if it refuses the head, we are still in it
         self._in_body = True
         if self._deadline == INF:  # a pipelined head, begun and ended inside one read
             self._start_phase(self._body_timeout)
         else:  # the watchdog is armed: it always is while a head has a deadline
             self._deadline += self._body_timeout
-        super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False

@@ -199,9 +199,11 @@ def test_pipelined_request_with_a_stalled_body_is_cut(reader, client) -> None:
     assert raw.seconds_until_closed() < BODY_TIMEOUT_S + 1
 
 
-def test_malformed_request_is_a_json_400(edge, client) -> None:
+@pytest.mark.parametrize("request_line", [b"NOT HTTP AT ALL",
+                                          b"GET http://evil.example HTTP/1.1"])
+def test_malformed_request_is_a_json_400(edge, client, request_line: bytes) -> None:
     raw = client(edge)
-    raw.send(b"NOT HTTP AT ALL\r\n\r\n")
+    raw.send(request_line + b"\r\nHost: edge.test\r\n\r\n")
     status, headers, body = raw.response()
     assert status == 400
     assert_json_error(status, headers, body, "invalid_request")
