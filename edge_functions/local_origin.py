@@ -16,7 +16,9 @@ class ImmutableContent:
 
     Only regular files are served, and none whose path has a component starting with `.`:
     the publisher's upload temp files (`.upload-*`) sit beside the objects they become,
-    and `.` or `..` segments have no place in a content-addressed URL.
+    and `.` or `..` segments have no place in a content-addressed URL. `Range` is ignored
+    (allowed by RFC 9110): objects are small, and StaticFiles answers a bad range in plain
+    text rather than the app's JSON error shape.
     """
 
     def __init__(self, origin_dir: Path) -> None:
@@ -25,6 +27,9 @@ class ImmutableContent:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if any(part.startswith(".") for part in scope["path"].split("/")):
             raise HTTPException(status_code=404)
+        headers = scope["headers"]
+        if any(name == b"range" for name, _ in headers):
+            scope = {**scope, "headers": [(n, v) for n, v in headers if n != b"range"]}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:

@@ -321,3 +321,13 @@ def test_local_origin_before_the_first_publish_is_404_not_500(settings: Settings
     response = raw_request(base, b"GET /content/hero/variant-a.0123456789abcdef.json HTTP/1.1"
                                  b"\r\nHost: edge.test\r\n\r\n")
     assert_json_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("byte_range", ["bytes=abc", "bytes=5-1", "bytes=0-0,2-2"])
+def test_local_origin_answers_range_requests_with_the_whole_object(served_example,
+                                                                   byte_range: str) -> None:
+    _, base = served_example
+    location = get(base, "/p/hero").headers["location"]
+    answer = httpx.get(location, headers={"range": byte_range})
+    assert answer.status_code == 200
+    assert answer.json()["variant"] == "evergreen"
