@@ -16,8 +16,10 @@ from types import TracebackType
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+UVICORN = ["-m", "uvicorn", "--loop", "uvloop", "--no-access-log",
            "--log-level", "warning", "--workers", "1", "--host", "127.0.0.1"]
+# What `edgepick serve` and `edgepick api` run (httptools with request limits, default limits).
+EDGEPICK_HTTP = "edge_functions.http_protocol:GuardedHttpProtocol"
 
 
 def free_port() -> int:
@@ -52,10 +54,11 @@ class Processes:
         return f"redis://127.0.0.1:{port}/0"
 
     def uvicorn(self, app: str, env: dict[str, str], factory: bool = False,
-                port: int | None = None, ready_path: str = "/healthz") -> str:
+                port: int | None = None, ready_path: str = "/healthz",
+                http: str = EDGEPICK_HTTP) -> str:
         """Start one uvicorn worker for `module:attr`; returns its base URL once it answers."""
         port = port or free_port()
-        args = [sys.executable, *UVICORN, "--port", str(port),
+        args = [sys.executable, *UVICORN, "--http", http, "--port", str(port),
                 *(["--factory"] if factory else []), app]
         self._procs.append(subprocess.Popen(
             args, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT))

@@ -1,6 +1,7 @@
 """Serving bar: GET /p/{placement} with a warm decision vs a bare Starlette redirect.
 
-Both apps run on one uvicorn worker (uvloop + httptools, no access log) on this machine,
+Both apps run on one uvicorn worker (uvloop + httptools, no access log; the edgepick app on
+edgepick's own httptools protocol with request limits, as `edgepick serve` runs) on this machine,
 loaded by wrk with the same settings in the same run; the edgepick app reads a real
 redis-server on loopback. Then the edgepick app is paced at half its measured throughput
 to read its latency percentiles.
@@ -88,9 +89,12 @@ def main() -> int:
                "EDGEPICK_ORIGIN": f"file://{work / 'origin'}", "EDGEPICK_SERVE_ORIGIN": "1",
                "EDGEPICK_CDN_BASE": f"http://127.0.0.1:{edge_port}",
                "EDGEPICK_DATA_DIR": str(work / "data")}
+        # /metrics: /healthz is 503 until the manifest published below is loaded.
         edge = servers.uvicorn("edge_functions.app:create_app_from_env", env, factory=True,
-                               port=edge_port)
-        bare = servers.uvicorn("benchmarks.bare_redirect:app", env, ready_path="/p/hero")
+                               port=edge_port, ready_path="/metrics")
+        # The baseline stays on stock httptools: the ratio includes edgepick's request limits.
+        bare = servers.uvicorn("benchmarks.bare_redirect:app", env, ready_path="/p/hero",
+                               http="httptools")
 
         prewarmer = Prewarmer(edge, 5)
         report = publish(ROOT / "edgepick/examples/content", redis, FolderOrigin(work / "origin"),

@@ -6,10 +6,11 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -22,7 +23,7 @@ from edge_functions.logs import configure as configure_logs
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.redis_client import connect_async
-from edge_functions.serving import PLACEMENT_PREFIX, Edge
+from edge_functions.serving import NO_STORE, PLACEMENT_PREFIX, Edge
 from edge_functions.settings import DEV_SECRET, Settings
 
 log = logging.getLogger("edgepick.edge")
@@ -46,12 +47,18 @@ def create_app(settings: Settings) -> EdgeApp:
     metrics.count_store_batches(lambda: (reader.round_trips, reader.batched_requests))
 
     async def healthz(request: Request) -> Response:
+        """503 until a manifest is served; then 200, with `degraded` while serving from a
+        fallback (the last good manifest of a store that lost it, or an open circuit)."""
+        circuit = breaker.state
         body = {"manifest_loaded": manifest.loaded, "manifest_rev": manifest.current.rev,
-                "store_circuit": breaker.state}
-        return JSONResponse(body, status_code=200 if manifest.loaded else 503)
+                "manifest_missing": manifest.missing, "store_circuit": circuit,
+                "degraded": manifest.missing or circuit != "closed"}
+        return JSONResponse(body, status_code=200 if manifest.loaded else 503,
+                            headers={"cache-control": NO_STORE})
 
     async def prometheus(request: Request) -> Response:
         metrics.breaker_open.set(1 if breaker.state == "open" else 0)
+        metrics.manifest_missing.set(1 if manifest.missing else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager
@@ -73,9 +80,34 @@ def create_app(settings: Settings) -> EdgeApp:
     ]
     if settings.serve_origin and settings.origin_dir is not None:
         routes.append(Mount("/content", ImmutableContent(settings.origin_dir)))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    # Starlette's slash redirects build Location from the Host header: an open redirect.
+    app.router.redirect_slashes = False
     app.state.edge = edge
     return EdgeApp(app, edge)
+
+
+HTTP_ERRORS = {404: ("not_found", "nothing is served at this path"),
+               405: ("method_not_allowed", "this method is not allowed here: use GET")}
+
+
+def error_response(status: int, code: str, detail: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """The one error shape of the serving app (the hot path writes the same by hand)."""
+    return JSONResponse({"error": code, "detail": detail}, status_code=status,
+                        headers={**(headers or {}), "cache-control": NO_STORE})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code, detail = HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
+    return error_response(exc.status_code, code, detail, exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises `exc` after this answer, so uvicorn still logs the traceback.
+    return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
 class EdgeApp:

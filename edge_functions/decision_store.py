@@ -15,6 +15,7 @@ values (`Lookup.fault`), not exceptions: a store fault is an expected case at th
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from edge_functions.circuit_breaker import CircuitBreaker
 FAULT_TIMEOUT = "store-timeout"
 FAULT_ERROR = "store-error"
 FAULT_OPEN = "circuit-open"
+log = logging.getLogger("edgepick.edge")
 
 
 @dataclass(slots=True)
@@ -78,6 +80,15 @@ class BatchedDecisionReader:
         except TimeoutError:
             fault = FAULT_TIMEOUT
         except (RedisError, OSError):
+            fault = FAULT_ERROR
+        except Exception:
+            # A client failure of another kind must still answer every waiting request
+            # (with its default), or they would wait forever; so it is a fault, logged.
+            log.exception("decision store lookup failed")
+            fault = FAULT_ERROR
+        if fault is None and (not isinstance(values, list) or len(values) != len(keys)):
+            # Not one value a key (a confused proxy, say): nothing in it can be trusted.
+            log.warning("decision store answered MGET of %d keys with %.80r", len(keys), values)
             fault = FAULT_ERROR
         if fault is None:
             self.breaker.record_success()

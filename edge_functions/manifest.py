@@ -5,6 +5,13 @@ MANIFEST_REV_KEY in the same MULTI. The edge keeps the parsed document per proce
 background task polls the revision (one small GET a second); requests never wait on a
 refresh, so there is no stampede when the manifest changes.
 
+A store that has no manifest document at all (restarted empty, a failover to a fresh
+replica, a FLUSHALL) has lost it; nobody published an empty one. The edge then keeps
+serving the last good manifest (from memory, or its local snapshot at start-up), reports
+`missing`, and takes the next document written, whatever its revision: after a wipe the
+publisher counts again from 1. A document that really drops a placement is a publish, and
+is installed like any other.
+
 Document shape (format 1):
     {"format": 1, "rev": 7, "placements": {
         "hero": {"default": "spring", "variants": {
@@ -22,7 +29,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -74,8 +81,7 @@ def parse_document(doc: Any) -> Manifest:
         urls: dict[str, str] = {}
         for variant, meta in variants.items():
             url = meta.get("url") if isinstance(meta, dict) else None
-            if not is_valid_id(variant) or not isinstance(url, str) or not url.isascii() \
-                    or not url.startswith(("http://", "https://")):
+            if not is_valid_id(variant) or not _is_location(url):
                 raise CorruptRecord(f"manifest variant {placement}/{variant} is invalid")
             urls[variant] = url
         locations = {variant: url.encode("latin-1") for variant, url in urls.items()}
@@ -84,11 +90,28 @@ def parse_document(doc: Any) -> Manifest:
     return Manifest(rev, placements)
 
 
+def _is_location(url: object) -> TypeGuard[str]:
+    """An http(s) URL that can go into a Location header as it is: printable ASCII, no
+    spaces (a CR or LF would split the header; uvicorn refuses to send it at all)."""
+    return isinstance(url, str) and url.isascii() and url.isprintable() and " " not in url \
+        and url.startswith(("http://", "https://"))
+
+
 def parse_bytes(raw: bytes | str) -> Manifest:
     try:
-        return parse_document(json.loads(raw))
-    except json.JSONDecodeError as e:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:  # JSON, UTF-8 and nesting errors alike
         raise CorruptRecord(f"manifest is not JSON: {e}") from e
+    return parse_document(doc)
+
+
+def parse_rev(raw: bytes | str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise CorruptRecord(f"manifest revision {raw[:20]!r} is not an integer") from e
 
 
 async def load_raw(redis: Redis) -> bytes | None:
@@ -110,19 +133,32 @@ class ManifestCache:
         self._snapshot_path = snapshot_path
         self._on_change = on_change
         self.current: Manifest = EMPTY
-        self.loaded = False
+        self.loaded = False  # a manifest (from the store or the snapshot) is being served
+        self.missing = False  # the store had no manifest document at the last refresh
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def refresh(self) -> None:
-        """One refresh: a GET of the revision, and the document only when it changed."""
-        rev_raw = await self._redis.get(MANIFEST_REV_KEY)
-        rev = int(rev_raw) if rev_raw is not None else 0
-        if self.loaded and rev == self.current.rev:
+        """One refresh: a GET of the revision, and the document only when it changed (or
+        while the store has none)."""
+        rev = parse_rev(await self._redis.get(MANIFEST_REV_KEY))
+        if self.loaded and not self.missing and rev == self.current.rev:
             return
         raw = await load_raw(self._redis)
-        self._install(EMPTY if raw is None else parse_bytes(raw))
-        if raw is not None and self._snapshot_path is not None:
+        if raw is None:
+            self._set_missing(True)
+            return
+        manifest = parse_bytes(raw)
+        self._set_missing(False)
+        self._install(manifest)
+        if self._snapshot_path is not None:
             _write_atomically(self._snapshot_path, raw)
+
+    def _set_missing(self, missing: bool) -> None:
+        if missing and not self.missing and self.loaded:  # (start() reports the other case)
+            log.warning("the store has no manifest; serving the last good one (rev %d) until "
+                        "a publish writes one", self.current.rev)
+        self.missing = missing
 
     def _install(self, manifest: Manifest) -> None:
         self.current = manifest
@@ -142,7 +178,7 @@ class ManifestCache:
         return True
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.refresh()
             except (RedisError, OSError, CorruptRecord) as e:
@@ -151,15 +187,22 @@ class ManifestCache:
             await asyncio.sleep(self._refresh_s)
 
     async def start(self) -> None:
+        reason = "the store has no manifest"
         try:
             await asyncio.wait_for(self.refresh(), timeout=5.0)
         except (RedisError, OSError, CorruptRecord, TimeoutError) as e:
+            reason = str(e) or type(e).__name__
+        if not self.loaded:
             from_snapshot = self._load_snapshot()
-            log.warning("manifest not loaded from Redis at start-up (%s); %s", e,
+            log.warning("manifest not loaded from Redis at start-up (%s); %s", reason,
                         "serving the local snapshot" if from_snapshot else "retrying")
         self._task = asyncio.create_task(self._run(), name="manifest-refresh")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside a Redis call can come
+        # back as a Redis timeout error (Python 3.11's asyncio.timeout), which the loop
+        # survives by design; without the flag, shutdown would wait for it forever.
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             try:

@@ -34,6 +34,10 @@ class EdgeMetrics:
         self.breaker_open = Gauge("edgepick_edge_store_circuit_open",
                                   "1 while the decision-store circuit breaker is open.",
                                   registry=self.registry)
+        self.manifest_missing = Gauge("edgepick_edge_manifest_missing",
+                                      "1 while the store has no manifest: this process serves "
+                                      "its last good one (or, never having had one, none).",
+                                      registry=self.registry)
         self.manifest_rev = Gauge("edgepick_edge_manifest_revision",
                                   "Revision of the manifest this process serves.",
                                   registry=self.registry)

@@ -28,6 +28,10 @@ class Settings:
     manifest_refresh_s: float = 1.0
     serve_origin: bool = False  # also serve the folder origin under /content/ (local mode)
     max_variant_bytes: int = 64 * 1024
+    # HTTP servers (`serve`, `api`): slow or oversized requests are cut off (http_protocol.py)
+    http_header_timeout_s: float = 5.0  # a request head must arrive within this
+    http_body_timeout_s: float = 15.0  # a request body must arrive within this after its head
+    http_max_head_bytes: int = 16 * 1024  # request line and headers; larger → 431
     prewarm_timeout_s: float = 5.0
     # events API
     api_timeout_s: float = 2.0  # longest a request waits on Redis before a 503 Retry-After
@@ -111,9 +115,11 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
                      "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s",
-                     "api_timeout_s"):
+                     "api_timeout_s", "http_header_timeout_s", "http_body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not 1024 <= self.http_max_head_bytes <= 1024 * 1024:
+            raise ConfigError(f"{PREFIX}HTTP_MAX_HEAD_BYTES must be between 1024 and 1048576")
         if not 0.0 <= self.clock_skew_s <= 86_400:
             raise ConfigError(f"{PREFIX}CLOCK_SKEW_S must be between 0 and 86400 seconds")
         if not 0.0 <= self.holdout_share <= 1.0:

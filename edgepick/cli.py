@@ -130,6 +130,8 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve GET /p/{placement}, /p?placements=…, /healthz and /metrics."""
     import uvicorn
 
+    from edge_functions.http_protocol import http_protocol
+
     settings = _settings()
     # Worker processes read the environment again: hand them the resolved Redis URL.
     assert settings.redis_url is not None
@@ -137,7 +139,7 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     os.environ.setdefault("EDGEPICK_LOG_LEVEL", logging.getLevelName(logging.getLogger().level))
     uvicorn.run("edge_functions.app:create_app_from_env", factory=True, host=host, port=port,
                 workers=workers, access_log=access_log, log_config=None,
-                loop="uvloop", http="httptools")
+                loop="uvloop", http=http_protocol(settings))
 
 
 @cli.command()
@@ -149,9 +151,11 @@ def api(host: str, port: int) -> None:
     import uvicorn
 
     from decision_worker.api import create_api
+    from edge_functions.http_protocol import http_protocol
 
-    uvicorn.run(create_api(_settings()), host=host, port=port, access_log=False,
-                log_config=None, loop="uvloop", http="httptools")
+    settings = _settings()
+    uvicorn.run(create_api(settings), host=host, port=port, access_log=False,
+                log_config=None, loop="uvloop", http=http_protocol(settings))
 
 
 @cli.command()

@@ -38,6 +38,7 @@ from decision_worker.worker import Worker
 from edge_functions.app import create_app
 from edge_functions.decision_record import decode
 from edge_functions.errors import EdgepickError
+from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
 from edge_functions.redis_client import connect_async, connect_sync
 from edge_functions.settings import Settings
@@ -56,8 +57,8 @@ def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | N
              once: bool, users: int) -> None:
     console = Console(soft_wrap=True)
     assert settings.redis_url is not None
-    edge = _Server(create_app(settings), port)
-    api = _Server(create_api(settings), api_port)
+    edge = _Server(create_app(settings), port, settings)
+    api = _Server(create_api(settings), api_port, settings)
     worker = _WorkerThread(settings)
     try:
         for part in (edge, api, worker):
@@ -103,10 +104,11 @@ def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | N
 class _Server:
     """An ASGI app on uvicorn in a thread."""
 
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, port: int, settings: Settings) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                     log_level="warning", access_log=False))
+                                                     log_level="warning", access_log=False,
+                                                     http=http_protocol(settings)))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> None:

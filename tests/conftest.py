@@ -29,6 +29,7 @@ from content_variants.folder_origin import FolderOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import PublishReport, publish
 from edge_functions.app import create_app
+from edge_functions.http_protocol import http_protocol
 from edge_functions.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,10 +101,10 @@ def serve_app() -> Iterator[Callable[..., str]]:
     """Start any ASGI app on uvicorn in a thread; returns its base URL. Stops at teardown."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(app: object, port: int | None = None) -> str:
+    def start(app: object, port: int | None = None, http: object = "httptools") -> str:
         port = port or free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning", access_log=False))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+                                               log_level="warning", access_log=False, http=http))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         wait_until(lambda: server.started, what="uvicorn to start")
@@ -118,13 +119,14 @@ def serve_app() -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 def serve(serve_app: Callable[..., str]) -> Callable[..., str]:
-    """Start the edge app for `settings` (serving the origin on its own port if asked)."""
+    """Start the edge app for `settings` (serving the origin on its own port if asked), on
+    the HTTP protocol `edgepick serve` runs."""
 
     def start(settings: Settings, port: int | None = None) -> str:
         port = port or free_port()
         if settings.serve_origin and "127.0.0.1:8000" in settings.cdn_base:
             settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-        return serve_app(create_app(settings), port)
+        return serve_app(create_app(settings), port, http_protocol(settings))
 
     return start
 

@@ -141,7 +141,9 @@ class CliServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([sys.executable, "-m", "edgepick", *args, "--port",
                                          str(self.port)], env={**os.environ, **env},
-                                        stderr=subprocess.PIPE, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.stdout = ""
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -158,7 +160,7 @@ class CliServer:
         import signal
 
         self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=20)
+        self.stdout, stderr = self.process.communicate(timeout=20)
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit says why it stopped.
         assert self.process.returncode in (0, -signal.SIGTERM), stderr
         assert "Traceback" not in stderr
@@ -175,6 +177,30 @@ def test_serve_answers_redirects_and_stops_on_sigterm(cli_env) -> None:
         assert "/content/cta/variant-app-download." in answer.headers["location"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("access_log", ["--access-log", "--no-access-log"])
+def test_serve_logs_no_user_id_even_at_debug(cli_env, access_log: str) -> None:
+    assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
+    secret = "secret-user-123"
+    server = CliServer(["--log-level", "DEBUG", "serve", access_log], cli_env)
+    try:
+        for path, extra in [(f"/p/hero?uid={secret}", {}),
+                            ("/p/hero", {"cookies": {"ep_uid": secret}}),
+                            ("/p/hero", {"headers": {"x-user-id": secret}}),
+                            (f"/p?placements=hero,cta&uid={secret}", {}),
+                            (f"/p/hero?uid={secret}%09", {}),  # a 400
+                            (f"/nope/?uid={secret}", {}),  # a 404
+                            (f"/healthz?uid={secret}", {})]:
+            assert httpx.get(server.base + path, **extra).status_code < 500  # type: ignore[arg-type]
+    finally:
+        stderr = server.stop()
+    assert secret not in stderr + server.stdout
+    access = [line for line in stderr.splitlines() if '"uvicorn.access"' in line]
+    if access_log == "--access-log":
+        assert any('/p/hero' in line and "uid" not in line for line in access), stderr
+    else:
+        assert access == [], "--no-access-log still logged requests"
 
 
 def test_api_accepts_events(cli_env) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from urllib.parse import quote
 
@@ -10,10 +12,13 @@ import pytest
 from redis import Redis
 
 from decision_worker.pinning import pin
+from edge_functions.app import create_app
 from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.settings import Settings
-from tests.conftest import SECRET, wait_until
+from tests.conftest import SECRET, free_port, wait_until
+from tests.raw_http import raw_request
 
 
 def get(base: str, path: str, **kwargs: object) -> httpx.Response:
@@ -220,10 +225,19 @@ def test_local_origin_serves_only_content(served_example) -> None:
     assert httpx.get(f"{base}/content/../../etc/passwd").status_code == 404
 
 
-def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis) -> None:
-    base = serve(settings)
-    assert httpx.get(f"{base}/healthz").status_code == 200  # loaded: empty manifest
+def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis,
+                                                      publish_content) -> None:
+    port = free_port()
+    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+    base = serve(settings, port)
+    time.sleep(0.2)  # several manifest polls: still nothing published
+    health = httpx.get(f"{base}/healthz")
+    assert health.status_code == 503
+    assert health.json()["manifest_loaded"] is False and health.json()["manifest_rev"] == 0
     assert get(base, "/p/hero").status_code == 404
+    assert publish_content(settings).ok
+    wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200,
+               what="the app to become ready once a manifest is published")
 
 
 def test_non_utf8_user_header_is_400_and_the_server_keeps_serving(served_example) -> None:
@@ -239,3 +253,81 @@ def test_only_get_is_allowed_on_placements(served_example) -> None:
     response = httpx.post(f"{base}/p/hero", content=b"x")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+
+
+def assert_json_error(response: tuple[int, dict[str, str], bytes], status: int,
+                      code: str) -> dict[str, str]:
+    got, headers, body = response
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert headers["cache-control"] == "private, no-store"
+    assert json.loads(body)["error"] == code
+    return headers
+
+
+@pytest.mark.parametrize("path", ["/healthz/", "/metrics/", "/content", "/content/",
+                                  "/nope", "/p/hero/../../healthz/", "//evil.example/"])
+def test_no_redirect_reflects_the_host_header(served_example, path: str) -> None:
+    _, base = served_example
+    request = f"GET {path} HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode()
+    status, headers, _ = response = raw_request(base, request)
+    assert "location" not in headers, headers
+    assert 400 <= status < 500
+    if not path.startswith("/p/"):
+        assert_json_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("method,path", [("POST", "/p?placements=hero"), ("DELETE", "/healthz"),
+                                         ("PUT", "/metrics"), ("POST", "/content/hero/x.json"),
+                                         ("OPTIONS", "/p/hero")])
+def test_wrong_method_is_a_json_405(served_example, method: str, path: str) -> None:
+    _, base = served_example
+    request = f"{method} {path} HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 0\r\n\r\n"
+    headers = assert_json_error(raw_request(base, request.encode()), 405, "method_not_allowed")
+    assert "GET" in headers.get("allow", "GET")
+
+
+def test_unexpected_failure_is_a_json_500(settings: Settings, serve_app, redis) -> None:
+    class Broken:
+        @property
+        def current(self) -> object:
+            raise RuntimeError("a bug")
+
+    app = create_app(settings)
+    base = serve_app(app, None, http_protocol(settings))
+    app.state.edge.manifest = Broken()
+    request = b"GET /p?placements=hero HTTP/1.1\r\nHost: edge.test\r\n\r\n"
+    assert_json_error(raw_request(base, request), 500, "internal_error")
+
+
+@pytest.mark.parametrize("path", ["/content/hero/.upload-abc123", "/content/hero/%2Eupload-abc123",
+                                  "/content/hero/../hero/.upload-abc123",
+                                  "/content/hero/./.upload-abc123",
+                                  "/content/.hidden/variant.json", "/content/hero"])
+def test_local_origin_serves_no_dotfile_and_no_directory(served_example, path: str) -> None:
+    settings, base = served_example
+    content = settings.origin_dir / "content"
+    (content / "hero" / ".upload-abc123").write_text('{"half": "uploaded"}')
+    (content / ".hidden").mkdir()
+    (content / ".hidden" / "variant.json").write_text('{"half": "uploaded"}')
+    response = raw_request(base, f"GET {path} HTTP/1.1\r\nHost: edge.test\r\n\r\n".encode())
+    assert b"uploaded" not in response[2]
+    assert_json_error(response, 404, "not_found")
+
+
+def test_local_origin_before_the_first_publish_is_404_not_500(settings: Settings, serve,
+                                                              redis) -> None:
+    base = serve(settings)  # the origin folder does not exist yet
+    response = raw_request(base, b"GET /content/hero/variant-a.0123456789abcdef.json HTTP/1.1"
+                                 b"\r\nHost: edge.test\r\n\r\n")
+    assert_json_error(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("byte_range", ["bytes=abc", "bytes=5-1", "bytes=0-0,2-2"])
+def test_local_origin_answers_range_requests_with_the_whole_object(served_example,
+                                                                   byte_range: str) -> None:
+    _, base = served_example
+    location = get(base, "/p/hero").headers["location"]
+    answer = httpx.get(location, headers={"range": byte_range})
+    assert answer.status_code == 200
+    assert answer.json()["variant"] == "evergreen"

@@ -34,6 +34,9 @@ def test_reads_typed_values_from_the_environment() -> None:
     ("EDGEPICK_WORKER_BATCH", "0", "EDGEPICK_WORKER_BATCH"),
     ("EDGEPICK_CLAIM_IDLE_S", "-3", "EDGEPICK_CLAIM_IDLE_S"),
     ("EDGEPICK_MAX_ATTEMPTS", "0", "EDGEPICK_MAX_ATTEMPTS"),
+    ("EDGEPICK_HTTP_HEADER_TIMEOUT_S", "0", "EDGEPICK_HTTP_HEADER_TIMEOUT_S"),
+    ("EDGEPICK_HTTP_BODY_TIMEOUT_S", "-1", "EDGEPICK_HTTP_BODY_TIMEOUT_S"),
+    ("EDGEPICK_HTTP_MAX_HEAD_BYTES", "100", "EDGEPICK_HTTP_MAX_HEAD_BYTES"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):

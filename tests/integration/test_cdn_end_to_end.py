@@ -10,6 +10,7 @@ from redis import Redis
 from content_variants.manifest_writer import unpublish
 from decision_worker.pinning import pin
 from tests.conftest import SECRET, free_port, wait_until
+from tests.raw_http import raw_request
 
 
 def test_user_is_redirected_through_the_cdn_to_a_prewarmed_variant(
@@ -68,3 +69,18 @@ def test_cdn_never_caches_a_missing_object(settings, nginx) -> None:
     first = httpx.get(cdn.base + path)
     assert first.status_code == 200 and first.headers["x-cache-status"] == "MISS"
     assert httpx.get(cdn.base + path).headers["x-cache-status"] == "HIT"
+
+
+def test_cdn_and_origin_serve_no_dotfile(settings, nginx) -> None:
+    cdn = nginx(settings.origin_dir, f"127.0.0.1:{free_port()}")
+    hero = settings.origin_dir / "content" / "hero"
+    hero.mkdir(parents=True)
+    (hero / ".upload-abc123").write_text('{"half": "uploaded"}')  # a publisher's temp file
+    (hero / "variant-a.0123456789abcdef.json").write_text('{"variant": "a"}')
+    for base in (cdn.base, f"http://127.0.0.1:{cdn.origin_port}"):
+        for path in ("/content/hero/.upload-abc123", "/content/hero/%2Eupload-abc123",
+                     "/content/hero/../hero/.upload-abc123", "/content/.git/config"):
+            status, _, body = raw_request(
+                base, f"GET {path} HTTP/1.1\r\nHost: cdn.test\r\n\r\n".encode())
+            assert status == 404 and b"uploaded" not in body, (base, path)
+        assert httpx.get(f"{base}/content/hero/variant-a.0123456789abcdef.json").status_code == 200
