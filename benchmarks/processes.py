@@ -73,6 +73,11 @@ class Processes:
         self._procs.append(proc)
         return proc
 
+    def exited(self) -> list[list[str]]:
+        """The command lines of the processes started so far that are no longer running."""
+        return [list(map(str, proc.args)) for proc in self._procs  # type: ignore[arg-type]
+                if proc.poll() is not None]
+
     def __enter__(self) -> Processes:
         return self
 
