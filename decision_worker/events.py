@@ -172,12 +172,10 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
             or not message_id.isprintable():
         return reject("messageId", f"must be a string of 1 to {MAX_MESSAGE_ID} printable "
                                    "characters")
-    if kept is sent and kept.get("messageId") is not None and "receivedAt" not in kept:
-        stored: bytes | None = encoded  # stored as sent (the common case)
-    else:
-        stored = _canonical(_as_stored(kept, message_id))
-        if stored is None:  # the batch's context cannot be stored
-            return reject(*_unstorable(kept))
+    as_sent = kept is sent and kept.get("messageId") is not None and "receivedAt" not in kept
+    stored = encoded if as_sent else _canonical(_as_stored(kept, message_id))
+    if stored is None:  # the batch's context cannot be stored
+        return reject(*_unstorable(kept))
     if len(stored) > MAX_MESSAGE_BYTES:
         return reject("(message)", f"is larger than {MAX_MESSAGE_BYTES} bytes"
                       + (" with the batch's context" if folded else ""))

@@ -170,7 +170,7 @@ def encoded_body(draw: st.DrawFn, body: bytes) -> tuple[bytes, dict[str, str]]:
 def oversized_bodies(limit: int) -> st.SearchStrategy[tuple[bytes, dict[str, str]]]:
     """Bodies over `limit` bytes as sent, or only once decompressed (a small "gzip bomb")."""
     sizes = st.sampled_from([limit + 1, limit + 1024, 2 * limit])
-    plain = sizes.map(lambda n: (Blob(b"[" + b" " * (n - 2) + b"]"), {}))
+    plain = sizes.map(lambda n: (Blob(b"[" + b" " * (n - 2) + b"]"), dict[str, str]()))
     bomb = st.sampled_from([limit + 1, 40 * limit]).map(
         lambda n: (_zipped_spaces(n), {"content-encoding": "gzip"}))
     return plain | bomb

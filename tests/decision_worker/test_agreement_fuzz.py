@@ -26,7 +26,7 @@ from decision_worker.batch import decode_entry
 from decision_worker.candidates import Catalog
 from decision_worker.decide import decide
 from decision_worker.event_log import decode_lines, encode_json
-from decision_worker.events import Event, parse_request
+from decision_worker.events import parse_request
 from decision_worker.features import user_batch
 from decision_worker.ingest import _log_record
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM
@@ -104,8 +104,8 @@ def test_what_the_api_accepts_the_worker_decodes_and_applies(doc: Any,
     assert np.isfinite(users.user).all() and np.isfinite(users.categories).all()
     for per_placement in decide(users, TEST_CATALOG, Popularity(), BaselineRanker(), 3, 0.1):
         assert set(per_placement) == set(TEST_CATALOG.placements)
-        for record in per_placement.values():
-            encode(record)
+        for decided in per_placement.values():
+            encode(decided)
 
 
 def test_messages_the_api_accepts_are_drained_by_a_worker_without_dead_letters(

@@ -64,7 +64,7 @@ class Ledger:
         self.streamed.clear()
 
     def new_entries(self) -> list[dict[bytes, bytes]]:
-        entries = self.redis.xrange(EVENTS_STREAM, f"({self.last_entry}")
+        entries: Any = self.redis.xrange(EVENTS_STREAM, f"({self.last_entry}")
         if entries:
             self.last_entry = entries[-1][0].decode()
         return [fields for _, fields in entries]
@@ -86,8 +86,8 @@ class Ledger:
 
     def check_totals(self) -> None:
         """Every messageId answered as accepted is once in the stream and once in the log."""
-        stream = Counter(json.loads(f[b"m"])["messageId"]
-                         for _, f in self.redis.xrange(EVENTS_STREAM))
+        entries: Any = self.redis.xrange(EVENTS_STREAM)
+        stream = Counter(json.loads(f[b"m"])["messageId"] for _, f in entries)
         self.offsets.clear()
         log = Counter(line["messageId"] for line in self.new_log_lines())
         assert set(stream) == set(log) == self.streamed
