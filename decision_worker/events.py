@@ -1,9 +1,11 @@
 """The event contract: Segment-spec messages in, validated `Event`s (or named rejections) out.
 
 Size limits follow Segment's HTTP API so any Segment-compatible sender fits: 500 KB a
-request, 32 KB a message, 2,500 messages a batch. Every message needs `userId` or
-`anonymousId`; a `track` needs `event`; an `alias` needs `previousId`. A rejection names
-the message's index in the batch and the field, and its neighbours are still accepted.
+request, 32 KB a message, 2,500 messages a batch. A message is measured as it is stored,
+with the batch-level context it inherits (so one request cannot store a large context once
+per message). Every message needs `userId` or `anonymousId`; a `track` needs `event`; an
+`alias` needs `previousId`. A rejection names the message's index in the batch and the
+field, and its neighbours are still accepted.
 
 Event time is `timestamp`; else `originalTimestamp` corrected for the sender's clock skew
 with `sentAt` as Segment does (received − (sentAt − originalTimestamp)); else the time
@@ -144,13 +146,17 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
                      shared_context: Any = None,
                      rules: EventRules = DEFAULT_RULES) -> Event | Rejection:
     """One message → an Event, or a Rejection naming the field. The Event's `raw` is the
-    message as it is stored (scrubbed, the batch's shared context folded in)."""
+    message as it is stored (scrubbed, the batch's shared context folded in). The size limit
+    applies to the message as stored, so the worker and the replay, which validate what was
+    stored, agree with the API on every message."""
     if not isinstance(message, dict):
         return Rejection(index, "(message)", "must be a JSON object", message)
     encoded = _canonical(message)
     if encoded is None:
         return Rejection(index, *_unstorable(message), raw=scrub_any(message, rules))
-    if message.get("context") is None and isinstance(shared_context, dict):
+    sent = message
+    folded = message.get("context") is None and isinstance(shared_context, dict)
+    if folded:
         # Segment's batch-level context applies to messages without one; it is folded into
         # the stored message so the worker and the replay see what the API saw.
         message = {**message, "context": shared_context}
@@ -159,8 +165,20 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
     def reject(name: str, reason: str) -> Rejection:
         return Rejection(index, name, reason, kept)
 
-    if len(encoded) > MAX_MESSAGE_BYTES:
-        return reject("(message)", f"is larger than {MAX_MESSAGE_BYTES} bytes")
+    message_id = kept.get("messageId")
+    if message_id is None:
+        message_id = "h-" + hashlib.sha256(encoded).hexdigest()[:32]
+    elif not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID \
+            or not message_id.isprintable():
+        return reject("messageId", f"must be a string of 1 to {MAX_MESSAGE_ID} printable "
+                                   "characters")
+    as_sent = kept is sent and kept.get("messageId") is not None and "receivedAt" not in kept
+    stored = encoded if as_sent else _canonical(_as_stored(kept, message_id))
+    if stored is None:  # the batch's context cannot be stored
+        return reject(*_unstorable(kept))
+    if len(stored) > MAX_MESSAGE_BYTES:
+        return reject("(message)", f"is larger than {MAX_MESSAGE_BYTES} bytes"
+                      + (" with the batch's context" if folded else ""))
     kind = kept.get("type")
     if kind not in TYPES:
         return reject("type", f"must be one of {', '.join(TYPES)} (got {str(kind)[:40]!r})")
@@ -195,14 +213,6 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
     timestamp = _event_time(kept, received_at, rules.clock_skew_s)
     if isinstance(timestamp, tuple):
         return reject(*timestamp)
-
-    message_id = kept.get("messageId")
-    if message_id is None:
-        message_id = "h-" + hashlib.sha256(encoded).hexdigest()[:32]
-    elif not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID \
-            or not message_id.isprintable():
-        return reject("messageId", f"must be a string of 1 to {MAX_MESSAGE_ID} printable "
-                                   "characters")
 
     name: str | None = None
     previous_id: str | None = None
@@ -243,6 +253,12 @@ def validate_message(index: int, message: Any, received_at: dt.datetime,
 def scrub_any(message: Any, rules: EventRules) -> Any:
     """`privacy.scrub` for whatever a sender sent (dead letters keep no PII either)."""
     return scrub(message, rules.allowed_traits) if isinstance(message, dict) else message
+
+
+def _as_stored(kept: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """The message as the event log and the stream keep it, less the `receivedAt` ingest
+    stamps on it: what the size limit measures, the same whether the API or the worker does."""
+    return {**{k: v for k, v in kept.items() if k != "receivedAt"}, "messageId": message_id}
 
 
 def _canonical(message: dict[str, Any]) -> bytes | None:
@@ -324,7 +340,10 @@ def _event_time(message: dict[str, Any], received_at: dt.datetime,
     if "timestamp" in times:
         at = times["timestamp"]
     elif "originalTimestamp" in times and "sentAt" in times:
-        at = received_at - (times["sentAt"] - times["originalTimestamp"])
+        try:
+            at = received_at - (times["sentAt"] - times["originalTimestamp"])
+        except OverflowError:  # centuries apart: no sender's clock is that far off
+            return "sentAt", "is too far from 'originalTimestamp' to correct the clock skew"
     else:
         at = times.get("originalTimestamp", received_at)
     if at < EPOCH:

