@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from content_variants.errors import ContentError
-from edge_functions.identifiers import ID_PATTERN, is_valid_id
+from edge_functions.errors import InvalidIdentifier
+from edge_functions.identifiers import ID_PATTERN, check_id, is_valid_id
 
 TEMPLATE_NAME = "_template.json.j2"
 VARIANT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -42,9 +44,11 @@ MAX_VARIANT_FILE_BYTES = 256 * 1024
 class VariantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=ID_PATTERN.pattern)
+    # Identifiers go through the one rule the edge and the worker use (a full match):
+    # pydantic's `Field(pattern=…)` only searches, so "x/../../evil" would have passed.
+    id: str
     title: str = Field(min_length=1, max_length=500)
-    category: str = Field(pattern=ID_PATTERN.pattern)
+    category: str
     tags: tuple[str, ...] = ()
     locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     starts_at: dt.datetime | None = None
@@ -52,12 +56,17 @@ class VariantSpec(BaseModel):
     default: bool = False
     fields: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("tags")
+    @field_validator("id", "category", mode="before")
     @classmethod
-    def _tags_are_ids(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
-        for tag in tags:
-            if not is_valid_id(tag):
-                raise ValueError(f"tag {tag!r} must match {ID_PATTERN.pattern}")
+    def _is_id(cls, value: object, info: ValidationInfo) -> str:
+        return _check(info.field_name or "id", value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_are_ids(cls, tags: object) -> object:
+        if isinstance(tags, list | tuple):
+            for tag in tags:
+                _check("tag", tag)
         return tags
 
     @field_validator("starts_at", "ends_at")
@@ -72,6 +81,13 @@ class VariantSpec(BaseModel):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self
+
+
+def _check(kind: str, value: object) -> str:
+    try:
+        return check_id("variant" if kind == "id" else kind, value)
+    except InvalidIdentifier as e:
+        raise ValueError(str(e)) from e
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,8 @@ def load_variant(path: Path) -> VariantSpec:
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        problem = "missing" if first["type"] == "missing" else first["msg"]
+        problem = "missing" if first["type"] == "missing" else \
+            str(first["msg"]).removeprefix("Value error, ")
         raise ContentError(path, f"field '{field}' {problem}",
                            _line_of_key(node, str(first["loc"][0]) if first["loc"] else "")) from e
 

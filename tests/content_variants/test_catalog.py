@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,21 @@ def test_missing_or_empty_folder_is_an_error(tmp_path: Path) -> None:
         load_catalog(tmp_path / "nope")
     with pytest.raises(ContentError, match="no placement folders"):
         load_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("id", "x/../../../events/evil"),
+    ("id", "Evil-Variant"),
+    ("id", "\u0435vergreen"),  # Cyrillic "е": looks like "evergreen"
+    ("id", "ok\n"),
+    ("category", "promo/../../x"),
+    ("category", "Promo"),
+])
+def test_identifiers_must_match_whole(tmp_path: Path, field: str, value: str) -> None:
+    """A pattern that is searched rather than fully matched let these through."""
+    path = tmp_path / "x.yaml"
+    fields = {"id": "x", "title": "T", "category": "c", field: value}
+    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in fields.items()))
+    line = list(fields).index(field) + 1
+    with pytest.raises(ContentError, match=rf"x\.yaml:{line}: field '{field}'.*invalid"):
+        load_variant(path)
