@@ -29,6 +29,13 @@ class Settings:
     serve_origin: bool = False  # also serve the folder origin under /content/ (local mode)
     max_variant_bytes: int = 64 * 1024
     prewarm_timeout_s: float = 5.0
+    # publishing limits (content comes from a CMS: every dimension is bounded)
+    max_source_bytes: int = 256 * 1024  # one variant file or template
+    max_variants: int = 10_000  # variant files or hook items in one publish
+    max_publish_bytes: int = 64 * 1024 * 1024  # all files one publish reads
+    render_cpu_s: float = 2.0  # CPU time of one rendering
+    render_memory_mb: int = 256  # address space of the render child process
+    publish_timeout_s: float = 300.0  # one publish, up to its manifest write
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
@@ -99,13 +106,16 @@ class Settings:
             )
         for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
                      "lateness_s", "worker_batch", "max_attempts", "active_window_s",
-                     "rank_limit"):
+                     "rank_limit", "max_source_bytes", "max_variants", "max_publish_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
-                     "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s"):
+                     "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s", "render_cpu_s",
+                     "publish_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not 64 <= self.render_memory_mb <= 65_536:
+            raise ConfigError(f"{PREFIX}RENDER_MEMORY_MB must be between 64 and 65536")
         if not 0.0 <= self.holdout_share <= 1.0:
             raise ConfigError(f"{PREFIX}HOLDOUT_SHARE must be between 0 and 1")
         if not 1 <= self.ranked_size <= 8:
