@@ -12,7 +12,7 @@ import hashlib
 import httpx
 
 from content_variants.errors import PrewarmError
-from content_variants.render import DIGEST_HEX_CHARS
+from content_variants.object_keys import DIGEST_HEX_CHARS
 
 
 class Prewarmer:

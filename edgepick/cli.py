@@ -67,6 +67,7 @@ def cli(log_level: str) -> None:
 @_one_line_errors
 def publish(content_dir: Path) -> None:
     """Render CONTENT_DIR, upload new variants, pre-warm them, then make them eligible."""
+    from content_variants.limits import PublishLimits
     from content_variants.origin import origin_from_url
     from content_variants.prewarm import Prewarmer
     from edgepick.reporting import publish_with_progress
@@ -76,7 +77,8 @@ def publish(content_dir: Path) -> None:
     try:
         report = publish_with_progress(content_dir, _redis(settings),
                                        origin_from_url(settings.origin), prewarmer,
-                                       settings.max_variant_bytes)
+                                       settings.max_variant_bytes,
+                                       limits=PublishLimits.from_settings(settings))
     finally:
         prewarmer.close()
     if not report.ok:
@@ -92,13 +94,16 @@ def publish(content_dir: Path) -> None:
 def unpublish(placement: str, variant: str, replace_default: str | None) -> None:
     """Remove VARIANT of PLACEMENT from the manifest (its object stays: URLs are immutable)."""
     from content_variants.manifest_writer import unpublish as unpublish_variant
+    from content_variants.origin import origin_from_url
     from edge_functions.identifiers import check_id
 
     check_id("placement", placement)
     check_id("variant", variant)
     if replace_default is not None:
         check_id("variant", replace_default)
-    doc = unpublish_variant(_redis(_settings()), placement, variant, replace_default)
+    settings = _settings()
+    doc = unpublish_variant(_redis(settings), placement, variant, replace_default,
+                            origin_from_url(settings.origin))
     default = doc["placements"][placement]["default"]
     click.echo(f"unpublished {placement}/{variant}; default is {default}; manifest rev {doc['rev']}")
 
