@@ -130,7 +130,7 @@ class PlacementSource:
         return self.template.path
 
 
-class _Budget:
+class ReadBudget:
     """What one catalog load may still read: files, bytes and time."""
 
     def __init__(self, root: Path, limits: PublishLimits, deadline: float | None) -> None:
@@ -166,7 +166,7 @@ def load_catalog(root: Path, limits: PublishLimits | None = None, deadline: floa
     limits = limits or PublishLimits()
     if not root.is_dir():
         raise ContentError(root, "content folder does not exist")
-    budget = _Budget(root, limits, deadline)
+    budget = ReadBudget(root, limits, deadline)
     placements: list[PlacementSource] = []
     errors: list[ContentError] = []
     variant_count = 0
@@ -216,21 +216,22 @@ def load_catalog(root: Path, limits: PublishLimits | None = None, deadline: floa
     return placements, errors
 
 
-def load_template(root: Path, placement: str, budget: _Budget | None = None) -> TemplateSource:
+def load_template(root: Path, placement: str,
+                  budget: ReadBudget | None = None) -> TemplateSource:
     """The template of `placement` (a folder of `root`), read as safely as variant files."""
     folder = root / placement
     path = folder / TEMPLATE_NAME
     if not os.path.lexists(path):
         raise ContentError(folder, f"placement has no {TEMPLATE_NAME}")
     if budget is None:
-        budget = _Budget(root, PublishLimits(), None)
+        budget = ReadBudget(root, PublishLimits(), None)
     return TemplateSource(path, budget.read(path))
 
 
-def load_variant(path: Path, budget: _Budget | None = None) -> VariantSource:
+def load_variant(path: Path, budget: ReadBudget | None = None) -> VariantSource:
     """One variant file, validated; every error names the file and line."""
     if budget is None:
-        budget = _Budget(path.parent, PublishLimits(), None)
+        budget = ReadBudget(path.parent, PublishLimits(), None)
     return parse_variant(path, budget.read(path))
 
 

@@ -160,6 +160,20 @@ def api(host: str, port: int) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8002, show_default=True, type=click.IntRange(1, 65535))
+@_one_line_errors
+def hooks(host: str, port: int) -> None:
+    """Serve POST /v1/hooks/cms (CMS publish hook) and /healthz."""
+    import uvicorn
+
+    from content_variants.hook_api import create_hook_app
+
+    uvicorn.run(create_hook_app(_settings()), host=host, port=port, access_log=False,
+                log_config=None, loop="uvloop", http="httptools")
+
+
+@cli.command()
 @click.option("--burst", is_flag=True, help="Drain the stream, then exit (backfills, tests).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
               help="Serve Prometheus metrics on this port.")
