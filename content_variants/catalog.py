@@ -72,6 +72,15 @@ class VariantSpec(BaseModel):
     def _is_id(cls, value: object, info: ValidationInfo) -> str:
         return _check(info.field_name or "id", value)
 
+    @field_validator("title")
+    @classmethod
+    def _printable(cls, title: str) -> str:
+        # The title travels in the manifest to dashboards and reports: no control or
+        # direction-override characters that could disguise it there.
+        if not title.isprintable():
+            raise ValueError("title contains control or invisible formatting characters")
+        return title
+
     @field_validator("tags", mode="before")
     @classmethod
     def _tags_are_ids(cls, tags: object) -> object:

@@ -36,6 +36,7 @@ from content_variants.sandbox import VariantSandbox
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+MAX_DUMP_BYTES = 1024 * 1024
 
 
 class CpuLimitExceeded(Exception):
@@ -150,6 +151,8 @@ def main() -> None:
     memory = int(config["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Nothing here writes files but the stack dump on stderr: cap what any write could do.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_DUMP_BYTES, MAX_DUMP_BYTES))
     signal.signal(signal.SIGPROF, _on_cpu_limit)
     child = Child(float(config["cpu_s"]), float(config["wall_s"]), int(config["max_bytes"]))
     requests, answers = sys.stdin.buffer, sys.stdout.buffer

@@ -28,6 +28,11 @@ def test_example_catalog_loads(content: Path) -> None:
     ("id: x\ntitle: T\ncategory: c\nstarts_at: yesterday\n", r"x\.yaml:4: field 'starts_at'"),
     ("id: x\ntitle: [unclosed\n", r"x\.yaml:\d: not valid YAML"),
     ("- just\n- a list\n", r"x\.yaml:1: a variant file must be a mapping"),
+    ('id: x\ntitle: "Sale \\u202egnp.exe"\ncategory: c\n', r"x\.yaml:2: field 'title' .*control"),
+    ("id: x\ntitle: T\ncategory: c\nfields: {n: " + "9" * 5000 + "}\n", r"x\.yaml: not valid YAML"),
+    ("id: x\ntitle: T\ncategory: c\nstarts_at: 2026-13-45T00:00:00Z\n", r"x\.yaml: not valid YAML"),
+    ("id: x\ntitle: T\ncategory: c\nfields: " + "[" * 40 + "]" * 40 + "\n",
+     r"x\.yaml:4: not valid YAML/JSON: nested deeper than 32"),
 ])
 def test_bad_variant_files_name_file_line_and_field(tmp_path: Path, text: str,
                                                     expected: str) -> None:
