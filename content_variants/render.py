@@ -53,7 +53,7 @@ class RenderedVariant:
 class _Compiled:
     id: str
     debug: list[tuple[int, int]]  # (template line, generated-code line), as jinja2 keeps it
-    error: ContentError | None = None
+    error: tuple[Path, str, int | None] | None = None  # why it is not rendered any more
 
 
 @dataclass
@@ -87,7 +87,13 @@ class Renderer:
         answer = self._ask({"op": "render", "id": compiled.id, "context": context},
                            compiled, deadline)
         if not answer.get("ok"):
-            raise self._failure(answer, template, where, f"rendering {_name(where)} ")
+            failure = self._failure(answer, template, where, f"rendering {_name(where)} ")
+            if answer.get("limit"):
+                # One runaway template must not spend the whole publish's time budget on
+                # every variant of its placement: the rest are refused at once.
+                reason = f"not rendered: the template hit its limits rendering {_name(where)}"
+                compiled.error = (template.path, reason, failure.line)
+            raise failure
         body = str(answer["body"]).encode("utf-8")
         if len(body) > self.limits.max_variant_bytes:  # the child said it checked; make sure
             raise ContentError(where, f"rendered variant is larger than "
@@ -102,14 +108,16 @@ class Renderer:
             compiled = _Compiled(f"t{len(self._templates)}", [])
             self._templates[key] = compiled
         if compiled.error is not None:
-            raise compiled.error
+            raise ContentError(*compiled.error)
         child = self._running_child()
         if compiled.id not in child.compiled:
             answer = self._ask({"op": "compile", "id": compiled.id, "source": template.text},
                                compiled, deadline)
             if not answer.get("ok"):
-                compiled.error = self._failure(answer, template, "", "")
-                raise compiled.error
+                failure = self._failure(answer, template, "", "")
+                compiled.error = (template.path, str(answer.get("message", "failed")),
+                                  failure.line)
+                raise failure
             compiled.debug = [(int(a), int(b)) for a, b in answer["debug"]]
             child.compiled.add(compiled.id)
         return compiled
@@ -147,7 +155,8 @@ class Renderer:
         if timed_out_publish and deadline is not None and time.monotonic() >= deadline:
             raise PublishTimeout(self.limits.publish_timeout_s)
         return {"ok": False, "kind": "template", "line": self._dumped_line(dump, compiled),
-                "message": f"took longer than {self.limits.render_wall_s:g} s (stopped)"}
+                "message": f"took longer than {self.limits.render_wall_s:g} s (stopped)",
+                "limit": True}
 
     def _dumped_line(self, dump: str, compiled: _Compiled) -> int | None:
         """The template line of the innermost template frame faulthandler dumped."""

@@ -14,7 +14,8 @@ Requests and answers are length-prefixed JSON frames on stdin/stdout (never pick
 parent must not trust what comes back from a process that ran untrusted code):
     {"op": "compile", "id": "t1", "source": "…"} → {"ok": true, "debug": [[tline, pyline], …]}
     {"op": "render", "id": "t1", "context": {…}} → {"ok": true, "body": "<compact JSON>"}
-    failures → {"ok": false, "kind": "template" | "output", "line": N | null, "message": "…"}
+    failures → {"ok": false, "kind": "template" | "output", "line": N | null, "message": "…",
+                "limit": true when a CPU or memory limit stopped it}
 Only this module, jinja2 and the standard library are imported here.
 """
 
@@ -77,10 +78,12 @@ class Child:
                 return self._compile(request["id"], request["source"])
             return self._render(request["id"], request["context"])
         except CpuLimitExceeded as e:
-            return _template_failure(e, request["id"],
-                                     f"used more than {self.cpu_s:g} s of CPU (stopped)")
+            return {**_template_failure(e, request["id"],
+                                        f"used more than {self.cpu_s:g} s of CPU (stopped)"),
+                    "limit": True}
         except MemoryError as e:
-            return _template_failure(e, request["id"], "ran out of memory (stopped)")
+            return {**_template_failure(e, request["id"], "ran out of memory (stopped)"),
+                    "limit": True}
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
             faulthandler.cancel_dump_traceback_later()

@@ -177,7 +177,24 @@ def test_a_render_child_that_stops_answering_is_killed_and_replaced(tmp_path: Pa
                                                r"longer than 1\.6 s \(stopped\)"):
             renderer.render(template, "p", spec, "v.yaml:1")
         assert child.process.poll() is not None  # killed
-        assert renderer.render(template, "p", spec, "v.yaml:1").body == b'{"t":"T"}'
+        # A template that hit a limit is not tried again; others render in a new child.
+        with pytest.raises(ContentError, match=r"not rendered: the template hit its limits"):
+            renderer.render(template, "p", spec, "w.yaml:1")
+        other = TemplateSource(tmp_path / "other.j2", '{"o": {{ variant.id|tojson }}}')
+        assert renderer.render(other, "p", spec, "v.yaml:1").body == b'{"o":"v"}'
+
+
+def test_a_runaway_template_is_stopped_once_not_once_per_variant(
+        origin_server, redis: Redis, publish_content, content: Path, write) -> None:
+    write("cta/_template.json.j2", '{\n{% for i in range(100000) %}{% for j in range(100000) %}'
+          '{% endfor %}{% endfor %}}')
+    started = time.monotonic()
+    report = publish_content(origin_server, content)
+    assert time.monotonic() - started < 15  # one CPU limit (2 s), not three
+    cta = [f for f in report.failed if "cta/" in f]
+    assert len([f for f in cta if "used more than 2 s of CPU" in f]) == 1
+    assert len([f for f in cta if "not rendered: the template hit its limits" in f]) == 2
+    assert len(report.uploaded) == 7
 
 
 def test_publishing_the_example_catalog_stays_fast(origin_server, redis: Redis,
