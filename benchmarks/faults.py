@@ -45,6 +45,7 @@ from edge_functions.keys import decision_key, user_tag  # noqa: E402
 SECRET = "fault-benchmark-secret-0123"
 CONTENT = ROOT / "edgepick" / "examples" / "content"
 PLACEMENTS = ("hero", "cta", "email-header")
+RETRIES = 12  # a sender's attempts per message (with backoff: several minutes in all)
 
 
 class RedisServer:
@@ -139,12 +140,12 @@ async def event_load(base: str, rate: float, stop: asyncio.Event, tally: Tally,
             body = {"type": "track", "event": "Session Started", "userId": user,
                     "messageId": message_id, "timestamp": dt.datetime.now(dt.UTC).isoformat(),
                     "context": {"userAgent": "Mozilla/5.0 (iPhone) Mobile"}}
-            while True:
+            for attempt in range(RETRIES):
                 try:
                     answer = await client.post("/v1/events", json=body)
                 except httpx.HTTPError as e:
                     tally.events[f"error {type(e).__name__}"] += 1
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(_backoff(1.0, attempt))
                     continue
                 tally.events[str(answer.status_code)] += 1
                 if answer.status_code == 200:
@@ -152,9 +153,16 @@ async def event_load(base: str, rate: float, stop: asyncio.Event, tally: Tally,
                     return
                 if answer.status_code != 503 or time.monotonic() > give_up_at[0]:
                     return
-                await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+                await asyncio.sleep(_backoff(float(answer.headers.get("retry-after", "1")),
+                                             attempt))
+            tally.events["gave up"] += 1
 
         await _paced(rate, stop, one)
+
+
+def _backoff(retry_after: float, attempt: int) -> float:
+    """Retry-After, doubled each attempt up to 30 s, with jitter (as Segment's libraries)."""
+    return min(30.0, retry_after * 2 ** attempt) * random.uniform(0.8, 1.2)
 
 
 async def _paced(rate: float, stop: asyncio.Event, start_one: Any) -> None:
@@ -172,6 +180,31 @@ async def _paced(rate: float, stop: asyncio.Event, start_one: Any) -> None:
     await asyncio.gather(*tasks)
 
 
+def timeline(redis: RedisServer, args: Plan, note: Any) -> None:
+    """The faults, on wall-clock time (a thread: the load generator's event loop may be
+    busy, and must not stretch a fault)."""
+    time.sleep(args.recover)
+    note("fault 1: redis-server stopped")
+    redis.stop()
+    time.sleep(args.fault)
+    redis.start()
+    note("redis-server started again (append-only file kept)")
+    time.sleep(args.recover)
+    note("fault 2: redis-server frozen (SIGSTOP)")
+    redis.signal(signal.SIGSTOP)
+    time.sleep(args.fault)
+    redis.signal(signal.SIGCONT)
+    note("redis-server resumed (SIGCONT)")
+    time.sleep(args.recover)
+    note("fault 3: redis-server killed and its data deleted")
+    redis.stop(kill=True)
+    redis.wipe()
+    time.sleep(args.fault)
+    redis.start()
+    note("redis-server started again, empty")
+    time.sleep(args.recover)
+
+
 async def scenario(redis: RedisServer, serve: str, api: str, args: Plan,
                    tally: Tally) -> None:
     stop = asyncio.Event()
@@ -183,26 +216,7 @@ async def scenario(redis: RedisServer, serve: str, api: str, args: Plan,
         tally.log.append(f"{time.strftime('%H:%M:%S')} {text}")
         print(tally.log[-1], flush=True)
 
-    await asyncio.sleep(args.recover)
-    note("fault 1: redis-server stopped")
-    redis.stop()
-    await asyncio.sleep(args.fault)
-    redis.start()
-    note("redis-server started again (append-only file kept)")
-    await asyncio.sleep(args.recover)
-    note("fault 2: redis-server frozen (SIGSTOP)")
-    redis.signal(signal.SIGSTOP)
-    await asyncio.sleep(args.fault)
-    redis.signal(signal.SIGCONT)
-    note("redis-server resumed (SIGCONT)")
-    await asyncio.sleep(args.recover)
-    note("fault 3: redis-server killed and its data deleted")
-    redis.stop(kill=True)
-    redis.wipe()
-    await asyncio.sleep(args.fault)
-    redis.start()
-    note("redis-server started again, empty")
-    await asyncio.sleep(args.recover)
+    await asyncio.to_thread(timeline, redis, args, note)
     give_up_at[0] = time.monotonic() + 60
     stop.set()
     await asyncio.gather(*loads)

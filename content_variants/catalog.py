@@ -24,27 +24,42 @@ Unknown top-level keys are refused (a typo must not silently drop a field).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from content_variants.errors import ContentError
-from edge_functions.identifiers import ID_PATTERN, is_valid_id
+from content_variants import variant_yaml
+from content_variants.errors import ContentError, PublishTimeout
+from content_variants.limits import PublishLimits
+from content_variants.safe_files import is_folder, read_text
+from edge_functions.errors import InvalidIdentifier
+from edge_functions.identifiers import ID_PATTERN, check_id, is_valid_id
 
 TEMPLATE_NAME = "_template.json.j2"
 VARIANT_SUFFIXES = (".yaml", ".yml", ".json")
-MAX_VARIANT_FILE_BYTES = 256 * 1024
 
 
 class VariantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=ID_PATTERN.pattern)
+    # Identifiers go through the one rule the edge and the worker use (a full match):
+    # pydantic's `Field(pattern=…)` only searches, so "x/../../evil" would have passed.
+    id: str
     title: str = Field(min_length=1, max_length=500)
-    category: str = Field(pattern=ID_PATTERN.pattern)
+    category: str
     tags: tuple[str, ...] = ()
     locale: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     starts_at: dt.datetime | None = None
@@ -52,12 +67,26 @@ class VariantSpec(BaseModel):
     default: bool = False
     fields: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("tags")
+    @field_validator("id", "category", mode="before")
     @classmethod
-    def _tags_are_ids(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
-        for tag in tags:
-            if not is_valid_id(tag):
-                raise ValueError(f"tag {tag!r} must match {ID_PATTERN.pattern}")
+    def _is_id(cls, value: object, info: ValidationInfo) -> str:
+        return _check(info.field_name or "id", value)
+
+    @field_validator("title")
+    @classmethod
+    def _printable(cls, title: str) -> str:
+        # The title travels in the manifest to dashboards and reports: no control or
+        # direction-override characters that could disguise it there.
+        if not title.isprintable():
+            raise ValueError("title contains control or invisible formatting characters")
+        return title
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_are_ids(cls, tags: object) -> object:
+        if isinstance(tags, list | tuple):
+            for tag in tags:
+                _check("tag", tag)
         return tags
 
     @field_validator("starts_at", "ends_at")
@@ -74,54 +103,117 @@ class VariantSpec(BaseModel):
         return self
 
 
+def _check(kind: str, value: object) -> str:
+    try:
+        return check_id("variant" if kind == "id" else kind, value)
+    except InvalidIdentifier as e:
+        raise ValueError(str(e)) from e
+
+
 @dataclass(frozen=True)
 class VariantSource:
     path: Path
     spec: VariantSpec
+    line: int = 1  # of its `id`
+
+    @property
+    def where(self) -> str:
+        """`file:line` that failures of this variant start with."""
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    path: Path  # where errors point
+    text: str
 
 
 @dataclass(frozen=True)
 class PlacementSource:
     id: str
-    template_path: Path
+    template: TemplateSource
     variants: list[VariantSource]
 
+    @property
+    def template_path(self) -> Path:
+        return self.template.path
 
-def load_catalog(root: Path) -> tuple[list[PlacementSource], list[ContentError]]:
+
+class ReadBudget:
+    """What one catalog load may still read: files, bytes and time."""
+
+    def __init__(self, root: Path, limits: PublishLimits, deadline: float | None) -> None:
+        self.root, self.limits, self.deadline = root, limits, deadline
+        self.files = 0
+        self.bytes = 0
+
+    def read(self, path: Path) -> str:
+        self.files += 1
+        if self.files > self.limits.max_variants + 1000:
+            raise ContentError(self.root, f"more than {self.limits.max_variants} variant "
+                                          "files (EDGEPICK_MAX_VARIANTS): nothing published")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise PublishTimeout(self.limits.publish_timeout_s)
+        text = read_text(self.root, path, self.limits.max_source_bytes)
+        self.bytes += len(text)
+        if self.bytes > self.limits.max_publish_bytes:
+            raise ContentError(self.root, f"content is larger than "
+                                          f"{self.limits.max_publish_bytes} bytes "
+                                          "(EDGEPICK_MAX_PUBLISH_BYTES): nothing published")
+        return text
+
+
+def load_catalog(root: Path, limits: PublishLimits | None = None, deadline: float | None = None
+                 ) -> tuple[list[PlacementSource], list[ContentError]]:
     """Every placement folder under `root`, and the errors of files that do not load.
 
     A bad variant file is an error for that file only; its neighbours still load.
     A folder without a template, or named with an invalid id, is an error for the folder.
+    Only regular files inside `root` are read (`safe_files`); more variant files or bytes
+    than the limits allow refuse the whole catalog.
     """
+    limits = limits or PublishLimits()
     if not root.is_dir():
         raise ContentError(root, "content folder does not exist")
+    budget = ReadBudget(root, limits, deadline)
     placements: list[PlacementSource] = []
     errors: list[ContentError] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    variant_count = 0
+    for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
+        if not is_folder(root, folder):
+            if folder.is_symlink():
+                errors.append(ContentError(folder, "not read: a link that leads outside the "
+                                                   "content folder"))
+            continue
         if not is_valid_id(folder.name):
             errors.append(ContentError(folder, f"folder name is not a valid placement id "
                                                f"({ID_PATTERN.pattern})"))
             continue
-        template = folder / TEMPLATE_NAME
-        if not template.is_file():
-            errors.append(ContentError(folder, f"placement has no {TEMPLATE_NAME}"))
+        try:
+            template = load_template(root, folder.name, budget)
+        except ContentError as e:
+            errors.append(e)
             continue
         variants: list[VariantSource] = []
         seen: dict[str, Path] = {}
         for path in sorted(folder.iterdir()):
             if path.name.startswith((".", "_")) or path.suffix not in VARIANT_SUFFIXES:
                 continue
+            variant_count += 1
+            if variant_count > limits.max_variants:
+                raise ContentError(root, f"more than {limits.max_variants} variant files "
+                                         "(EDGEPICK_MAX_VARIANTS): nothing published")
             try:
-                spec = load_variant(path)
+                source = load_variant(path, budget)
             except ContentError as e:
                 errors.append(e)
                 continue
-            if spec.id in seen:
-                errors.append(ContentError(path, f"variant id {spec.id!r} is also used by "
-                                                 f"{seen[spec.id].name}"))
+            if source.spec.id in seen:
+                errors.append(ContentError(path, f"variant id {source.spec.id!r} is also used "
+                                                 f"by {seen[source.spec.id].name}", source.line))
                 continue
-            seen[spec.id] = path
-            variants.append(VariantSource(path, spec))
+            seen[source.spec.id] = path
+            variants.append(source)
         defaults = [v for v in variants if v.spec.default]
         if len(defaults) > 1:
             errors.append(ContentError(folder, "more than one variant is marked default: "
@@ -133,33 +225,57 @@ def load_catalog(root: Path) -> tuple[list[PlacementSource], list[ContentError]]
     return placements, errors
 
 
-def load_variant(path: Path) -> VariantSpec:
+def load_template(root: Path, placement: str,
+                  budget: ReadBudget | None = None) -> TemplateSource:
+    """The template of `placement` (a folder of `root`), read as safely as variant files."""
+    folder = root / placement
+    path = folder / TEMPLATE_NAME
+    if not os.path.lexists(path):
+        raise ContentError(folder, f"placement has no {TEMPLATE_NAME}")
+    if budget is None:
+        budget = ReadBudget(root, PublishLimits(), None)
+    return TemplateSource(path, budget.read(path))
+
+
+def load_variant(path: Path, budget: ReadBudget | None = None) -> VariantSource:
+    """One variant file, validated; every error names the file and line."""
+    if budget is None:
+        budget = ReadBudget(path.parent, PublishLimits(), None)
+    return parse_variant(path, budget.read(path))
+
+
+def parse_variant(path: Path, text: str) -> VariantSource:
     try:
-        if path.stat().st_size > MAX_VARIANT_FILE_BYTES:
-            raise ContentError(path, f"file is larger than {MAX_VARIANT_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ContentError(path, "file is not UTF-8 text") from e
-    except OSError as e:
-        raise ContentError(path, f"cannot read file: {e.strerror}") from e
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = variant_yaml.parse(text)
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark is not None else None
         raise ContentError(path, f"not valid YAML/JSON: {e.problem}", line) from e
     except yaml.YAMLError as e:
         raise ContentError(path, f"not valid YAML/JSON: {e}") from e
+    except ValueError as e:
+        raise ContentError(path, f"not valid YAML/JSON: {e}") from e
     if not isinstance(data, dict):
         raise ContentError(path, "a variant file must be a mapping of fields", 1)
     try:
-        return VariantSpec.model_validate(data)
+        spec = VariantSpec.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        problem = "missing" if first["type"] == "missing" else first["msg"]
-        raise ContentError(path, f"field '{field}' {problem}",
-                           _line_of_key(node, str(first["loc"][0]) if first["loc"] else "")) from e
+        raise ContentError(path, describe_validation_error(e),
+                           _line_of_key(node, _first_key(e))) from e
+    return VariantSource(path, spec, _line_of_key(node, "id"))
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """"field 'x' <problem>" for the first problem pydantic found."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(file)"
+    problem = "missing" if first["type"] == "missing" else \
+        str(first["msg"]).removeprefix("Value error, ")
+    return f"field '{field}' {problem}"
+
+
+def _first_key(error: ValidationError) -> str:
+    loc = error.errors()[0]["loc"]
+    return str(loc[0]) if loc else ""
 
 
 def _line_of_key(node: yaml.Node | None, key: str) -> int:
@@ -167,5 +283,5 @@ def _line_of_key(node: yaml.Node | None, key: str) -> int:
     if isinstance(node, yaml.MappingNode):
         for key_node, _ in node.value:
             if key_node.value == key:
-                return key_node.start_mark.line + 1
+                return int(key_node.start_mark.line) + 1
     return 1

@@ -39,3 +39,27 @@ class ManifestError(EdgepickError):
 
     http_status = 409
     error_code = "manifest_conflict"
+
+
+class PublishTimeout(EdgepickError):
+    """The whole publish outlived EDGEPICK_PUBLISH_TIMEOUT_S before its manifest write."""
+
+    http_status = 504
+    error_code = "publish_timeout"
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"publish stopped: it took longer than EDGEPICK_PUBLISH_TIMEOUT_S="
+                         f"{limit_s:g} s before its manifest write; nothing was published")
+
+
+class PublishBusy(EdgepickError):
+    """Another publish holds the lock of a placement this one needs."""
+
+    http_status = 409
+    error_code = "publish_in_progress"
+
+    def __init__(self, placement: str, retry_after_s: int) -> None:
+        super().__init__(f"placement {placement!r} is being published by another request; "
+                         f"try again in {retry_after_s} s")
+        self.placement = placement
+        self.retry_after_s = retry_after_s

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from content_variants.errors import OriginError
+from content_variants.object_keys import check_object_key
 
 
 class FolderOrigin:
@@ -14,7 +15,7 @@ class FolderOrigin:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / check_object_key(key)).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise OriginError(f"origin key {key!r} escapes the origin folder")
         return path

@@ -9,13 +9,15 @@ from edge_functions.errors import ConfigError
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"
+MUTABLE = "no-cache"  # the manifest copy: the one key that is rewritten
 
 
 class Origin(Protocol):
     """An object store for immutable, content-addressed variant objects.
 
     `put` must be atomic: a reader sees the whole object or none (objects are fetched by
-    the CDN the moment they are pre-warmed). Keys are relative, e.g. `content/hero/…json`.
+    the CDN the moment they are pre-warmed). Keys are relative, e.g. `content/hero/…json`,
+    and every implementation checks them with `object_keys.check_object_key` first.
     """
 
     def exists(self, key: str) -> bool: ...

@@ -8,7 +8,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from content_variants.errors import OriginError
-from content_variants.origin import CONTENT_TYPE, IMMUTABLE
+from content_variants.object_keys import MANIFEST_COPY_KEY, check_object_key
+from content_variants.origin import CONTENT_TYPE, IMMUTABLE, MUTABLE
 
 
 class S3Origin:
@@ -18,7 +19,7 @@ class S3Origin:
         self._s3 = client if client is not None else boto3.client("s3")
 
     def _key(self, key: str) -> str:
-        return self.prefix + key
+        return self.prefix + check_object_key(key)
 
     def exists(self, key: str) -> bool:
         try:
@@ -45,13 +46,14 @@ class S3Origin:
 
     def put(self, key: str, body: bytes) -> None:
         # A single PUT is atomic in S3: the object appears whole or not at all.
+        full_key = self._key(key)
         try:
             self._s3.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=body,
-                ContentType=CONTENT_TYPE, CacheControl=IMMUTABLE,
+                Bucket=self.bucket, Key=full_key, Body=body, ContentType=CONTENT_TYPE,
+                CacheControl=MUTABLE if key == MANIFEST_COPY_KEY else IMMUTABLE,
             )
         except (ClientError, BotoCoreError) as e:
-            raise OriginError(f"upload to s3://{self.bucket}/{self._key(key)} failed: {e}") from e
+            raise OriginError(f"upload to s3://{self.bucket}/{full_key} failed: {e}") from e
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"

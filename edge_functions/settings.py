@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +21,8 @@ class Settings:
     data_dir: Path = Path(".edgepick")
     origin: str = "file://.edgepick/origin"  # file://DIR or s3://bucket/prefix
     cdn_base: str = "http://127.0.0.1:8000"  # where browsers (and pre-warm) fetch variants
-    key_secret: str = DEV_SECRET  # HMAC secret that pseudonymizes user ids in store keys
+    # Secrets stay out of repr(): settings end up in logs and test failure messages.
+    key_secret: str = field(default=DEV_SECRET, repr=False)  # pseudonymizes user ids in keys
     decision_ttl_s: int = 86_400
     store_budget_ms: float = 15.0  # per request; slower than this → the placement default
     breaker_failures: int = 5  # consecutive store faults that open the circuit
@@ -39,6 +41,25 @@ class Settings:
     traits: str | None = None  # identify traits kept (comma list); unset: privacy defaults
     admin_token: str | None = None  # bearer token of the API's privacy and decision routes
     dedupe_window_s: int = 86_400  # a messageId seen within this window is a duplicate
+    # publishing limits (content comes from a CMS: every dimension is bounded)
+    max_source_bytes: int = 256 * 1024  # one variant file or template
+    max_variants: int = 10_000  # variant files or hook items in one publish
+    max_publish_bytes: int = 64 * 1024 * 1024  # all files one publish reads
+    render_cpu_s: float = 2.0  # CPU time of one rendering
+    render_memory_mb: int = 256  # address space of the render child process
+    publish_timeout_s: float = 300.0  # one publish, up to its manifest write
+    # CMS publish hook (POST /v1/hooks/cms); a scheme whose secret is unset is refused
+    content_dir: Path | None = None  # templates the hook renders with (one folder a placement)
+    hook_secret: str | None = field(default=None, repr=False)  # X-Edgepick-Signature
+    contentful_secret: str | None = field(default=None, repr=False)  # its signing secret
+    sanity_secret: str | None = field(default=None, repr=False)  # its webhook secret
+    strapi_secret: str | None = field(default=None, repr=False)  # Authorization: Bearer …
+    hook_tolerance_s: int = 300  # signed timestamps further from now are refused
+    hook_max_body_bytes: int = 1024 * 1024
+    hook_max_items: int = 100  # variants published or unpublished by one request
+    hook_concurrency: int = 4  # publishes the hook runs at once (threads); more: 503
+    cms_mapping: Path | None = None  # JSON/YAML file: CMS entry fields → variant fields
+    cms_locale: str = "en-US"  # the locale picked from Contentful's locale-keyed fields
     # decision worker
     holdout_share: float = 0.10  # persistent share of users who always get the default
     ranked_size: int = 3  # variants ranked per decision (the edge serves the first published)
@@ -110,18 +131,33 @@ class Settings:
             )
         for name in ("decision_ttl_s", "breaker_failures", "max_variant_bytes", "profile_ttl_s",
                      "lateness_s", "worker_batch", "max_attempts", "active_window_s",
-                     "rank_limit", "recovery_window_s", "dedupe_window_s"):
+                     "rank_limit", "recovery_window_s", "dedupe_window_s", "max_source_bytes",
+                     "max_variants", "max_publish_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         for name in ("store_budget_ms", "breaker_cooldown_s", "manifest_refresh_s",
                      "prewarm_timeout_s", "claim_idle_s", "refresh_interval_s",
-                     "api_timeout_s", "http_header_timeout_s", "http_body_timeout_s"):
+                     "api_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
+                     "render_cpu_s", "publish_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if not 1024 <= self.http_max_head_bytes <= 1024 * 1024:
             raise ConfigError(f"{PREFIX}HTTP_MAX_HEAD_BYTES must be between 1024 and 1048576")
         if not 0.0 <= self.clock_skew_s <= 86_400:
             raise ConfigError(f"{PREFIX}CLOCK_SKEW_S must be between 0 and 86400 seconds")
+        if not 64 <= self.render_memory_mb <= 65_536:
+            raise ConfigError(f"{PREFIX}RENDER_MEMORY_MB must be between 64 and 65536")
+        for name in ("hook_secret", "contentful_secret", "sanity_secret", "strapi_secret"):
+            secret = getattr(self, name)
+            if secret is not None and len(secret.encode("utf-8")) < 16:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be at least 16 bytes")
+        for name in ("hook_tolerance_s", "hook_max_body_bytes", "hook_max_items",
+                     "hook_concurrency"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", self.cms_locale):
+            raise ConfigError(f"{PREFIX}CMS_LOCALE={self.cms_locale!r} is not a locale such "
+                              "as en-US")
         if not 0.0 <= self.holdout_share <= 1.0:
             raise ConfigError(f"{PREFIX}HOLDOUT_SHARE must be between 0 and 1")
         if not 1 <= self.ranked_size <= 8:
@@ -152,7 +188,7 @@ def _parse(name: str, raw: str, kind: object) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
+        if kind in ("Path", "Path | None"):
             return Path(raw)
     except ValueError as e:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind}: {e}") from e

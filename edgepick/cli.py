@@ -67,6 +67,7 @@ def cli(log_level: str) -> None:
 @_one_line_errors
 def publish(content_dir: Path) -> None:
     """Render CONTENT_DIR, upload new variants, pre-warm them, then make them eligible."""
+    from content_variants.limits import PublishLimits
     from content_variants.origin import origin_from_url
     from content_variants.prewarm import Prewarmer
     from edgepick.reporting import publish_with_progress
@@ -76,7 +77,8 @@ def publish(content_dir: Path) -> None:
     try:
         report = publish_with_progress(content_dir, _redis(settings),
                                        origin_from_url(settings.origin), prewarmer,
-                                       settings.max_variant_bytes)
+                                       settings.max_variant_bytes,
+                                       limits=PublishLimits.from_settings(settings))
     finally:
         prewarmer.close()
     if not report.ok:
@@ -92,13 +94,16 @@ def publish(content_dir: Path) -> None:
 def unpublish(placement: str, variant: str, replace_default: str | None) -> None:
     """Remove VARIANT of PLACEMENT from the manifest (its object stays: URLs are immutable)."""
     from content_variants.manifest_writer import unpublish as unpublish_variant
+    from content_variants.origin import origin_from_url
     from edge_functions.identifiers import check_id
 
     check_id("placement", placement)
     check_id("variant", variant)
     if replace_default is not None:
         check_id("variant", replace_default)
-    doc = unpublish_variant(_redis(_settings()), placement, variant, replace_default)
+    settings = _settings()
+    doc = unpublish_variant(_redis(settings), placement, variant, replace_default,
+                            origin_from_url(settings.origin))
     default = doc["placements"][placement]["default"]
     click.echo(f"unpublished {placement}/{variant}; default is {default}; manifest rev {doc['rev']}")
 
@@ -156,6 +161,20 @@ def api(host: str, port: int) -> None:
     settings = _settings()
     uvicorn.run(create_api(settings), host=host, port=port, access_log=False,
                 log_config=None, loop="uvloop", http=http_protocol(settings))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8002, show_default=True, type=click.IntRange(1, 65535))
+@_one_line_errors
+def hooks(host: str, port: int) -> None:
+    """Serve POST /v1/hooks/cms (CMS publish hook) and /healthz."""
+    import uvicorn
+
+    from content_variants.hook_api import create_hook_app
+
+    uvicorn.run(create_hook_app(_settings()), host=host, port=port, access_log=False,
+                log_config=None, loop="uvloop", http="httptools")
 
 
 @cli.command()

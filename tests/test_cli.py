@@ -292,3 +292,37 @@ def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_pa
     assert "nothing to roll back" in one_error_line(run(["rollback"], cli_env))
     empty = run(["train", "--days", "1", "--until", "2020-01-01"], cli_env)
     assert "no events in the log" in one_error_line(empty)
+
+
+def test_hooks_serves_the_cms_hook_end_to_end(cli_env, tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+    import json
+    import shutil
+    import time
+
+    content = tmp_path / "content"
+    shutil.copytree(EXAMPLE_CONTENT, content)
+    assert run(["publish", str(content)], cli_env).returncode == 0
+    secret = "cli-hook-secret-0123456789"
+    env = {**cli_env, "EDGEPICK_CONTENT_DIR": str(content), "EDGEPICK_HOOK_SECRET": secret}
+    server = CliServer(["hooks"], env)
+    try:
+        body = json.dumps({"publish": [{"placement": "cta", "variant": {
+            "id": "summer", "title": "Summer", "category": "promo",
+            "fields": {"label": "Summer sale", "link": "/summer"}}}]}).encode()
+        ts = str(int(time.time()))
+        mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+        answer = httpx.post(f"{server.base}/v1/hooks/cms", content=body, headers={
+            "X-Edgepick-Timestamp": ts, "X-Edgepick-Signature": f"sha256={mac}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["uploaded"] == ["cta/summer"]
+        unsigned = httpx.post(f"{server.base}/v1/hooks/cms", content=body)
+        assert unsigned.status_code == 401 and unsigned.json()["error"] == "missing_header"
+    finally:
+        server.stop()
+
+
+def test_hooks_without_a_content_folder_is_one_line(cli_env) -> None:
+    line = one_error_line(run(["hooks", "--port", str(free_port())], cli_env))
+    assert "EDGEPICK_CONTENT_DIR" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ def test_example_catalog_loads(content: Path) -> None:
     ("id: x\ntitle: T\ncategory: c\nstarts_at: yesterday\n", r"x\.yaml:4: field 'starts_at'"),
     ("id: x\ntitle: [unclosed\n", r"x\.yaml:\d: not valid YAML"),
     ("- just\n- a list\n", r"x\.yaml:1: a variant file must be a mapping"),
+    ('id: x\ntitle: "Sale \\u202egnp.exe"\ncategory: c\n', r"x\.yaml:2: field 'title' .*control"),
+    ("id: x\ntitle: T\ncategory: c\nfields: {n: " + "9" * 5000 + "}\n", r"x\.yaml: not valid YAML"),
+    ("id: x\ntitle: T\ncategory: c\nstarts_at: 2026-13-45T00:00:00Z\n", r"x\.yaml: not valid YAML"),
+    ("id: x\ntitle: T\ncategory: c\nfields: " + "[" * 40 + "]" * 40 + "\n",
+     r"x\.yaml:4: not valid YAML/JSON: nested deeper than 32"),
 ])
 def test_bad_variant_files_name_file_line_and_field(tmp_path: Path, text: str,
                                                     expected: str) -> None:
@@ -67,3 +73,21 @@ def test_missing_or_empty_folder_is_an_error(tmp_path: Path) -> None:
         load_catalog(tmp_path / "nope")
     with pytest.raises(ContentError, match="no placement folders"):
         load_catalog(tmp_path)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("id", "x/../../../events/evil"),
+    ("id", "Evil-Variant"),
+    ("id", "\u0435vergreen"),  # Cyrillic "е": looks like "evergreen"
+    ("id", "ok\n"),
+    ("category", "promo/../../x"),
+    ("category", "Promo"),
+])
+def test_identifiers_must_match_whole(tmp_path: Path, field: str, value: str) -> None:
+    """A pattern that is searched rather than fully matched let these through."""
+    path = tmp_path / "x.yaml"
+    fields = {"id": "x", "title": "T", "category": "c", field: value}
+    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in fields.items()))
+    line = list(fields).index(field) + 1
+    with pytest.raises(ContentError, match=rf"x\.yaml:{line}: field '{field}'.*invalid"):
+        load_variant(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -27,8 +28,10 @@ def origin_server(settings, serve):
 
 
 def objects(settings) -> dict[str, float]:
+    """Variant objects on the folder origin (the manifest copy lives beside them)."""
     root = settings.origin_dir
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.json")}
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns
+            for p in (root / "content").rglob("*.json")}
 
 
 def test_publish_uploads_prewarms_and_makes_eligible(origin_server, redis: Redis,
@@ -163,3 +166,56 @@ def test_corrupt_manifest_in_redis_is_not_built_upon(redis: Redis) -> None:
     redis.set(MANIFEST_KEY, b"{not json")
     with pytest.raises(ManifestError, match="corrupt"):
         manifest_writer.apply(redis, lambda d: None)
+
+
+def test_invalid_ids_are_reported_and_left_out_before_any_upload(
+        origin_server, redis: Redis, publish_content, content: Path, write) -> None:
+    """Fuzzing found ids that were searched, not matched: one wrote outside content/, others
+    uploaded objects and then made the whole manifest write fail."""
+    write("hero/escape.yaml", 'id: "x/../../../events/evil"\ntitle: E\ncategory: c\n'
+          "fields: {headline: h, image: i, link: l}\n")
+    write("hero/upper.yaml", "title: U\nid: Evil-Variant\ncategory: c\n"
+          "fields: {headline: h, image: i, link: l}\n")
+    write("hero/cyrillic.yaml", "id: \u0435vergreen\ntitle: C\ncategory: c\n"
+          "fields: {headline: h, image: i, link: l}\n")
+    write("hero/badcat.yaml", "id: fine-id\ntitle: B\ncategory: Promo\n"
+          "fields: {headline: h, image: i, link: l}\n")
+    report = publish_content(origin_server, content)
+    failed = "\n".join(report.failed)
+    assert len(report.failed) == 4, failed
+    assert re.search(r"hero/escape\.yaml:1: field 'id' .*invalid", failed)
+    assert re.search(r"hero/upper\.yaml:2: field 'id' .*invalid", failed)
+    assert re.search(r"hero/cyrillic\.yaml:1: field 'id' .*invalid", failed)
+    assert re.search(r"hero/badcat\.yaml:3: field 'category' .*invalid", failed)
+    assert len(report.uploaded) == 10 and report.manifest_changed and report.rev == 1
+    assert set(parse_bytes(redis.get(MANIFEST_KEY)).placements["hero"].urls) == {
+        "evergreen", "trail-running", "winter-camping", "climbing-es"}
+    root = origin_server.origin_dir
+    everything = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    assert all(str(p).startswith("content/") or str(p) == "manifest/current.json"
+               for p in everything), everything
+    assert len(objects(origin_server)) == 10  # nothing of the refused variants
+
+
+def test_failed_manifest_write_reports_the_real_state(
+        origin_server, redis: Redis, publish_content, content: Path, monkeypatch) -> None:
+    from rich.console import Console
+
+    from content_variants.folder_origin import FolderOrigin
+    from edgepick.reporting import print_report
+
+    assert publish_content(origin_server, content).rev == 1
+    path = content / "cta" / "join.yaml"
+    path.write_text(path.read_text().replace("Join the club, link", "Become a member, link"))
+
+    def refuse(*args, **kwargs):
+        raise ManifestError("manifest kept changing under 20 attempts; try again")
+
+    monkeypatch.setattr(manifest_writer, "apply", refuse)
+    report = publish_content(origin_server, content)
+    assert not report.ok and not report.manifest_changed
+    assert report.rev == 1  # what Redis still holds, not 0
+    console = Console(record=True, width=300)
+    print_report(report, FolderOrigin(origin_server.origin_dir), console)
+    text = console.export_text()
+    assert "manifest not written (still rev 1)" in text and "rev 0" not in text

@@ -1,41 +1,52 @@
-"""Rendering runs in jinja2's sandbox and yields compact, content-addressed JSON."""
+"""Rendering runs in jinja2's sandbox, in a limited child process, and yields compact,
+content-addressed JSON; every failure names the template (or variant) line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from content_variants.catalog import VariantSpec
+from content_variants.catalog import TemplateSource, VariantSpec
 from content_variants.errors import ContentError
+from content_variants.limits import PublishLimits
 from content_variants.render import Renderer
 
 SPEC = VariantSpec(id="spring", title='Spring "sale" <b>', category="promo",
                    fields={"headline": "Blüten"})
 
 
-def render(tmp_path: Path, template: str, max_bytes: int = 65536) -> bytes:
+@pytest.fixture
+def renderer() -> Iterator[Renderer]:
+    with Renderer(PublishLimits(render_cpu_s=1.0)) as r:
+        yield r
+
+
+def render(tmp_path: Path, template: str, max_bytes: int = 65536,
+           renderer: Renderer | None = None) -> bytes:
     path = tmp_path / "_template.json.j2"
-    path.write_text(template)
-    renderer = Renderer(max_bytes)
-    return renderer.render(renderer.compile(path), path, "hero", tmp_path / "spring.yaml",
-                           SPEC).body
+    if renderer is not None:
+        return renderer.render(TemplateSource(path, template), "hero", SPEC,
+                               f"{tmp_path / 'spring.yaml'}:1").body
+    with Renderer(PublishLimits(max_variant_bytes=max_bytes, render_cpu_s=1.0)) as own:
+        return own.render(TemplateSource(path, template), "hero", SPEC,
+                          f"{tmp_path / 'spring.yaml'}:1").body
 
 
-def test_renders_compact_json_with_a_stable_digest(tmp_path: Path) -> None:
+def test_renders_compact_json_with_a_stable_digest(tmp_path: Path, renderer: Renderer) -> None:
     template = '{\n  "title": {{ variant.title | tojson }},\n  "h": {{ variant.fields.headline | tojson }}\n}'
     path = tmp_path / "_template.json.j2"
-    path.write_text(template)
-    renderer = Renderer(65536)
-    out = renderer.render(renderer.compile(path), path, "hero", tmp_path / "s.yaml", SPEC)
+    out = renderer.render(TemplateSource(path, template), "hero", SPEC, "s.yaml:1")
     assert json.loads(out.body) == {"title": 'Spring "sale" <b>', "h": "Blüten"}
     assert b"\n" not in out.body
     assert out.digest == hashlib.sha256(out.body).hexdigest()[:16]
     assert out.object_key == f"content/hero/variant-spring.{out.digest}.json"
-    path.write_text(template.replace("\n", "\n\n"))  # whitespace only: same object
-    again = renderer.render(renderer.compile(path), path, "hero", tmp_path / "s.yaml", SPEC)
+    # whitespace only: same object
+    again = renderer.render(TemplateSource(path, template.replace("\n", "\n\n")), "hero", SPEC,
+                            "s.yaml:1")
     assert again.digest == out.digest
 
 
@@ -44,30 +55,35 @@ def test_renders_compact_json_with_a_stable_digest(tmp_path: Path) -> None:
     "{{ variant.__class__ }}",
     "{{ cycler.__init__.__globals__.os }}",
     "{% set x = [] %}{{ x.append(1) }}",
+    "{% include '/etc/passwd' %}",
+    "{% import '/etc/hosts' as h %}",
+    "{{ lipsum(1000000) }}",
 ])
-def test_sandbox_refuses_python_internals(tmp_path: Path, template: str) -> None:
+def test_sandbox_refuses_python_internals(tmp_path: Path, renderer: Renderer,
+                                          template: str) -> None:
     with pytest.raises(ContentError) as info:
-        render(tmp_path, template)
+        render(tmp_path, template, renderer=renderer)
     message = str(info.value)
     assert "_template.json.j2" in message
-    assert "sandbox" in message or "unsafe" in message or "undefined" in message
+    assert any(word in message for word in ("sandbox", "unsafe", "undefined", "no loader"))
 
 
-def test_syntax_error_names_the_template_line(tmp_path: Path) -> None:
+def test_syntax_error_names_the_template_line(tmp_path: Path, renderer: Renderer) -> None:
     with pytest.raises(ContentError, match=r"_template.json.j2:3: template syntax error"):
-        render(tmp_path, '{\n "a": 1,\n "b": {{ variant.title | tojson }\n}')
+        render(tmp_path, '{\n "a": 1,\n "b": {{ variant.title | tojson }\n}', renderer=renderer)
 
 
-def test_undefined_field_names_the_template_line(tmp_path: Path) -> None:
+def test_undefined_field_names_the_template_line(tmp_path: Path, renderer: Renderer) -> None:
     with pytest.raises(ContentError, match=r"_template.json.j2:2: rendering spring.yaml failed"):
-        render(tmp_path, '{\n "a": {{ variant.fields.missing.deeper }}\n}')
+        render(tmp_path, '{\n "a": {{ variant.fields.missing.deeper }}\n}', renderer=renderer)
 
 
-def test_output_must_be_a_json_object(tmp_path: Path) -> None:
-    with pytest.raises(ContentError, match="not JSON: .* output line 2"):
-        render(tmp_path, '{\n "title": {{ variant.title }}\n}')
+def test_output_must_be_a_json_object(tmp_path: Path, renderer: Renderer) -> None:
+    with pytest.raises(ContentError, match=r"spring.yaml:1: rendered output is not JSON: "
+                                           r".* output line 2"):
+        render(tmp_path, '{\n "title": {{ variant.title }}\n}', renderer=renderer)
     with pytest.raises(ContentError, match="must be a JSON object"):
-        render(tmp_path, "[1, 2]")
+        render(tmp_path, "[1, 2]", renderer=renderer)
 
 
 def test_output_size_is_limited_while_rendering(tmp_path: Path) -> None:

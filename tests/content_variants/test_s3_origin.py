@@ -27,6 +27,10 @@ def test_publish_to_s3_writes_content_addressed_objects_with_cache_headers(
     assert report.ok, report.failed
     s3 = boto3.client("s3")
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert "site-a/manifest/current.json" in keys  # the durable copy, rewritten on change
+    copy = s3.head_object(Bucket=BUCKET, Key="site-a/manifest/current.json")
+    assert copy["CacheControl"] == "no-cache"
+    keys.remove("site-a/manifest/current.json")
     assert len(keys) == 10
     assert all(k.startswith("site-a/content/") and k.endswith(".json") for k in keys)
     url = parse_bytes(redis.get(MANIFEST_KEY)).placements["hero"].urls["evergreen"]
