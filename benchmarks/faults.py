@@ -110,24 +110,43 @@ class Tally:
     log: list[str] = field(default_factory=list)
 
 
-async def serve_load(base: str, rate: float, stop: asyncio.Event, tally: Tally) -> None:
+async def serve_load(base: str, rate: float, stop: asyncio.Event, tally: Tally,
+                     connections: int = 8) -> None:
+    """GETs over a few keep-alive connections with a minimal HTTP/1.1 client: httpx's pool
+    bookkeeping grows with the queue and makes the client the bottleneck under faults."""
+    host, port = base.rsplit("//", 1)[1].split(":")
     rng = random.Random(3)
-    async with httpx.AsyncClient(base_url=base, timeout=10,
-                                 limits=httpx.Limits(max_connections=200)) as client:
-        async def one(path: str) -> None:
-            started = time.perf_counter()
-            try:
-                answer = await client.get(path)
-            except httpx.HTTPError as e:
-                tally.serving[f"error {type(e).__name__}"] += 1
-                return
-            tally.serving_ms.append((time.perf_counter() - started) * 1000)
-            tally.serving[str(answer.status_code)] += 1
-            tally.sources[answer.headers.get("x-edgepick-source", "-")] += 1
 
-        await _paced(rate, stop, lambda i: one(
-            f"/p/{PLACEMENTS[i % 3]}?uid=" + (rng.choice(tally.sent_users)
-                                             if tally.sent_users and i % 4 else f"stranger-{i}")))
+    async def connection(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        begun = time.perf_counter()
+        i = k
+        while not stop.is_set():
+            delay = begun + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            uid = rng.choice(tally.sent_users) if tally.sent_users and i % 4 else f"s-{i}"
+            started = time.perf_counter()
+            writer.write(f"GET /p/{PLACEMENTS[i % 3]}?uid={uid} HTTP/1.1\r\nHost: bench\r\n"
+                         "\r\n".encode())
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError) as e:
+                tally.serving[f"error {type(e).__name__}"] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, int(port))
+                i += connections
+                continue
+            tally.serving_ms.append((time.perf_counter() - started) * 1000)
+            tally.serving[head[9:12].decode()] += 1
+            source = head.lower().split(b"x-edgepick-source: ")
+            tally.sources[source[1].split(b"\r\n")[0].decode() if len(source) > 1 else "-"] += 1
+            i += connections
+        writer.close()
+
+    await asyncio.gather(*(connection(k) for k in range(connections)))
 
 
 async def event_load(base: str, rate: float, stop: asyncio.Event, tally: Tally,

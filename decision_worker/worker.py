@@ -101,19 +101,34 @@ class Worker:
         self._stopping = True
 
     async def run(self, burst: bool = False) -> None:
-        await self.ensure_group()
+        """Consume until `stop()` (or, with `burst`, until nothing is left). Nothing but a
+        stop ends the loop: Redis faults are waited out, and an unexpected error is logged
+        and the iteration retried, since a worker that exits leaves its work to nobody."""
         log.info("worker %s consuming %s", self.consumer, EVENTS_STREAM)
+        group_ready = False
         while not self._stopping:
             try:
+                if not group_ready:
+                    await self.ensure_group()
+                    group_ready = True
                 worked = await self.run_once(block=not burst)
-            except RedisError as e:
-                if isinstance(e, ResponseError) and ("NOGROUP" in str(e)
-                                                     or "no such key" in str(e)):
+            except ResponseError as e:
+                if "NOGROUP" in str(e) or "no such key" in str(e):
                     log.warning("the stream or its consumer group disappeared; creating it "
                                 "again")
-                    await self.ensure_group()
+                    group_ready = False
                     continue
+                log.warning("Redis refused a command (%s); retrying in %.0fs", e,
+                            REDIS_RETRY_S)
+                await asyncio.sleep(REDIS_RETRY_S)
+                continue
+            except RedisError as e:
                 log.warning("Redis unavailable (%s); retrying in %.0fs", e, REDIS_RETRY_S)
+                await asyncio.sleep(REDIS_RETRY_S)
+                continue
+            except Exception:  # noqa: BLE001 - logged; the loop must outlive a bad iteration
+                self.metrics.failures.inc()
+                log.exception("worker iteration failed; retrying in %.0fs", REDIS_RETRY_S)
                 await asyncio.sleep(REDIS_RETRY_S)
                 continue
             if burst and not worked:
@@ -212,7 +227,8 @@ class Worker:
                 keep_from = min(keep_from, delivered)
                 if group["pending"]:
                     summary: Any = await self._redis.xpending(EVENTS_STREAM, CONSUMER_GROUP)
-                    keep_from = min(keep_from, _ms(summary["min"]))
+                    if summary.get("min"):  # None when acknowledged in the meantime
+                        keep_from = min(keep_from, _ms(summary["min"]))
         if keep_from > 0:
             await self._redis.xtrim(EVENTS_STREAM, minid=f"{keep_from}-0", approximate=True)
         dead_from = now_ms - int(DEAD_LETTER_RETENTION_S * 1000)

@@ -157,3 +157,35 @@ def test_after_redis_comes_back_empty_every_session_start_is_decided_again(
     worker = asyncio.run(scenario())
     assert all(decision(u, "hero") is not None for u in users)
     assert worker.totals.users_decided == 6
+
+
+def test_a_worker_started_while_redis_is_down_waits_and_then_decides(
+        redis_process, worker_settings) -> None:
+    from tests.conftest import wait_until
+
+    from .conftest import write_catalog as catalog_on
+
+    settings = dataclasses.replace(worker_settings, redis_url=redis_process.url)
+    user = not_held("early-bird")
+    redis_process.stop()
+
+    async def scenario() -> None:
+        client = AsyncRedis.from_url(redis_process.url)
+        worker = Worker(client, settings, consumer="early")
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(1.5)  # Redis refuses connections meanwhile
+        assert not task.done()
+        await asyncio.to_thread(redis_process.start)
+        direct = Redis.from_url(redis_process.url)
+        catalog_on(direct)
+        direct.xadd(EVENTS_STREAM, {"m": json.dumps({
+            **session(user, "early-s"), "receivedAt": NOW.isoformat()})})
+        key = profile_key(user_tag(settings.key_secret_bytes, user))
+        await asyncio.to_thread(wait_until, lambda: direct.get(key) is not None, 15,
+                                "the worker to apply the session start")
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+        await client.aclose()
+        direct.close()
+
+    asyncio.run(scenario())
