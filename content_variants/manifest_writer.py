@@ -95,7 +95,7 @@ def _decode(raw: bytes | str) -> Document:
     try:
         doc = json.loads(raw)
         parse_document(doc)
-    except (json.JSONDecodeError, CorruptRecord) as e:
+    except (ValueError, RecursionError, CorruptRecord) as e:  # JSON, UTF-8, nesting
         raise ManifestError(f"the manifest in Redis is corrupt ({e}); refusing to build on it") from e
     result: Document = doc
     return result

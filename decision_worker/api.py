@@ -23,7 +23,7 @@ from prometheus_client import (
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -159,11 +159,15 @@ async def _read_body(request: Request) -> bytes:
         raise RequestRejected(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise RequestRejected(413, "(body)", f"is larger than {MAX_REQUEST_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise RequestRejected(413, "(body)",
+                                      f"is larger than {MAX_REQUEST_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as e:  # the protocol's body timeout, or the client left
+        raise RequestRejected(400, "(body)", "did not arrive completely") from e
     return b"".join(chunks)
 
 

@@ -180,7 +180,11 @@ class ManifestCache:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await self.refresh()
+                # Bounded: a frozen store must not stall the poller past its recovery.
+                async with asyncio.timeout(max(5.0, 5 * self._refresh_s)):
+                    await self.refresh()
+            except TimeoutError:
+                log.warning("manifest refresh timed out; keeping the manifest loaded")
             except (RedisError, OSError, CorruptRecord) as e:
                 # Keep serving the last good manifest; say so once per failed refresh.
                 log.warning("manifest refresh failed: %s", e)

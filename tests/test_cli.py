@@ -203,6 +203,27 @@ def test_serve_logs_no_user_id_even_at_debug(cli_env, access_log: str) -> None:
         assert access == [], "--no-access-log still logged requests"
 
 
+def test_api_answers_a_slow_body_with_408_and_logs_no_traceback(cli_env) -> None:
+    import socket
+
+    server = CliServer(["--log-level", "INFO", "api"],
+                       {**cli_env, "EDGEPICK_HTTP_BODY_TIMEOUT_S": "0.5",
+                        "EDGEPICK_HTTP_HEADER_TIMEOUT_S": "0.5"})
+    try:
+        host, port = server.base.rsplit("//", 1)[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 100\r\n\r\n{\"type\"")
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        ok = httpx.post(f"{server.base}/v1/events", json={
+            "type": "track", "event": "Session Started", "userId": "bob", "messageId": "m2"})
+        assert ok.status_code == 200
+    finally:
+        stderr = server.stop()  # asserts that no traceback was logged
+    assert "Exception" not in stderr
+
+
 def test_api_accepts_events(cli_env) -> None:
     server = CliServer(["api"], cli_env)
     try:

@@ -108,3 +108,15 @@ def test_a_corrupt_copy_is_not_built_upon(origin_server, redis: Redis, content: 
     with pytest.raises(ManifestError, match="manifest copy .* is corrupt"):
         publish_folder(origin_server, redis, content)
     assert redis.get(MANIFEST_KEY) is None
+
+
+def test_a_manifest_that_is_not_utf8_is_refused_with_a_message(redis) -> None:
+    import pytest
+
+    from content_variants import manifest_writer
+    from content_variants.errors import ManifestError
+    from edge_functions.keys import MANIFEST_KEY
+
+    redis.set(MANIFEST_KEY, b'{"format": 1, "rev": 1, "placements": {"\xff": 1}}')
+    with pytest.raises(ManifestError, match="corrupt"):
+        manifest_writer.read_document(redis)
