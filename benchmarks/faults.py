@@ -242,6 +242,26 @@ async def scenario(redis: RedisServer, serve: str, api: str, args: Plan,
     note("load stopped")
 
 
+def edge_percentiles(serve: str) -> dict[str, float]:
+    """p50/p99/p99.9 of the edge's own handler time for /p/{placement}, from its histogram
+    (upper bound of the bucket the quantile falls in)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(httpx.get(f"{serve}/metrics").text):
+        for s in family.samples:
+            if s.name == "edgepick_edge_request_seconds_bucket" and \
+                    s.labels.get("route") == "placement":
+                buckets.append((float(s.labels["le"]), s.value))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    out = {}
+    for name, q in (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)):
+        out[name] = next((le * 1000 for le, count in buckets if count >= q * total),
+                         float("nan"))
+    return out
+
+
 def logged_ids(origin: Path) -> Counter[str]:
     ids: Counter[str] = Counter()
     for path in (origin / "events").glob("dt=*/*.jsonl"):
@@ -296,9 +316,11 @@ def _run(args: Plan, procs: Processes, redis: RedisServer, tally: Tally) -> dict
             break
         time.sleep(1)
     logged = logged_ids(origin)
+    edge_ms = edge_percentiles(serve)
     return {
+        "edge_handler_ms": edge_ms,
         "serving": dict(tally.serving), "sources": dict(tally.sources),
-        "serving_p99_ms": sorted(tally.serving_ms)[int(len(tally.serving_ms) * 0.99)]
+        "client_p99_ms": sorted(tally.serving_ms)[int(len(tally.serving_ms) * 0.99)]
         if tally.serving_ms else None,
         "events": dict(tally.events), "accepted": len(tally.accepted),
         "not_logged": len([m for m in tally.accepted if m not in logged]),
