@@ -33,7 +33,7 @@ from decision_worker.keys import (  # noqa: E402
     STREAM_RETENTION_S,
     SUPPRESSED,
 )
-from decision_worker.popularity import STATS_KEY  # noqa: E402
+from decision_worker.ranking.popularity import STATS_KEY  # noqa: E402
 from edge_functions.keys import MANIFEST_KEY  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"

@@ -27,10 +27,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from decision_worker.candidates import Catalog  # noqa: E402
-from decision_worker.popularity import Popularity, stat_field  # noqa: E402
-from decision_worker.profile import Profile, add_to_counter, new_counter  # noqa: E402
-from decision_worker.retrieval import retrieve, user_vector  # noqa: E402
+from decision_worker.ranking.candidates import Catalog  # noqa: E402
+from decision_worker.ranking.popularity import Popularity, stat_field  # noqa: E402
+from decision_worker.ranking.profile import Profile, add_to_counter, new_counter  # noqa: E402
+from decision_worker.ranking.retrieval import retrieve, user_vector  # noqa: E402
 
 VARIANTS, CATEGORIES, LIMIT = 100_000, 200, 500
 

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from decision_worker.compiled import probe_rows  # noqa: E402
-from decision_worker.features import CATEGORICAL, FEATURES  # noqa: E402
-from decision_worker.model import LightGBMRanker  # noqa: E402
+from decision_worker.ranking.compiled import probe_rows  # noqa: E402
+from decision_worker.ranking.features import CATEGORICAL, FEATURES  # noqa: E402
+from decision_worker.learning.model import LightGBMRanker  # noqa: E402
 
 BATCH = 150
 

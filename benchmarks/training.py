@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.catalog_fixture import write_catalog  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
-from decision_worker.candidates import Catalog  # noqa: E402
-from decision_worker.event_log import FolderEventLog  # noqa: E402
-from decision_worker.synthetic import Population, as_logged  # noqa: E402
+from decision_worker.ranking.candidates import Catalog  # noqa: E402
+from decision_worker.ingest.event_log import FolderEventLog  # noqa: E402
+from decision_worker.learning.synthetic import Population, as_logged  # noqa: E402
 from edge_functions.keys import MANIFEST_KEY  # noqa: E402
 
 SLATE = 3

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.catalog_fixture import session_record, write_catalog, write_profiles  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
 from benchmarks.scoring import model_with_200_trees  # noqa: E402
-from decision_worker.features import FEATURES  # noqa: E402
+from decision_worker.ranking.features import FEATURES  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
-from decision_worker.registry import FolderArtifacts, Registry  # noqa: E402
+from decision_worker.learning.registry import FolderArtifacts, Registry  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"

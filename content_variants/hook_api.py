@@ -37,7 +37,7 @@ from content_variants.prewarm import Prewarmer
 from content_variants.publish import Publisher, PublishReport
 from edge_functions.errors import ConfigError, EdgepickError
 from edge_functions.redis_client import connect_async, connect_sync
-from edge_functions.settings import Settings
+from content_variants.settings import PublisherSettings
 
 ROUTE = "/v1/hooks/cms"
 BUSY_RETRY_AFTER_S = 5
@@ -56,7 +56,7 @@ class HookBusy(EdgepickError):
     error_code = "busy"
 
 
-def create_hook_app(settings: Settings) -> Starlette:
+def create_hook_app(settings: PublisherSettings) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("the CMS hook needs a Redis URL (the CLI starts embedded Redis)")
     if settings.content_dir is None:
@@ -130,7 +130,7 @@ async def _bounded_body(request: Request, max_bytes: int) -> bytes:
 
 
 async def _publish_in_thread(threads: anyio.CapacityLimiter, publisher: Publisher,
-                             items: HookItems, settings: Settings) -> PublishReport:
+                             items: HookItems, settings: PublisherSettings) -> PublishReport:
     try:
         threads.acquire_nowait()
     except anyio.WouldBlock:

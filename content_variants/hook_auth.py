@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from edge_functions.errors import EdgepickError
-from edge_functions.settings import Settings
+from content_variants.settings import PublisherSettings
 
 SCHEMES = ("edgepick", "contentful", "sanity", "strapi")
 _SANITY_HEADER = re.compile(r"t=(\d{1,16})[, ]+v1=([^, ]+)")
@@ -59,7 +59,7 @@ class HookSecrets:
     strapi: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> HookSecrets:
+    def from_settings(cls, settings: PublisherSettings) -> HookSecrets:
         return cls(settings.hook_secret, settings.contentful_secret, settings.sanity_secret,
                    settings.strapi_secret)
 

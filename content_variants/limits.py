@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_functions.settings import Settings
+from content_variants.settings import PublisherSettings
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class PublishLimits:
         return self.publish_timeout_s + 60.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PublishLimits:
+    def from_settings(cls, settings: PublisherSettings) -> PublishLimits:
         return cls(max_variant_bytes=settings.max_variant_bytes,
                    max_source_bytes=settings.max_source_bytes,
                    max_variants=settings.max_variants,

@@ -27,21 +27,21 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from decision_worker.event_log import event_log_from_url
-from decision_worker.events import MAX_REQUEST_BYTES, event_rules
-from decision_worker.forget import MAX_IDS_PER_REQUEST, forget, published_placements
-from decision_worker.ingest import Ingest, IngestUnavailable
-from decision_worker.request_body import RequestRejected, decode_body, loads_strict
+from decision_worker.ingest.event_log import event_log_from_url
+from decision_worker.ingest.events import MAX_REQUEST_BYTES, event_rules
+from decision_worker.online.forget import MAX_IDS_PER_REQUEST, forget, published_placements
+from decision_worker.ingest.ingestion import Ingest, IngestUnavailable
+from decision_worker.ingest.request_body import RequestRejected, decode_body, loads_strict
 from edge_functions.errors import ConfigError, EdgepickError, InvalidIdentifier
 from edge_functions.redis_client import connect_async
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 log = logging.getLogger("edgepick.api")
 BACKLOG_RETRY_S = 0.5
 NO_STORE = {"cache-control": "private, no-store"}
 
 
-def create_api(settings: Settings) -> Starlette:
+def create_api(settings: WorkerSettings) -> Starlette:
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
@@ -205,4 +205,4 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 def create_api_from_env() -> Starlette:
     """uvicorn's factory (benchmarks, several worker processes)."""
-    return create_api(Settings.from_env())
+    return create_api(WorkerSettings.from_env())

@@ -24,12 +24,13 @@ from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.redis_client import connect_async
 from edge_functions.serving import NO_STORE, PLACEMENT_PREFIX, Edge
-from edge_functions.settings import DEV_SECRET, Settings
+from edge_functions.env import DEV_SECRET
+from edge_functions.settings import ServingSettings
 
 log = logging.getLogger("edgepick.edge")
 
 
-def create_app(settings: Settings) -> EdgeApp:
+def create_app(settings: ServingSettings) -> EdgeApp:
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
     if settings.key_secret == DEV_SECRET:
@@ -129,4 +130,4 @@ class EdgeApp:
 def create_app_from_env() -> EdgeApp:
     """uvicorn's factory for `edgepick serve` (each worker process reads the environment)."""
     configure_logs(os.environ.get("EDGEPICK_LOG_LEVEL", "WARNING").upper())
-    return create_app(Settings.from_env())
+    return create_app(ServingSettings.from_env())

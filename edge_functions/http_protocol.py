@@ -34,7 +34,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from edge_functions.settings import Settings
+from edge_functions.env import HttpServerSettings
 
 INF = float("inf")
 LINGER_S = 1.0  # how long a refused connection is drained before it is closed
@@ -49,7 +49,7 @@ class HttpLimits:
     max_head_bytes: int = 16 * 1024
 
 
-def http_protocol(settings: Settings) -> type[asyncio.Protocol]:
+def http_protocol(settings: HttpServerSettings) -> type[asyncio.Protocol]:
     """The protocol for uvicorn's `Config(http=…)` with the settings' limits.
 
     A partial rather than a subclass per setting: uvicorn only calls it, once per

@@ -12,16 +12,21 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from redis import Redis
 from redis.exceptions import RedisError
 
+from edge_functions.env import CommonSettings
 from edge_functions.errors import EdgepickError
-from edge_functions.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=CommonSettings)
+
+if TYPE_CHECKING:
+    from content_variants.settings import PublisherSettings
+    from decision_worker.settings import WorkerSettings
 
 
 def _one_line_errors(command: F) -> F:
@@ -39,13 +44,30 @@ def _one_line_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _settings(**overrides: object) -> Settings:
-    from edgepick.embedded_redis import with_redis
+def _settings(kind: type[S], **overrides: object) -> S:
+    """The command's own package settings (only its variables are read and validated);
+    embedded Redis is started, and imported, only when no Redis URL is configured."""
+    settings = kind.from_env(None, **overrides)
+    if settings.redis_url is None:
+        from edgepick.embedded_redis import with_redis
 
-    return with_redis(Settings.from_env(None, **overrides))
+        settings = with_redis(settings)
+    return settings
 
 
-def _redis(settings: Settings) -> Redis:
+def _publisher() -> PublisherSettings:
+    from content_variants.settings import PublisherSettings
+
+    return _settings(PublisherSettings)
+
+
+def _worker() -> WorkerSettings:
+    from decision_worker.settings import WorkerSettings
+
+    return _settings(WorkerSettings)
+
+
+def _redis(settings: CommonSettings) -> Redis:
     from edge_functions.redis_client import connect_sync
 
     assert settings.redis_url is not None
@@ -72,7 +94,7 @@ def publish(content_dir: Path) -> None:
     from content_variants.prewarm import Prewarmer
     from edgepick.reporting import publish_with_progress
 
-    settings = _settings()
+    settings = _publisher()
     prewarmer = Prewarmer(settings.cdn_base, settings.prewarm_timeout_s)
     try:
         report = publish_with_progress(content_dir, _redis(settings),
@@ -101,7 +123,7 @@ def unpublish(placement: str, variant: str, replace_default: str | None) -> None
     check_id("variant", variant)
     if replace_default is not None:
         check_id("variant", replace_default)
-    settings = _settings()
+    settings = _publisher()
     doc = unpublish_variant(_redis(settings), placement, variant, replace_default,
                             origin_from_url(settings.origin))
     default = doc["placements"][placement]["default"]
@@ -116,9 +138,9 @@ def unpublish(placement: str, variant: str, replace_default: str | None) -> None
 @_one_line_errors
 def pin(user: str, placement: str, variants: tuple[str, ...], ttl: int | None) -> None:
     """Decide by hand: USER sees VARIANTS (first that is still published) in PLACEMENT."""
-    from decision_worker.pinning import pin as pin_decision
+    from decision_worker.online.pinning import pin as pin_decision
 
-    settings = _settings()
+    settings = _worker()
     ttl_s = settings.decision_ttl_s if ttl is None else ttl
     pin_decision(_redis(settings), settings.key_secret_bytes, user, placement, list(variants),
                  ttl_s)
@@ -136,8 +158,9 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     import uvicorn
 
     from edge_functions.http_protocol import http_protocol
+    from edge_functions.settings import ServingSettings
 
-    settings = _settings()
+    settings = _settings(ServingSettings)
     # Worker processes read the environment again: hand them the resolved Redis URL.
     assert settings.redis_url is not None
     os.environ["EDGEPICK_REDIS_URL"] = settings.redis_url
@@ -158,7 +181,7 @@ def api(host: str, port: int) -> None:
     from decision_worker.api import create_api
     from edge_functions.http_protocol import http_protocol
 
-    settings = _settings()
+    settings = _worker()
     uvicorn.run(create_api(settings), host=host, port=port, access_log=False,
                 log_config=None, loop="uvloop", http=http_protocol(settings))
 
@@ -172,9 +195,11 @@ def hooks(host: str, port: int) -> None:
     import uvicorn
 
     from content_variants.hook_api import create_hook_app
+    from edge_functions.http_protocol import http_protocol
 
-    uvicorn.run(create_hook_app(_settings()), host=host, port=port, access_log=False,
-                log_config=None, loop="uvloop", http="httptools")
+    settings = _publisher()
+    uvicorn.run(create_hook_app(settings), host=host, port=port, access_log=False,
+                log_config=None, loop="uvloop", http=http_protocol(settings))
 
 
 @cli.command()
@@ -186,7 +211,7 @@ def worker(burst: bool, metrics_port: int | None) -> None:
     """Consume the event stream and write decisions (a member of the consumer group)."""
     from edgepick.worker_process import run_worker
 
-    run_worker(_settings(), burst, metrics_port)
+    run_worker(_worker(), burst, metrics_port)
 
 
 @cli.command()
@@ -201,7 +226,8 @@ def train(days: int, until: Any, report_path: Path | None) -> None:
     """Train a LightGBM ranker on the event log, evaluate it, register it as the shadow model."""
     from edgepick.training_cli import train_and_report
 
-    train_and_report(_settings(), _redis(_settings()), days, until, report_path)
+    settings = _worker()
+    train_and_report(settings, _redis(settings), days, until, report_path)
 
 
 @cli.command()
@@ -211,9 +237,9 @@ def train(days: int, until: Any, report_path: Path | None) -> None:
 @_one_line_errors
 def promote(version: str | None, reason: str | None) -> None:
     """Make VERSION (default: the shadow model) the production model, if it wins."""
-    from decision_worker.registry import Registry, store_from_url
+    from decision_worker.learning.registry import Registry, store_from_url
 
-    promoted = Registry(store_from_url(_settings().origin)).promote(version, reason)
+    promoted = Registry(store_from_url(_worker().origin)).promote(version, reason)
     click.echo(f"production is now {promoted}; workers pick it up within a few seconds")
 
 
@@ -221,9 +247,9 @@ def promote(version: str | None, reason: str | None) -> None:
 @_one_line_errors
 def rollback() -> None:
     """Return production to the version before the current one."""
-    from decision_worker.registry import Registry, store_from_url
+    from decision_worker.learning.registry import Registry, store_from_url
 
-    previous = Registry(store_from_url(_settings().origin)).rollback()
+    previous = Registry(store_from_url(_worker().origin)).rollback()
     click.echo(f"production is now {previous or 'the baseline ranker'}")
 
 
@@ -235,7 +261,7 @@ def forget(users: tuple[str, ...]) -> None:
     events, and keep training from learning from their logged events."""
     from edgepick.privacy_cli import forget_users
 
-    report = forget_users(_settings(), list(users))
+    report = forget_users(_worker(), list(users))
     click.echo(f"forgot {report.users} user(s) ({report.ids} id(s) with linked ones); "
                f"{report.keys_deleted} decision key(s) deleted; future events suppressed")
 
@@ -249,7 +275,7 @@ def recover_stream(since: Any) -> None:
     died with a backlog); events already streamed are skipped."""
     from edgepick.privacy_cli import recover
 
-    count = recover(_settings(), since)
+    count = recover(_worker(), since)
     click.echo(f"re-streamed {count} logged event(s) that were not in the stream")
 
 
@@ -267,12 +293,20 @@ def demo(port: int, content_dir: Path | None, api_port: int | None, users: int,
          once: bool) -> None:
     """The whole product locally: publish, replay a synthetic population's events through
     the events API and the worker, and serve the decisions on PORT."""
-    from edgepick.demo import run_demo
+    import dataclasses
 
-    overrides: dict[str, Any] = {"serve_origin": True}
-    if not os.environ.get("EDGEPICK_CDN_BASE"):
-        overrides["cdn_base"] = f"http://127.0.0.1:{port}"
-    run_demo(_settings(**overrides), port, api_port or port + 1, content_dir, once, users)
+    from content_variants.settings import PublisherSettings
+    from decision_worker.settings import WorkerSettings
+    from edge_functions.settings import ServingSettings
+    from edgepick.demo import DemoSettings, run_demo
+
+    serving = _settings(ServingSettings, serve_origin=True)
+    shared = {"redis_url": serving.redis_url}  # one embedded Redis for the three parts
+    cdn = {} if os.environ.get("EDGEPICK_CDN_BASE") else {"cdn_base": f"http://127.0.0.1:{port}"}
+    parts = DemoSettings(serving, dataclasses.replace(WorkerSettings.from_env(), **shared),
+                         dataclasses.replace(PublisherSettings.from_env(), **shared, **cdn))
+    parts.publisher.check()
+    run_demo(parts, port, api_port or port + 1, content_dir, once, users)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -31,17 +32,20 @@ from rich.table import Table
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
 from decision_worker.api import create_api
-from decision_worker.candidates import Catalog
+from decision_worker.ranking.candidates import Catalog
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
-from decision_worker.synthetic import Population
-from decision_worker.worker import Worker
+from decision_worker.learning.synthetic import Population
+from decision_worker.online.worker import Worker
 from edge_functions.app import create_app
 from edge_functions.decision_record import decode
 from edge_functions.errors import EdgepickError
 from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
 from edge_functions.redis_client import connect_async, connect_sync
-from edge_functions.settings import Settings
+from content_variants.settings import PublisherSettings
+from decision_worker.settings import WorkerSettings
+from edge_functions.env import HttpServerSettings
+from edge_functions.settings import ServingSettings
 from edgepick.reporting import publish_with_progress
 
 EXAMPLE_CONTENT = Path(__file__).parent / "examples" / "content"
@@ -53,22 +57,32 @@ class DemoError(EdgepickError):
     error_code = "demo_failed"
 
 
-def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | None,
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo runs every part: each with its own package's settings, one Redis."""
+
+    serving: ServingSettings
+    worker: WorkerSettings
+    publisher: PublisherSettings
+
+
+def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | None,
              once: bool, users: int) -> None:
     console = Console(soft_wrap=True)
+    settings, publisher = parts.worker, parts.publisher
     assert settings.redis_url is not None
-    edge = _Server(create_app(settings), port, settings)
+    edge = _Server(create_app(parts.serving), port, parts.serving)
     api = _Server(create_api(settings), api_port, settings)
     worker = _WorkerThread(settings)
     try:
         for part in (edge, api, worker):
             part.start()
         redis = connect_sync(settings.redis_url)
-        prewarmer = Prewarmer(settings.cdn_base, settings.prewarm_timeout_s)
+        prewarmer = Prewarmer(publisher.cdn_base, publisher.prewarm_timeout_s)
         try:
             report = publish_with_progress(content_dir or EXAMPLE_CONTENT, redis,
-                                           origin_from_url(settings.origin), prewarmer,
-                                           settings.max_variant_bytes, console)
+                                           origin_from_url(publisher.origin), prewarmer,
+                                           publisher.max_variant_bytes, console)
         finally:
             prewarmer.close()
         if report.rev == 0:
@@ -104,7 +118,7 @@ def run_demo(settings: Settings, port: int, api_port: int, content_dir: Path | N
 class _Server:
     """An ASGI app on uvicorn in a thread."""
 
-    def __init__(self, app: Any, port: int, settings: Settings) -> None:
+    def __init__(self, app: Any, port: int, settings: HttpServerSettings) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                                      log_level="warning", access_log=False,
@@ -127,7 +141,7 @@ class _Server:
 class _WorkerThread:
     """The decision worker on its own event loop in a thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: WorkerSettings) -> None:
         assert settings.redis_url is not None
         self._url = settings.redis_url
         self._settings = settings
@@ -183,7 +197,8 @@ def _wait_drained(redis: Redis, seconds: float = 120) -> None:
     _wait_for(drained, seconds, "the worker did not catch up with the events")
 
 
-def _print_summary(console: Console, redis: Redis, settings: Settings, population: Population,
+def _print_summary(console: Console, redis: Redis, settings: WorkerSettings,
+                   population: Population,
                    worker: Worker | None) -> None:
     assert worker is not None
     secret = settings.key_secret_bytes
@@ -225,10 +240,10 @@ def _print_summary(console: Console, redis: Redis, settings: Settings, populatio
     console.print(table)
 
 
-def _train_on_the_log(console: Console, settings: Settings, redis: Redis) -> None:
+def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) -> None:
     """Learning to rank on what the demo just logged: train, evaluate, and ask for a
     promotion, which the registry grants only if the candidate beats production."""
-    from decision_worker.registry import Registry, RegistryError, store_from_url
+    from decision_worker.learning.registry import Registry, RegistryError, store_from_url
     from edgepick.training_cli import train_and_report
 
     console.print("\nTraining a LightGBM ranker on the event log just written:")

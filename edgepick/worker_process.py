@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from decision_worker.worker import Worker
+from decision_worker.online.worker import Worker
 from edge_functions.redis_client import connect_async
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 
-def run_worker(settings: Settings, burst: bool, metrics_port: int | None) -> None:
+def run_worker(settings: WorkerSettings, burst: bool, metrics_port: int | None) -> None:
     asyncio.run(_main(settings, burst, metrics_port))
 
 
-async def _main(settings: Settings, burst: bool, metrics_port: int | None) -> None:
+async def _main(settings: WorkerSettings, burst: bool, metrics_port: int | None) -> None:
     assert settings.redis_url is not None
     redis = connect_async(settings.redis_url)
     worker = Worker(redis, settings)

@@ -32,9 +32,17 @@ from content_variants.prewarm import Prewarmer
 from content_variants.publish import PublishReport, publish
 from edge_functions.app import create_app
 from edge_functions.http_protocol import http_protocol
-from edge_functions.settings import Settings
+from content_variants.settings import PublisherSettings
+from decision_worker.settings import WorkerSettings
+from edge_functions.settings import ServingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(ServingSettings, WorkerSettings, PublisherSettings):
+    """Every package's settings in one object, as a single process running all the parts
+    would hold them: the tests start edge, API, worker and publisher side by side."""
 EXAMPLE_CONTENT = ROOT / "edgepick" / "examples" / "content"
 SECRET = "test-secret-0123456789abcdef"
 REQUIRE_SERVERS = os.environ.get("EDGEPICK_REQUIRE_SERVERS") == "1"

@@ -283,9 +283,9 @@ def test_worker_burst_drains_the_stream_and_exits(cli_env, redis) -> None:
 def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_path) -> None:
     import datetime as dt
 
-    from decision_worker.candidates import Catalog
-    from decision_worker.event_log import FolderEventLog
-    from decision_worker.synthetic import Population, as_logged
+    from decision_worker.ranking.candidates import Catalog
+    from decision_worker.ingest.event_log import FolderEventLog
+    from decision_worker.learning.synthetic import Population, as_logged
     from edge_functions.keys import MANIFEST_KEY
 
     assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0

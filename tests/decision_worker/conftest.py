@@ -15,13 +15,13 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from content_variants.manifest_writer import apply
-from decision_worker.event_log import FolderEventLog
-from decision_worker.ingest import Ingest, IngestResult
-from decision_worker.ranker import Ranker
-from decision_worker.worker import Worker
+from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.ingestion import Ingest, IngestResult
+from decision_worker.ranking.ranker import Ranker
+from decision_worker.online.worker import Worker
 from edge_functions.decision_record import DecisionRecord, decode
 from edge_functions.keys import decision_key, user_tag
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 
 # placement → (default, {variant: metadata})
 CATALOG: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
@@ -69,7 +69,7 @@ def track(user: str | None, name: str, message_id: str, at: dt.datetime = NOW,
 @pytest.fixture
 def worker_settings(settings: Settings, redis: Redis) -> Settings:
     write_catalog(redis)
-    return dataclasses.replace(settings, claim_idle_s=0.2, refresh_interval_s=3600,
+    return dataclasses.replace(settings, claim_idle_s=0.2, redecide_interval_s=3600,
                                worker_batch=100)
 
 

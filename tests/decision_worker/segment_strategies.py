@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-from decision_worker.events import MAX_MESSAGE_BYTES
+from decision_worker.ingest.events import MAX_MESSAGE_BYTES
 from tests.decision_worker.conftest import CATALOG
 from tests.fuzzing import hostile_text, json_values, padding
 

@@ -12,7 +12,7 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.event_log import FolderEventLog
+from decision_worker.ingest.event_log import FolderEventLog
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM
 
 

@@ -21,9 +21,9 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.event_log import FolderEventLog
+from decision_worker.ingest.event_log import FolderEventLog
 from decision_worker.keys import EVENTS_STREAM
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 from tests.conftest import RedisProcess, wait_until
 
 NOW = dt.datetime.now(dt.UTC)
@@ -135,7 +135,7 @@ def test_event_time_is_clamped_to_the_time_received(api, redis) -> None:
     assert api.post("/v1/events", json=message(1, timestamp=ahead)).status_code == 200
     stored = json.loads(redis.xrange(EVENTS_STREAM)[0][1][b"m"])
     assert stored["timestamp"] == ahead  # the message is kept as sent; its time is clamped
-    from decision_worker.events import validate_message
+    from decision_worker.ingest.events import validate_message
 
     received = dt.datetime.fromisoformat(stored["receivedAt"].replace("Z", "+00:00"))
     event = validate_message(0, stored, received)

@@ -1,7 +1,7 @@
 import datetime as dt
 from pathlib import Path
 
-from decision_worker.event_log import FolderEventLog
+from decision_worker.ingest.event_log import FolderEventLog
 
 
 def test_log_round_trips_odd_text_and_skips_torn_lines(tmp_path: Path) -> None:

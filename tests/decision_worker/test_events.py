@@ -8,9 +8,9 @@ import json
 import orjson
 import pytest
 
-from decision_worker.batch import decode_entry
-from decision_worker.event_log import encode_json
-from decision_worker.events import (
+from decision_worker.online.batch import decode_entry
+from decision_worker.ingest.event_log import encode_json
+from decision_worker.ingest.events import (
     MAX_BATCH_MESSAGES,
     MAX_MESSAGE_BYTES,
     Event,
@@ -19,7 +19,7 @@ from decision_worker.events import (
     parse_request,
     validate_message,
 )
-from decision_worker.ingest import _log_record
+from decision_worker.ingest.ingestion import _log_record
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

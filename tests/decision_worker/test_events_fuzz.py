@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.batch import decode_entry
-from decision_worker.events import MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES, Event
+from decision_worker.online.batch import decode_entry
+from decision_worker.ingest.events import MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES, Event
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM
-from decision_worker.replay import parse_log
-from edge_functions.settings import Settings
+from decision_worker.learning.replay import parse_log
+from tests.conftest import Settings
 from tests.decision_worker.conftest import NOW
 from tests.decision_worker.segment_strategies import request_documents, request_messages
 from tests.fuzzing import (

@@ -10,11 +10,11 @@ import datetime as dt
 import numpy as np
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.candidates import Catalog
-from decision_worker.event_log import FolderEventLog
-from decision_worker.replay import Replay, parse_log, session_moments
-from decision_worker.synthetic import Population
-from decision_worker.worker import Worker
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.learning.replay import Replay, parse_log, session_moments
+from decision_worker.learning.synthetic import Population
+from decision_worker.online.worker import Worker
 from edge_functions.keys import MANIFEST_KEY, user_tag
 
 

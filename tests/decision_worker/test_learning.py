@@ -16,20 +16,20 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.candidates import Catalog
-from decision_worker.compiled import probe_rows
-from decision_worker.event_log import FolderEventLog
-from decision_worker.features import FEATURES
-from decision_worker.model import LightGBMRanker, ModelError, train
-from decision_worker.pipeline import run_training
-from decision_worker.registry import FolderArtifacts, Registry, RegistryError
-from decision_worker.replay import parse_log
-from decision_worker.synthetic import Population, as_logged
-from decision_worker.training_data import build_examples
-from decision_worker.worker import Worker
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.compiled import probe_rows
+from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ranking.features import FEATURES
+from decision_worker.learning.model import LightGBMRanker, ModelError, train
+from decision_worker.learning.pipeline import run_training
+from decision_worker.learning.registry import FolderArtifacts, Registry, RegistryError
+from decision_worker.learning.replay import parse_log
+from decision_worker.learning.synthetic import Population, as_logged
+from decision_worker.learning.examples import build_examples
+from decision_worker.online.worker import Worker
 from edge_functions.decision_record import decode
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 
 from .conftest import track, write_catalog
 

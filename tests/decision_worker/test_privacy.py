@@ -17,13 +17,13 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.event_log import FolderEventLog
-from decision_worker.events import event_rules
+from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.events import event_rules
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, REFRESH_DUE, profile_key
-from decision_worker.replay import parse_log
+from decision_worker.learning.replay import parse_log
 from edge_functions.errors import ConfigError
 from edge_functions.keys import decision_key, user_tag
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 from tests.conftest import SECRET
 
 from .conftest import NOW, track

@@ -11,7 +11,7 @@ import httpx
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.event_log import event_log_from_url
+from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.keys import EVENTS_STREAM
 from tests.conftest import BUCKET
 
@@ -57,7 +57,7 @@ def test_unwritable_event_log_is_a_503_and_nothing_is_streamed(s3_endpoint, sett
 def test_model_registry_on_s3_and_an_unreachable_one(s3_endpoint, monkeypatch) -> None:
     import pytest
 
-    from decision_worker.registry import Registry, RegistryError, store_from_url
+    from decision_worker.learning.registry import Registry, RegistryError, store_from_url
     from tests.conftest import free_port
 
     registry = Registry(store_from_url(f"s3://{BUCKET}/prod"))

@@ -12,11 +12,11 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.batch import BatchProcessor
+from decision_worker.online.batch import BatchProcessor
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM, profile_key
-from decision_worker.ranker import BaselineRanker
-from decision_worker.refresh import enqueue_due
-from decision_worker.worker import Worker
+from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.online.redecide_schedule import enqueue_due
+from decision_worker.online.worker import Worker
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import decision_key, user_tag
 
@@ -156,8 +156,8 @@ def test_redelivered_entry_counts_once_and_writes_the_same_decision(
     tag = user_tag(worker_settings.key_secret_bytes, user)
 
     async def process_twice() -> tuple[list[bytes | None], list[bytes | None]]:
-        from decision_worker.batch import decode_entry
-        from decision_worker.candidates import Catalog
+        from decision_worker.online.batch import decode_entry
+        from decision_worker.ranking.candidates import Catalog
         from edge_functions.keys import MANIFEST_KEY
 
         client = AsyncRedis.from_url(worker_settings.redis_url)
@@ -216,7 +216,7 @@ def test_business_rules_schedule_locale_and_conversions(ingest, drain, decision)
 
 def test_scheduled_refresh_renews_decisions_near_expiry(ingest, drain, decision, redis: Redis,
                                                         worker_settings) -> None:
-    settings = dataclasses.replace(worker_settings, decision_ttl_s=10, refresh_share=0.5)
+    settings = dataclasses.replace(worker_settings, decision_ttl_s=10, redecide_share=0.5)
     active, quiet = not_held("active"), not_held("quiet")
     ingest([session(active, "act"),
             session(quiet, "qui", at=NOW - dt.timedelta(days=10))])

@@ -14,7 +14,7 @@ from redis import Redis
 
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM
 from edge_functions.keys import decision_key, user_tag
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 
 from .conftest import track
 

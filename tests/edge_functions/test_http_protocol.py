@@ -14,7 +14,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from edge_functions.http_protocol import http_protocol
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 from tests.raw_http import RawClient
 
 HEAD_TIMEOUT_S = 0.5

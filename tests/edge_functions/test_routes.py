@@ -11,12 +11,12 @@ import httpx
 import pytest
 from redis import Redis
 
-from decision_worker.pinning import pin
+from decision_worker.online.pinning import pin
 from edge_functions.app import create_app
 from edge_functions.decision_record import DecisionRecord, encode
 from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import decision_key, user_tag
-from edge_functions.settings import Settings
+from tests.conftest import Settings
 from tests.conftest import SECRET, free_port, wait_until
 from tests.raw_http import raw_request
 

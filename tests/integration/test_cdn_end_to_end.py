@@ -8,7 +8,7 @@ import httpx
 from redis import Redis
 
 from content_variants.manifest_writer import unpublish
-from decision_worker.pinning import pin
+from decision_worker.online.pinning import pin
 from tests.conftest import SECRET, free_port, wait_until
 from tests.raw_http import raw_request
 

@@ -10,7 +10,7 @@ import httpx
 from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.api import create_api
-from decision_worker.worker import Worker
+from decision_worker.online.worker import Worker
 from edge_functions.bucketing import in_holdout
 
 

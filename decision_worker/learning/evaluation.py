@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.candidates import Catalog, FloatArray
-from decision_worker.features import COLUMN
-from decision_worker.training_data import Examples
+from decision_worker.ranking.candidates import Catalog, FloatArray
+from decision_worker.ranking.features import COLUMN
+from decision_worker.learning.examples import Examples
 
 Scorer = Callable[[FloatArray], FloatArray]
 HISTORY_BUCKETS = ((0, 0, "no history"), (1, 9, "1-9 events"), (10, 29, "10-29"),

@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
-from decision_worker.features import UserBatch, one_user, placement_matrix, schedule_clock
-from decision_worker.popularity import Popularity
-from decision_worker.ranker import Ranker
-from decision_worker.retrieval import retrieve, user_vector
+from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.ranking.features import UserBatch, one_user, placement_matrix, schedule_clock
+from decision_worker.ranking.popularity import Popularity
+from decision_worker.ranking.ranker import Ranker
+from decision_worker.ranking.retrieval import retrieve, user_vector
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord
 
 TREATMENT_ARM = "treatment"

@@ -14,7 +14,7 @@ import time
 from redis.asyncio import Redis
 
 from decision_worker.keys import EVENTS_STREAM, REFRESH_DUE, REFRESH_LOCK
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 MAX_PER_ROUND = 5000
 # Take the due members and push their score past the next round, so a tag already
@@ -26,11 +26,11 @@ return due
 """
 
 
-async def enqueue_due(redis: Redis, settings: Settings, now: float | None = None,
+async def enqueue_due(redis: Redis, settings: WorkerSettings, now: float | None = None,
                       force: bool = False) -> int:
     """Enqueue refreshes for the due users; returns how many. `force` skips the lock."""
     now = time.time() if now is None else now
-    interval = settings.refresh_interval_s
+    interval = settings.redecide_interval_s
     if not force and not await redis.set(REFRESH_LOCK, "1", nx=True,
                                          px=max(1, int(interval * 1000))):
         return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from decision_worker.model import ModelError
+from decision_worker.learning.model import ModelError
 from edge_functions.errors import EdgepickError
 
 POINTERS = "models/pointers.json"

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.candidates import BoolArray, Catalog, FloatArray, IntArray
-from decision_worker.events import DEFAULT_RULES, Event, EventRules, parse_time, validate_message
-from decision_worker.features import placement_matrix, user_batch
-from decision_worker.popularity import STATS_REFRESH_S, Popularity, smooth
-from decision_worker.profile import DEVICES, Profile
+from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, IntArray
+from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, parse_time, validate_message
+from decision_worker.ranking.features import placement_matrix, user_batch
+from decision_worker.ranking.popularity import STATS_REFRESH_S, Popularity, smooth
+from decision_worker.ranking.profile import DEVICES, Profile
 from edge_functions.keys import user_tag
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.event_log import EventLog, encode_json
-from decision_worker.events import parse_time
-from decision_worker.ingest import Ingest
+from decision_worker.ingest.event_log import EventLog, encode_json
+from decision_worker.ingest.events import parse_time
+from decision_worker.ingest.ingestion import Ingest
 from decision_worker.keys import EPOCH
 
 log = logging.getLogger("edgepick.recovery")

@@ -24,9 +24,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.event_log import EventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
-from decision_worker.profile import Profile
+from decision_worker.ranking.profile import Profile
 from edge_functions.errors import CorruptRecord
 from edge_functions.identifiers import check_user_id
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from decision_worker.candidates import FloatArray, IntArray, PlacementCandidates
-from decision_worker.profile import DEVICES
+from decision_worker.ranking.candidates import FloatArray, IntArray, PlacementCandidates
+from decision_worker.ranking.profile import DEVICES
 
 STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
 STATS_REFRESH_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
-from decision_worker.popularity import PlacementPopularity, Popularity
-from decision_worker.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
+from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.ranking.popularity import PlacementPopularity, Popularity
+from decision_worker.ranking.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
 
 FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)

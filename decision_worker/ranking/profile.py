@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from decision_worker.events import Event
-from decision_worker.privacy import OPT_IN, OPT_OUT
+from decision_worker.ingest.events import Event
+from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
 
 HALF_LIVES_S = (86_400.0, 14 * 86_400.0)  # the "1 day" and "14 days" windows
 KINDS = ("view", "click", "conversion")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from decision_worker.evaluation import HISTORY_BUCKETS, METRICS
-from decision_worker.pipeline import TrainingReport
+from decision_worker.learning.evaluation import HISTORY_BUCKETS, METRICS
+from decision_worker.learning.pipeline import TrainingReport
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
 TEMPLATE = """<!doctype html>

@@ -26,18 +26,18 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.candidates import Catalog, FloatArray
-from decision_worker.decide import decide
-from decision_worker.events import DEFAULT_RULES, Event, EventRules, Rejection, validate_message
-from decision_worker.features import user_batch
+from decision_worker.ranking.candidates import Catalog, FloatArray
+from decision_worker.ranking.decide import decide
+from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, Rejection, validate_message
+from decision_worker.ranking.features import user_batch
 from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
-from decision_worker.popularity import STATS_KEY, Popularity, stat_field
-from decision_worker.profile import Profile
-from decision_worker.ranker import Ranker
+from decision_worker.ranking.popularity import STATS_KEY, Popularity, stat_field
+from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.ranker import Ranker
 from edge_functions.bucketing import HOLDOUT_SEED, gbhash
 from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key, user_tag
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 # KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
 # profile, profile TTL, decision TTL, then one record per decision key ('' deletes it).
@@ -110,7 +110,7 @@ class _User:
 
 
 class BatchProcessor:
-    def __init__(self, redis: Redis, settings: Settings, ranker: Ranker) -> None:
+    def __init__(self, redis: Redis, settings: WorkerSettings, ranker: Ranker) -> None:
         self._redis = redis
         self._settings = settings
         self._secret = settings.key_secret_bytes
@@ -354,7 +354,7 @@ class BatchProcessor:
                 if users[tag].profile.opted_out:
                     pipe.zrem(REFRESH_DUE, tag)
                 else:
-                    pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.refresh_margin_s})
+                    pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
             for tag, user in users.items():
                 if user.refresh is not None and tag not in records and not user.events:
                     pipe.zrem(REFRESH_DUE, tag)  # gone quiet (or gone): stop refreshing

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from decision_worker.profile import language_of_locale
+from decision_worker.ranking.profile import language_of_locale
 from edge_functions.manifest import parse_document
 
 FloatArray = npt.NDArray[np.float64]
@@ -117,7 +117,7 @@ class Catalog:
     def variant_index(self, placement: str) -> Any:
         """The retrieval index of a placement (built on first use, kept with the catalog)."""
         if placement not in self._indexes:
-            from decision_worker.retrieval import VariantIndex
+            from decision_worker.ranking.retrieval import VariantIndex
 
             candidates = self.placements[placement]
             self._indexes[placement] = VariantIndex.build(

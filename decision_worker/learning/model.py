@@ -24,9 +24,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
-from decision_worker.candidates import FloatArray
-from decision_worker.features import CATEGORICAL, ENCODINGS, FEATURES
-from decision_worker.training_data import Examples
+from decision_worker.ranking.candidates import FloatArray
+from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
+from decision_worker.learning.examples import Examples
 from edge_functions.errors import EdgepickError
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -120,7 +120,7 @@ class LightGBMRanker:
 
     def compile(self, cache_dir: Path) -> bool:
         """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
-        from decision_worker.compiled import compile_model, probe_rows, same_predictions
+        from decision_worker.ranking.compiled import compile_model, probe_rows, same_predictions
 
         compiled = compile_model(self._model_text, self.sha256, cache_dir)
         if compiled is None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.candidates import BoolArray, FloatArray, IntArray, PlacementCandidates
-from decision_worker.popularity import PlacementPopularity
-from decision_worker.profile import Profile, counter_at
+from decision_worker.ranking.candidates import BoolArray, FloatArray, IntArray, PlacementCandidates
+from decision_worker.ranking.popularity import PlacementPopularity
+from decision_worker.ranking.profile import Profile, counter_at
 
 DIMENSIONS = 32
 POPULARITY_WEIGHT = 0.5

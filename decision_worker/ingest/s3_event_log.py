@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from decision_worker.event_log import TOMBSTONES, decode_lines, encode_lines, tombstone_tags
+from decision_worker.ingest.event_log import TOMBSTONES, decode_lines, encode_lines, tombstone_tags
 from edge_functions.errors import EdgepickError
 
 

@@ -31,11 +31,11 @@ from typing import Any
 
 import orjson
 
-from decision_worker.privacy import DEFAULT_TRAITS, is_pii_trait, privacy_signal, scrub
-from decision_worker.request_body import RequestRejected, loads_strict
+from decision_worker.ingest.privacy import DEFAULT_TRAITS, is_pii_trait, privacy_signal, scrub
+from decision_worker.ingest.request_body import RequestRejected, loads_strict
 from edge_functions.errors import ConfigError, InvalidIdentifier
 from edge_functions.identifiers import check_user_id, is_valid_id
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -68,7 +68,7 @@ class EventRules:
 DEFAULT_RULES = EventRules()
 
 
-def event_rules(settings: Settings) -> EventRules:
+def event_rules(settings: WorkerSettings) -> EventRules:
     """The deployment's rules, from `EDGEPICK_CLOCK_SKEW_S` and `EDGEPICK_TRAITS`."""
     names = DEFAULT_TRAITS if settings.traits is None else tuple(
         t.strip() for t in settings.traits.split(",") if t.strip())

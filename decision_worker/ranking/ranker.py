@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from decision_worker.candidates import FloatArray
-from decision_worker.features import COLUMN, FEATURES
+from decision_worker.ranking.candidates import FloatArray
+from decision_worker.ranking.features import COLUMN, FEATURES
 
 
 class Ranker(Protocol):

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from decision_worker.candidates import Catalog, FloatArray
-from decision_worker.events import Event
-from decision_worker.profile import Profile, language_of
-from decision_worker.replay import Replay
-from decision_worker.retrieval import retrieve, user_vector
+from decision_worker.ranking.candidates import Catalog, FloatArray
+from decision_worker.ingest.events import Event
+from decision_worker.ranking.profile import Profile, language_of
+from decision_worker.learning.replay import Replay
+from decision_worker.ranking.retrieval import retrieve, user_vector
 
 ATTRIBUTION_S = 30 * 60
 LABEL = {"view": 0, "click": 1, "conversion": 2}

@@ -55,7 +55,7 @@ def event_log_from_url(origin: str) -> EventLog:
     """`file://DIR` or `s3://bucket/prefix`, as EDGEPICK_ORIGIN."""
     if origin.startswith("file://"):
         return FolderEventLog(Path(origin[len("file://"):]))
-    from decision_worker.s3_event_log import S3EventLog
+    from decision_worker.ingest.s3_event_log import S3EventLog
 
     parts = urlsplit(origin)
     return S3EventLog(parts.netloc, parts.path.strip("/"))

@@ -31,11 +31,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from decision_worker.batch import BatchProcessor, BatchResult, Refresh, decode_entry
-from decision_worker.candidates import Catalog
-from decision_worker.event_log import EventLog, event_log_from_url
-from decision_worker.events import Event, Rejection, event_rules
-from decision_worker.ingest import Ingest, IngestUnavailable
+from decision_worker.online.batch import BatchProcessor, BatchResult, Refresh, decode_entry
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ingest.event_log import EventLog, event_log_from_url
+from decision_worker.ingest.events import Event, Rejection, event_rules
+from decision_worker.ingest.ingestion import Ingest, IngestUnavailable
 from decision_worker.keys import (
     CONSUMER_GROUP,
     DEAD_LETTER_MAX_LEN,
@@ -45,16 +45,16 @@ from decision_worker.keys import (
     EVENTS_STREAM,
     STREAM_RETENTION_S,
 )
-from decision_worker.model import LightGBMRanker
-from decision_worker.popularity import STATS_KEY, STATS_REFRESH_S, Popularity
-from decision_worker.ranker import BaselineRanker, Ranker
-from decision_worker.recovery import claim_epoch, restream
-from decision_worker.refresh import enqueue_due
-from decision_worker.registry import Registry, store_from_url
-from decision_worker.worker_metrics import WorkerMetrics
+from decision_worker.learning.model import LightGBMRanker
+from decision_worker.ranking.popularity import STATS_KEY, STATS_REFRESH_S, Popularity
+from decision_worker.ranking.ranker import BaselineRanker, Ranker
+from decision_worker.ingest.recovery import claim_epoch, restream
+from decision_worker.online.redecide_schedule import enqueue_due
+from decision_worker.learning.registry import Registry, store_from_url
+from decision_worker.online.metrics import WorkerMetrics
 from edge_functions.errors import CorruptRecord, EdgepickError
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
-from edge_functions.settings import Settings
+from decision_worker.settings import WorkerSettings
 
 log = logging.getLogger("edgepick.worker")
 Entry = tuple[str, dict[bytes, bytes]]
@@ -68,7 +68,7 @@ def consumer_name() -> str:
 
 
 class Worker:
-    def __init__(self, redis: Redis, settings: Settings, ranker: Ranker | None = None,
+    def __init__(self, redis: Redis, settings: WorkerSettings, ranker: Ranker | None = None,
                  consumer: str | None = None, metrics: WorkerMetrics | None = None,
                  registry: Registry | None = None) -> None:
         self._redis = redis
@@ -139,7 +139,7 @@ class Worker:
         """One iteration: housekeeping, then one batch. False when there was nothing to do."""
         now = time.monotonic()
         if now >= self._next_refresh:
-            self._next_refresh = now + self._settings.refresh_interval_s
+            self._next_refresh = now + self._settings.redecide_interval_s
             await enqueue_due(self._redis, self._settings)
         await self._refresh_inputs()
         if self.registry is not None and now >= self._next_model_check:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.candidates import FloatArray
-from decision_worker.features import COLUMN, FEATURES
+from decision_worker.ranking.candidates import FloatArray
+from decision_worker.ranking.features import COLUMN, FEATURES
 
 log = logging.getLogger("edgepick.compiled")
 PROBE_ROWS = 512

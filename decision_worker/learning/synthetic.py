@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.candidates import Catalog
+from decision_worker.ranking.candidates import Catalog
 
 BASE_CTR = 0.03
 FAVOURITE = 6.0

@@ -37,8 +37,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from decision_worker.event_log import EventLog, encode_json
-from decision_worker.events import DEFAULT_RULES, Event, EventRules, Rejection, parse_request
+from decision_worker.ingest.event_log import EventLog, encode_json
+from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, Rejection, parse_request
 from decision_worker.keys import (
     DEAD_LETTER_MAX_LEN,
     DEAD_LETTER_RAW_BYTES,

@@ -1,0 +1,1 @@
+"""Events in: the Segment contract, the events API's ingestion, the durable event log."""

@@ -1,0 +1,1 @@
+"""Learning offline: replay of the event log, training examples, training, evaluation, the model registry."""

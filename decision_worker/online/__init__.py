@@ -1,0 +1,1 @@
+"""Deciding as events arrive: the stream worker, its batches, scheduled re-decisions, pinning, privacy operations."""

@@ -1,0 +1,1 @@
+"""What a decision is made of: profiles, features, candidates, popularity, retrieval, rankers."""
