@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from decision_worker.ranking.compiled import probe_rows  # noqa: E402
 from decision_worker.ranking.features import CATEGORICAL, FEATURES  # noqa: E402
-from decision_worker.learning.model import LightGBMRanker  # noqa: E402
+from decision_worker.ranking.lgbm_ranker import LightGBMRanker  # noqa: E402
 
 BATCH = 150
 

@@ -33,11 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.processes import Processes, free_port  # noqa: E402
-from content_variants.folder_origin import FolderOrigin  # noqa: E402
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer  # noqa: E402
 from content_variants.publish import publish  # noqa: E402
 from edge_functions.decision_record import DecisionRecord, encode  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
+from object_store.folder import FolderStore  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
 WRK_SCRIPT = """
@@ -97,7 +98,7 @@ def main() -> int:
                                http="httptools")
 
         prewarmer = Prewarmer(edge, 5)
-        report = publish(ROOT / "edgepick/examples/content", redis, FolderOrigin(work / "origin"),
+        report = publish(ROOT / "edgepick/examples/content", redis, ContentOrigin(FolderStore(work / "origin")),
                          prewarmer, 65536)
         prewarmer.close()
         assert report.ok, report.failed

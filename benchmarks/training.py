@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.catalog_fixture import write_catalog  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
-from decision_worker.ranking.candidates import Catalog  # noqa: E402
-from decision_worker.ingest.event_log import FolderEventLog  # noqa: E402
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.learning.synthetic import Population, as_logged  # noqa: E402
+from decision_worker.ranking.candidates import Catalog  # noqa: E402
 from edge_functions.keys import MANIFEST_KEY  # noqa: E402
+from object_store.folder import FolderStore  # noqa: E402
 
 SLATE = 3
 SLATES_PER_USER = 30
@@ -50,7 +51,7 @@ def main() -> None:
         users = args.impressions // (SLATE * SLATES_PER_USER)
         end = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
         started = time.perf_counter()
-        log = FolderEventLog(procs.work / "origin")
+        log = EventLog(FolderStore(procs.work / "origin"))
         by_day: dict[dt.date, list[dict]] = defaultdict(list)
         views = 0
         for message in as_logged(Population(catalog, users, seed=4).history(

@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.catalog_fixture import session_record, write_catalog, write_profiles  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
 from benchmarks.scoring import model_with_200_trees  # noqa: E402
-from decision_worker.ranking.features import FEATURES  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
-from decision_worker.learning.registry import FolderArtifacts, Registry  # noqa: E402
+from decision_worker.learning.registry import Registry
+from decision_worker.ranking.features import FEATURES  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
+from object_store.folder import FolderStore  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
 
@@ -80,7 +81,7 @@ def main() -> None:
         model = "baseline-1"
         if args.learned:
             model = "bench-200"
-            registry = Registry(FolderArtifacts(procs.work / "origin"))
+            registry = Registry(FolderStore(procs.work / "origin"))
             registry.register(model, model_with_200_trees(), {"features": list(FEATURES)})
             registry.promote(model, force_reason="benchmark")
         procs.edgepick(["worker"], env)

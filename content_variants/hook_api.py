@@ -35,9 +35,9 @@ from content_variants.limits import PublishLimits
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import Publisher, PublishReport
+from content_variants.settings import PublisherSettings
 from edge_functions.errors import ConfigError, EdgepickError
 from edge_functions.redis_client import connect_async, connect_sync
-from content_variants.settings import PublisherSettings
 
 ROUTE = "/v1/hooks/cms"
 BUSY_RETRY_AFTER_S = 5

@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from edge_functions.errors import EdgepickError
 from content_variants.settings import PublisherSettings
+from edge_functions.errors import EdgepickError
 
 SCHEMES = ("edgepick", "contentful", "sanity", "strapi")
 _SANITY_HEADER = re.compile(r"t=(\d{1,16})[, ]+v1=([^, ]+)")

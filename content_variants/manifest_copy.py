@@ -19,7 +19,7 @@ from redis import Redis
 
 from content_variants.errors import ManifestError, OriginError
 from content_variants.object_keys import MANIFEST_COPY_KEY
-from content_variants.origin import Origin
+from content_variants.origin import ContentOrigin
 from edge_functions.errors import CorruptRecord
 from edge_functions.keys import MANIFEST_KEY
 from edge_functions.manifest import parse_document
@@ -37,7 +37,7 @@ class ManifestCopyFailed(OriginError):
         self.doc = doc
 
 
-def read(origin: Origin) -> Document | None:
+def read(origin: ContentOrigin) -> Document | None:
     """The copy on the origin, None if there is none; ManifestError if it is corrupt."""
     raw = origin.get(MANIFEST_COPY_KEY)
     if raw is None:
@@ -52,7 +52,7 @@ def read(origin: Origin) -> Document | None:
     return result
 
 
-def write(origin: Origin, redis: Redis, doc: Document) -> None:
+def write(origin: ContentOrigin, redis: Redis, doc: Document) -> None:
     """Copy `doc` to the origin; then make sure no newer document in Redis was overtaken."""
     try:
         for _ in range(MAX_REWRITES):

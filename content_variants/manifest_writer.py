@@ -22,7 +22,7 @@ from redis.exceptions import WatchError
 
 from content_variants import manifest_copy
 from content_variants.errors import ManifestError
-from content_variants.origin import Origin
+from content_variants.origin import ContentOrigin
 from edge_functions.errors import CorruptRecord
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.manifest import FORMAT, parse_document
@@ -40,7 +40,7 @@ def read_document(redis: Redis) -> Document:
     return empty_document() if raw is None else _decode(raw)
 
 
-def read_current(redis: Redis, origin: Origin | None) -> tuple[Document, str]:
+def read_current(redis: Redis, origin: ContentOrigin | None) -> tuple[Document, str]:
     """The document a change builds on, and where it came from: "redis", "origin copy"
     (Redis has none, the origin keeps one) or "empty"."""
     raw = redis.get(MANIFEST_KEY)
@@ -51,7 +51,7 @@ def read_current(redis: Redis, origin: Origin | None) -> tuple[Document, str]:
 
 
 def apply(redis: Redis, change: Callable[[Document], None],
-          origin: Origin | None = None) -> tuple[Document, bool]:
+          origin: ContentOrigin | None = None) -> tuple[Document, bool]:
     """Apply `change` (which mutates a copy and may raise ManifestError) atomically.
 
     Returns the resulting document and whether anything changed (no change → no write,
@@ -122,7 +122,7 @@ def remove_variant(doc: Document, placement: str, variant: str,
 
 
 def unpublish(redis: Redis, placement: str, variant: str,
-              replace_default: str | None = None, origin: Origin | None = None) -> Document:
+              replace_default: str | None = None, origin: ContentOrigin | None = None) -> Document:
     """Remove a variant in one manifest transaction (see `remove_variant`)."""
     doc, _ = apply(redis, lambda d: remove_variant(d, placement, variant, replace_default),
                    origin)

@@ -1,43 +1,45 @@
-"""Where rendered variants are stored: a local folder or S3. Both answer the same calls."""
+"""The content origin: rendered variants and the manifest copy, on the shared object store
+(`object_store`, a folder or S3). Only the keys in `object_keys.py` are ever written, checked
+here before every call, whatever produced them. Variant objects are immutable
+(`Cache-Control: public, max-age=31536000, immutable`), the manifest copy is rewritten."""
 
 from __future__ import annotations
 
-from typing import Protocol
-from urllib.parse import urlsplit
-
-from edge_functions.errors import ConfigError
+from content_variants.errors import OriginError
+from content_variants.object_keys import MANIFEST_COPY_KEY, check_object_key
+from object_store.store import ObjectStore, StoreError, from_url
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MUTABLE = "no-cache"  # the manifest copy: the one key that is rewritten
 
 
-class Origin(Protocol):
-    """An object store for immutable, content-addressed variant objects.
+class ContentOrigin:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
 
-    `put` must be atomic: a reader sees the whole object or none (objects are fetched by
-    the CDN the moment they are pre-warmed). Keys are relative, e.g. `content/hero/…json`,
-    and every implementation checks them with `object_keys.check_object_key` first.
-    """
+    def exists(self, key: str) -> bool:
+        try:
+            return self.store.exists(check_object_key(key))
+        except StoreError as e:
+            raise OriginError(str(e)) from e
 
-    def exists(self, key: str) -> bool: ...
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.store.get(check_object_key(key))
+        except StoreError as e:
+            raise OriginError(str(e)) from e
 
-    def put(self, key: str, body: bytes) -> None: ...
+    def put(self, key: str, body: bytes) -> None:
+        try:
+            self.store.put(check_object_key(key), body, content_type=CONTENT_TYPE,
+                           cache_control=MUTABLE if key == MANIFEST_COPY_KEY else IMMUTABLE)
+        except StoreError as e:
+            raise OriginError(str(e)) from e
 
-    def get(self, key: str) -> bytes | None: ...
+    def describe(self) -> str:
+        return self.store.describe()
 
-    def describe(self) -> str: ...
 
-
-def origin_from_url(url: str) -> Origin:
-    """`file://DIR` → FolderOrigin, `s3://bucket/prefix` → S3Origin (boto3 imported lazily)."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        from content_variants.folder_origin import FolderOrigin
-
-        return FolderOrigin(url[len("file://"):])
-    if parts.scheme == "s3":
-        from content_variants.s3_origin import S3Origin
-
-        return S3Origin(parts.netloc, parts.path.strip("/"))
-    raise ConfigError(f"origin {url!r}: use file://DIR or s3://bucket/prefix")
+def origin_from_url(url: str) -> ContentOrigin:
+    return ContentOrigin(from_url(url))

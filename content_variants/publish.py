@@ -30,7 +30,7 @@ from content_variants.catalog import TemplateSource, VariantSpec, load_catalog
 from content_variants.errors import ContentError, ManifestError, OriginError, PublishTimeout
 from content_variants.limits import PublishLimits
 from content_variants.manifest_copy import ManifestCopyFailed
-from content_variants.origin import Origin
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish_lock import placement_locks
 from content_variants.render import RenderedVariant, Renderer
@@ -116,7 +116,7 @@ class _Shipment:
 class Publisher:
     """The clients a publish needs, built once by the entry point (CLI or hook app)."""
 
-    def __init__(self, redis: Redis, origin: Origin, prewarmer: Prewarmer,
+    def __init__(self, redis: Redis, origin: ContentOrigin, prewarmer: Prewarmer,
                  limits: PublishLimits) -> None:
         self.redis, self.origin, self.prewarmer, self.limits = redis, origin, prewarmer, limits
 
@@ -143,7 +143,7 @@ class Publisher:
         return report
 
 
-def publish(content_dir: Path, redis: Redis, origin: Origin, prewarmer: Prewarmer,
+def publish(content_dir: Path, redis: Redis, origin: ContentOrigin, prewarmer: Prewarmer,
             max_variant_bytes: int, on_step: Callable[[str, int], None] | None = None, *,
             limits: PublishLimits | None = None) -> PublishReport:
     """Publish `content_dir`. `on_step(description, total)` is called once per variant step."""

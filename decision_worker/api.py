@@ -27,18 +27,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from decision_worker.errors import IngestUnavailable, RequestRejected
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import MAX_REQUEST_BYTES, event_rules
+from decision_worker.ingest.ingestion import Ingest
+from decision_worker.ingest.request_body import decode_body, loads_strict
 from decision_worker.online.forget import MAX_IDS_PER_REQUEST, forget, published_placements
-from decision_worker.ingest.ingestion import Ingest, IngestUnavailable
-from decision_worker.ingest.request_body import RequestRejected, decode_body, loads_strict
-from edge_functions.errors import ConfigError, EdgepickError, InvalidIdentifier
-from edge_functions.redis_client import connect_async
 from decision_worker.settings import WorkerSettings
+from edge_functions.errors import ConfigError, EdgepickError, InvalidIdentifier
+from edge_functions.http_errors import NO_STORE, error_response, http_exception
+from edge_functions.redis_client import connect_async
 
 log = logging.getLogger("edgepick.api")
 BACKLOG_RETRY_S = 0.5
-NO_STORE = {"cache-control": "private, no-store"}
 
 
 def create_api(settings: WorkerSettings) -> Starlette:
@@ -65,12 +66,12 @@ def create_api(settings: WorkerSettings) -> Starlette:
             result = await ingest.accept(decode_body(body, request.headers.get(
                 "content-encoding"), MAX_REQUEST_BYTES))
         except RequestRejected as e:
-            return error(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
+            return error_response(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
                          field=e.field)
         except IngestUnavailable as e:
             unavailable.inc()
             log.warning("refused a request with 503: %s", e.reason)
-            return error(503, "unavailable", e.reason, retry_after=e.retry_after_s)
+            return error_response(503, "unavailable", e.reason, retry_after_s=e.retry_after_s)
         accepted.inc(result.accepted)
         duplicate.inc(result.duplicates)
         rejected.inc(len(result.rejections))
@@ -80,7 +81,7 @@ def create_api(settings: WorkerSettings) -> Starlette:
                    "rejected": [{"index": r.index, "field": r.field, "reason": r.reason}
                                 for r in result.rejections]}
         return JSONResponse(payload, status_code=400 if result.rejections else 200,
-                            headers=NO_STORE)
+                            headers={"cache-control": NO_STORE})
 
     async def forget_users(request: Request) -> Response:
         refused = _refuse_unauthorized(request, settings.admin_token)
@@ -97,26 +98,26 @@ def create_api(settings: WorkerSettings) -> Starlette:
                 report = await forget(redis, ingest.event_log, settings.key_secret_bytes, ids,
                                       placements, settings.profile_ttl_s)
         except RequestRejected as e:
-            return error(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
+            return error_response(e.status, "invalid_request", f"field '{e.field}' {e.reason}",
                          field=e.field)
         except InvalidIdentifier as e:
-            return error(400, "invalid_identifier", e.message, field="userIds")
+            return error_response(400, "invalid_identifier", e.message, field="userIds")
         except (RedisError, OSError, TimeoutError, EdgepickError) as e:
-            return error(503, "unavailable", f"forget did not complete, retry it: {e}",
-                         retry_after=1)
+            return error_response(503, "unavailable", f"forget did not complete, retry it: {e}",
+                         retry_after_s=1)
         log.info("forgot %d user(s), %d linked id(s) in all", report.users, report.ids)
         return JSONResponse({"forgotten": report.users, "ids": report.ids,
-                             "keys_deleted": report.keys_deleted}, headers=NO_STORE)
+                             "keys_deleted": report.keys_deleted}, headers={"cache-control": NO_STORE})
 
     async def healthz(request: Request) -> Response:
         try:
             async with asyncio.timeout(settings.api_timeout_s):
                 await redis.ping()
         except (RedisError, OSError, TimeoutError) as e:
-            return error(503, "unavailable", f"Redis is unavailable: {e or 'no answer'}",
-                         retry_after=1)
+            return error_response(503, "unavailable", f"Redis is unavailable: {e or 'no answer'}",
+                         retry_after_s=1)
         return JSONResponse({"status": "ok", "backlog": ingest.backlog_messages},
-                            headers=NO_STORE)
+                            headers={"cache-control": NO_STORE})
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -147,7 +148,7 @@ def create_api(settings: WorkerSettings) -> Starlette:
                             Route("/v1/privacy/forget", forget_users, methods=["POST"]),
                             Route("/healthz", healthz), Route("/metrics", metrics)],
                     lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error})  # type: ignore[dict-item]
+                    exception_handlers={HTTPException: http_exception})
     app.router.redirect_slashes = False
     app.state.ingest = ingest
     return app
@@ -174,33 +175,13 @@ async def _read_body(request: Request) -> bytes:
 def _refuse_unauthorized(request: Request, token: str | None) -> Response | None:
     """Operator routes need `Authorization: Bearer $EDGEPICK_ADMIN_TOKEN`."""
     if token is None:
-        return error(403, "disabled", "this route needs EDGEPICK_ADMIN_TOKEN to be set")
+        return error_response(403, "disabled", "this route needs EDGEPICK_ADMIN_TOKEN to be set")
     given = request.headers.get("authorization", "")
     if not given.startswith("Bearer "):
-        return error(401, "unauthorized", "send Authorization: Bearer <admin token>")
+        return error_response(401, "unauthorized", "send Authorization: Bearer <admin token>")
     if not hmac.compare_digest(given[len("Bearer "):].encode(), token.encode()):
-        return error(401, "unauthorized", "the admin token does not match")
+        return error_response(401, "unauthorized", "the admin token does not match")
     return None
-
-
-def error(status: int, code: str, detail: str, field: str | None = None,
-          retry_after: int | None = None) -> JSONResponse:
-    """The one error shape of the events API: `{"error", "detail"[, "field"]}`."""
-    body: dict[str, object] = {"error": code, "detail": detail}
-    if field is not None:
-        body["field"] = field
-    headers = dict(NO_STORE)
-    if retry_after is not None:
-        headers["retry-after"] = str(retry_after)
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    detail = (f"{request.method} is not allowed here" if exc.status_code == 405
-              else f"no route {request.url.path[:80]!r}" if exc.status_code == 404
-              else str(exc.detail))
-    return error(exc.status_code, code, detail)
 
 
 def create_api_from_env() -> Starlette:

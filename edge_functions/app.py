@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -18,19 +18,20 @@ from starlette.types import Receive, Scope, Send
 
 from edge_functions.circuit_breaker import CircuitBreaker
 from edge_functions.decision_store import BatchedDecisionReader
+from edge_functions.env import DEV_SECRET
+from edge_functions.http_errors import NO_STORE, error_response, http_exception
 from edge_functions.local_origin import ImmutableContent
 from edge_functions.logs import configure as configure_logs
 from edge_functions.manifest import ManifestCache
 from edge_functions.metrics import EdgeMetrics
 from edge_functions.redis_client import connect_async
-from edge_functions.serving import NO_STORE, PLACEMENT_PREFIX, Edge
-from edge_functions.env import DEV_SECRET
+from edge_functions.serving import PLACEMENT_PREFIX, PlacementServer
 from edge_functions.settings import ServingSettings
 
 log = logging.getLogger("edgepick.edge")
 
 
-def create_app(settings: ServingSettings) -> EdgeApp:
+def create_app(settings: ServingSettings) -> ServingApp:
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (the CLI starts embedded Redis)")
     if settings.key_secret == DEV_SECRET:
@@ -44,7 +45,7 @@ def create_app(settings: ServingSettings) -> EdgeApp:
                              on_change=lambda m: metrics.manifest_rev.set(m.rev))
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
     reader = BatchedDecisionReader(redis, budget_s, breaker)
-    edge = Edge(settings.key_secret_bytes, manifest, reader, metrics)
+    edge = PlacementServer(settings.key_secret_bytes, manifest, reader, metrics)
     metrics.count_store_batches(lambda: (reader.round_trips, reader.batched_requests))
 
     async def healthz(request: Request) -> Response:
@@ -82,28 +83,11 @@ def create_app(settings: ServingSettings) -> EdgeApp:
     if settings.serve_origin and settings.origin_dir is not None:
         routes.append(Mount("/content", ImmutableContent(settings.origin_dir)))
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+                    exception_handlers={HTTPException: http_exception, Exception: server_error})
     # Starlette's slash redirects build Location from the Host header: an open redirect.
     app.router.redirect_slashes = False
     app.state.edge = edge
-    return EdgeApp(app, edge)
-
-
-HTTP_ERRORS = {404: ("not_found", "nothing is served at this path"),
-               405: ("method_not_allowed", "this method is not allowed here: use GET")}
-
-
-def error_response(status: int, code: str, detail: str,
-                   headers: Mapping[str, str] | None = None) -> Response:
-    """The one error shape of the serving app (the hot path writes the same by hand)."""
-    return JSONResponse({"error": code, "detail": detail}, status_code=status,
-                        headers={**(headers or {}), "cache-control": NO_STORE})
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code, detail = HTTP_ERRORS.get(exc.status_code, ("http_error", str(exc.detail)))
-    return error_response(exc.status_code, code, detail, exc.headers)
+    return ServingApp(app, edge)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -111,11 +95,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "unexpected error; it has been logged")
 
 
-class EdgeApp:
+class ServingApp:
     """Send `/p/{placement}` straight to the plain-ASGI hot path; everything else to Starlette
     (lifespan included, so start-up and shutdown stay in one place)."""
 
-    def __init__(self, starlette: Starlette, edge: Edge) -> None:
+    def __init__(self, starlette: Starlette, edge: PlacementServer) -> None:
         self.starlette = starlette
         self.state = starlette.state
         self._placement = edge.placement
@@ -127,7 +111,7 @@ class EdgeApp:
             await self.starlette(scope, receive, send)
 
 
-def create_app_from_env() -> EdgeApp:
+def create_app_from_env() -> ServingApp:
     """uvicorn's factory for `edgepick serve` (each worker process reads the environment)."""
     configure_logs(os.environ.get("EDGEPICK_LOG_LEVEL", "WARNING").upper())
     return create_app(ServingSettings.from_env())

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -35,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from edge_functions.env import HttpServerSettings
+from edge_functions.http_errors import error_body
 
 INF = float("inf")
 LINGER_S = 1.0  # how long a refused connection is drained before it is closed
@@ -226,7 +226,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 def error_response(status: int, code: str, detail: str,
                    default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+    body = error_body(code, detail)
     head = [STATUS_LINE[status]]
     head.extend(name + b": " + value + b"\r\n" for name, value in default_headers)
     head.append(b"content-type: application/json\r\ncache-control: private, no-store\r\n"

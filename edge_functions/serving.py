@@ -9,7 +9,6 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import parse_qsl
 
@@ -19,7 +18,14 @@ from starlette.types import Receive, Scope, Send
 
 from edge_functions.decision_record import HOLDOUT_ARM, decode_for_serving
 from edge_functions.decision_store import BatchedDecisionReader
-from edge_functions.errors import CorruptRecord, EdgepickError, InvalidIdentifier, UnknownPlacement
+from edge_functions.errors import (
+    CorruptRecord,
+    EdgepickError,
+    InvalidIdentifier,
+    MethodNotAllowed,
+    UnknownPlacement,
+)
+from edge_functions.http_errors import NO_STORE, error_body, from_error
 from edge_functions.identifiers import check_id, check_user_id
 from edge_functions.keys import decision_key, user_tag
 from edge_functions.manifest import ManifestCache, PlacementUrls
@@ -29,7 +35,6 @@ USER_COOKIE = "ep_uid"
 OPT_OUT_COOKIE = "ep_optout"
 SOURCE_HEADER = "x-edgepick-source"
 MAX_BATCH_PLACEMENTS = 32
-NO_STORE = "private, no-store"
 PLACEMENT_PREFIX = "/p/"
 
 _NO_STORE = (b"cache-control", NO_STORE.encode())
@@ -37,7 +42,7 @@ _EMPTY_BODY = {"type": "http.response.body", "body": b""}
 _SOURCE_HEADERS = {source: (SOURCE_HEADER.encode(), source.encode()) for source in SOURCES}
 
 
-class Edge:
+class PlacementServer:
     """The serving logic, built once per process with its clients and caches."""
 
     def __init__(self, secret: bytes, manifest: ManifestCache, reader: BatchedDecisionReader,
@@ -107,21 +112,16 @@ class Edge:
 
     def _error_response(self, error: EdgepickError) -> Response:
         self.metrics.rejected.labels(error.error_code).inc()
-        return JSONResponse({"error": error.error_code, "detail": error.message},
-                            status_code=error.http_status, headers={"cache-control": NO_STORE})
+        return from_error(error)
 
     async def _reject(self, error: EdgepickError, send: Send) -> None:
         self.metrics.rejected.labels(error.error_code).inc()
-        body = json.dumps({"error": error.error_code, "detail": error.message}).encode()
+        body = error_body(error.error_code, error.message, error.field)
         await send({"type": "http.response.start", "status": error.http_status, "headers": [
             (b"content-type", b"application/json"), _NO_STORE,
             (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-
-class MethodNotAllowed(EdgepickError):
-    http_status = 405
-    error_code = "method_not_allowed"
 
 
 def choose(entry: PlacementUrls, raw: bytes | None, fault: str | None) -> tuple[bytes, str]:

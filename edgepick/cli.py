@@ -237,9 +237,9 @@ def train(days: int, until: Any, report_path: Path | None) -> None:
 @_one_line_errors
 def promote(version: str | None, reason: str | None) -> None:
     """Make VERSION (default: the shadow model) the production model, if it wins."""
-    from decision_worker.learning.registry import Registry, store_from_url
+    from decision_worker.learning.registry import registry_from_url
 
-    promoted = Registry(store_from_url(_worker().origin)).promote(version, reason)
+    promoted = registry_from_url(_worker().origin).promote(version, reason)
     click.echo(f"production is now {promoted}; workers pick it up within a few seconds")
 
 
@@ -247,9 +247,9 @@ def promote(version: str | None, reason: str | None) -> None:
 @_one_line_errors
 def rollback() -> None:
     """Return production to the version before the current one."""
-    from decision_worker.learning.registry import Registry, store_from_url
+    from decision_worker.learning.registry import registry_from_url
 
-    previous = Registry(store_from_url(_worker().origin)).rollback()
+    previous = registry_from_url(_worker().origin).rollback()
     click.echo(f"production is now {previous or 'the baseline ranker'}")
 
 

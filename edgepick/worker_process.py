@@ -6,8 +6,8 @@ import asyncio
 import signal
 
 from decision_worker.online.worker import Worker
-from edge_functions.redis_client import connect_async
 from decision_worker.settings import WorkerSettings
+from edge_functions.redis_client import connect_async
 
 
 def run_worker(settings: WorkerSettings, burst: bool, metrics_port: int | None) -> None:

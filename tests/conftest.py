@@ -27,14 +27,15 @@ from moto.server import ThreadedMotoServer
 from redis import Redis
 from redis.exceptions import RedisError
 
-from content_variants.folder_origin import FolderOrigin
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import PublishReport, publish
-from edge_functions.app import create_app
-from edge_functions.http_protocol import http_protocol
 from content_variants.settings import PublisherSettings
 from decision_worker.settings import WorkerSettings
+from edge_functions.app import create_app
+from edge_functions.http_protocol import http_protocol
 from edge_functions.settings import ServingSettings
+from object_store.folder import FolderStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,7 +165,7 @@ def publish_content(redis: Redis) -> Callable[..., PublishReport]:
         assert settings.origin_dir is not None
         prewarmer = Prewarmer(cdn_base or settings.cdn_base, 5.0)
         try:
-            return publish(content, redis, FolderOrigin(settings.origin_dir), prewarmer,
+            return publish(content, redis, ContentOrigin(FolderStore(settings.origin_dir)), prewarmer,
                            settings.max_variant_bytes)
         finally:
             prewarmer.close()

@@ -283,15 +283,15 @@ def test_worker_burst_drains_the_stream_and_exits(cli_env, redis) -> None:
 def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_path) -> None:
     import datetime as dt
 
-    from decision_worker.ranking.candidates import Catalog
-    from decision_worker.ingest.event_log import FolderEventLog
+    from decision_worker.ingest.event_log import event_log_from_url
     from decision_worker.learning.synthetic import Population, as_logged
+    from decision_worker.ranking.candidates import Catalog
     from edge_functions.keys import MANIFEST_KEY
 
     assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     end = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    log = FolderEventLog(Path(cli_env["EDGEPICK_ORIGIN"][len("file://"):]))
+    log = event_log_from_url(cli_env["EDGEPICK_ORIGIN"])
     by_day: dict = {}
     for message in as_logged(Population(catalog, 600, seed=9).history(
             12, end, dt.timedelta(days=2))):

@@ -1,12 +1,11 @@
 """The durable event log training reads: JSON Lines, one Segment message a line, by day.
 
-On the origin's storage, under `events/dt=YYYY-MM-DD/`, partitioned by the day the message
-was received (late events land in the day they arrived; training orders by event time).
-Two implementations: a folder (one file per process, appended and fsynced before the API
-answers) and S3 (one object per accepted request, since S3 objects cannot be appended to;
-the PUT completes before the API answers). Either way an accepted message is durable.
-Under Redis faults a message may appear twice (ingest.py): readers deduplicate by
-`messageId`.
+On the origin's object store, under `events/dt=YYYY-MM-DD/`, partitioned by the day the
+message was received (late events land in the day they arrived; training orders by event
+time). A store that can append (a folder) gets one file per process, appended and fsynced
+before the API answers; one that cannot (S3) gets one object per accepted request, whose PUT
+completes before the API answers. Either way an accepted message is durable. Under Redis
+faults a message may appear twice (ingestion.py): readers deduplicate by `messageId`.
 
 Beside the days, `events/tombstones/` holds one line per forgotten id (`edgepick forget`):
 `{"tag": <the id's keyed hash>, "at": …}`. Readers that learn from the log (the replay)
@@ -17,48 +16,79 @@ them (docs/privacy.md).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import orjson
 
+from decision_worker.errors import EventLogError
+from object_store.store import ObjectStore, StoreError, from_url
 
-class EventLog(Protocol):
+PREFIX = "events"
+TOMBSTONES = f"{PREFIX}/tombstones"
+NDJSON = "application/x-ndjson"
+
+
+class EventLog:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self._name = f"events-{socket.gethostname()}-{os.getpid()}"
+        self._counter = itertools.count()
+        self.corrupt_lines = 0  # unreadable lines met by the reads so far
+
+    def describe(self) -> str:
+        return f"{self.store.describe()}{PREFIX}"
+
     def append(self, received_at: dt.datetime, messages: Iterable[dict[str, Any]]) -> int:
         """Store whole lines durably before returning; returns how many."""
-        ...
+        data = encode_lines(messages)
+        if data:
+            self._write(f"{PREFIX}/dt={received_at.date().isoformat()}", data)
+        return data.count(b"\n")
 
     def read_day(self, day: dt.date) -> list[dict[str, Any]]:
-        """Every message received that day, duplicates removed by messageId. Unreadable
-        lines are skipped and added to `corrupt_lines`."""
-        ...
+        """Every message received that day, duplicates removed by messageId (first wins).
+        Unreadable lines are skipped and counted in `corrupt_lines`."""
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for data in self._read_all(f"{PREFIX}/dt={day.isoformat()}/"):
+            self.corrupt_lines += decode_lines(data, seen, out)
+        return out
 
     def append_tombstones(self, records: list[dict[str, Any]]) -> None:
         """Durably record forgotten ids (their keyed hashes) before anything is deleted."""
-        ...
+        self._write(TOMBSTONES, encode_lines(records))
 
     def read_tombstones(self) -> set[str]:
-        """Every forgotten id's keyed hash."""
-        ...
+        return tombstone_tags(self._read_all(f"{TOMBSTONES}/"))
 
-    corrupt_lines: int
+    def _write(self, folder: str, data: bytes) -> None:
+        try:
+            if self.store.supports_append:
+                self.store.append(f"{folder}/{self._name}.jsonl", data)
+            else:
+                self.store.put(f"{folder}/{self._name}-{time.time_ns()}-"
+                               f"{next(self._counter)}.jsonl", data, content_type=NDJSON)
+        except StoreError as e:
+            raise EventLogError(f"event log write failed: {e}") from e
 
-    def describe(self) -> str: ...
+    def _read_all(self, prefix: str) -> Iterable[bytes]:
+        try:
+            for key in self.store.keys(prefix):
+                if key.endswith(".jsonl"):
+                    yield self.store.get(key) or b""
+        except StoreError as e:
+            raise EventLogError(f"event log read failed: {e}") from e
 
 
 def event_log_from_url(origin: str) -> EventLog:
     """`file://DIR` or `s3://bucket/prefix`, as EDGEPICK_ORIGIN."""
-    if origin.startswith("file://"):
-        return FolderEventLog(Path(origin[len("file://"):]))
-    from decision_worker.ingest.s3_event_log import S3EventLog
-
-    parts = urlsplit(origin)
-    return S3EventLog(parts.netloc, parts.path.strip("/"))
+    return EventLog(from_url(origin))
 
 
 def encode_lines(messages: Iterable[dict[str, Any]]) -> bytes:
@@ -76,9 +106,6 @@ def encode_json(message: Any) -> bytes:
         return orjson.dumps(message, default=str)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(message, separators=(",", ":"), default=str).encode("ascii")
-
-
-TOMBSTONES = "tombstones"
 
 
 def tombstone_tags(files: Iterable[bytes]) -> set[str]:
@@ -114,52 +141,3 @@ def _loads(line: bytes) -> Any:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         return json.loads(line)  # the standard library also reads escaped lone surrogates
-
-
-class FolderEventLog:
-    def __init__(self, root: Path) -> None:
-        self.root = root / "events"
-        self._file_name = f"events-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self.corrupt_lines = 0
-
-    def path_for(self, day: dt.date) -> Path:
-        return self.root / f"dt={day.isoformat()}" / self._file_name
-
-    def describe(self) -> str:
-        return f"file://{self.root}"
-
-    def append(self, received_at: dt.datetime, messages: Iterable[dict[str, Any]]) -> int:
-        data = encode_lines(messages)
-        if not data:
-            return 0
-        path = self.path_for(received_at.date())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return data.count(b"\n")
-
-    def read_day(self, day: dt.date) -> list[dict[str, Any]]:
-        """Every message of one day, duplicates removed by messageId (first one wins)."""
-        seen: set[str] = set()
-        out: list[dict[str, Any]] = []
-        for path in sorted((self.root / f"dt={day.isoformat()}").glob("*.jsonl")):
-            self.corrupt_lines += decode_lines(path.read_bytes(), seen, out)
-        return out
-
-    def append_tombstones(self, records: list[dict[str, Any]]) -> None:
-        path = self.root / TOMBSTONES / self._file_name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, encode_lines(records))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read_tombstones(self) -> set[str]:
-        return tombstone_tags(path.read_bytes()
-                              for path in sorted((self.root / TOMBSTONES).glob("*.jsonl")))

@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
 import orjson
 
+from decision_worker.errors import RequestRejected
 from decision_worker.ingest.privacy import DEFAULT_TRAITS, is_pii_trait, privacy_signal, scrub
-from decision_worker.ingest.request_body import RequestRejected, loads_strict
+from decision_worker.ingest.request_body import loads_strict
+from decision_worker.settings import WorkerSettings
 from edge_functions.errors import ConfigError, InvalidIdentifier
 from edge_functions.identifiers import check_user_id, is_valid_id
-from decision_worker.settings import WorkerSettings
 
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_MESSAGE_BYTES = 32 * 1024

@@ -37,12 +37,11 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from decision_worker.errors import IngestUnavailable
+from decision_worker.ingest.dead_letters import DeadLetter, add_dead_letters
 from decision_worker.ingest.event_log import EventLog, encode_json
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, Rejection, parse_request
 from decision_worker.keys import (
-    DEAD_LETTER_MAX_LEN,
-    DEAD_LETTER_RAW_BYTES,
-    DEAD_LETTER_STREAM,
     EVENTS_STREAM,
     RESERVE_TTL_S,
     SEEN_PREFIX,
@@ -107,14 +106,6 @@ return 1
 """
 MAX_BACKLOG_MESSAGES = 200_000  # in memory while Redis is away; beyond it, refuse at once
 DELIVER_CHUNK = 500  # messages per delivery script call during recovery
-
-
-class IngestUnavailable(Exception):
-    """A dependency fault: answer 503 with `Retry-After`; the request is safe to retry."""
-
-    def __init__(self, reason: str, retry_after_s: int = 1) -> None:
-        super().__init__(reason)
-        self.reason, self.retry_after_s = reason, retry_after_s
 
 
 @dataclass
@@ -258,12 +249,8 @@ class Ingest:
 
     async def _dead_letter(self, rejections: list[Rejection], received_at: dt.datetime) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for rejection in rejections:
-                raw = encode_json(rejection.raw)[:DEAD_LETTER_RAW_BYTES]
-                pipe.xadd(DEAD_LETTER_STREAM, {
-                    "index": rejection.index, "field": rejection.field,
-                    "reason": rejection.reason, "received_at": received_at.isoformat(),
-                    "raw": raw}, maxlen=DEAD_LETTER_MAX_LEN, approximate=True)
+            add_dead_letters(pipe, [DeadLetter(r.field, r.reason, r.raw, index=r.index)
+                                    for r in rejections], received_at)
             await pipe.execute()
 
 

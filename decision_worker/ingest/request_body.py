@@ -15,17 +15,11 @@ import math
 import zlib
 from typing import Any
 
+from decision_worker.errors import RequestRejected
+
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 MAX_INT_DIGITS = 20  # longer literals are refused before int() parses them
 GZIP_ENCODINGS = ("gzip", "x-gzip")
-
-
-class RequestRejected(Exception):
-    """The body as a whole is unusable; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, field: str, reason: str) -> None:
-        super().__init__(f"field '{field}' {reason}")
-        self.status, self.field, self.reason = status, field, reason
 
 
 class _NumberRefused(ValueError):

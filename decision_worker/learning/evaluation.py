@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.ranking.candidates import Catalog, FloatArray
-from decision_worker.ranking.features import COLUMN
 from decision_worker.learning.examples import Examples
+from decision_worker.ranking.arrays import FloatArray
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.features import COLUMN
 
 Scorer = Callable[[FloatArray], FloatArray]
 HISTORY_BUCKETS = ((0, 0, "no history"), (1, 9, "1-9 events"), (10, 29, "10-29"),

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from decision_worker.ranking.candidates import Catalog, FloatArray
 from decision_worker.ingest.events import Event
-from decision_worker.ranking.profile import Profile, language_of
 from decision_worker.learning.replay import Replay
+from decision_worker.ranking.arrays import FloatArray
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.profile import Profile, language_of
 from decision_worker.ranking.retrieval import retrieve, user_vector
 
 ATTRIBUTION_S = 30 * 60

@@ -18,16 +18,18 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.ranking.candidates import Catalog
-from decision_worker.learning.evaluation import Evaluation, evaluate, popularity_scorer
+from decision_worker.errors import ModelError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, EventRules
-from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
-from decision_worker.learning.model import LightGBMRanker, ModelError, train
-from decision_worker.ranking.ranker import BaselineRanker, Ranker
+from decision_worker.learning.evaluation import Evaluation, evaluate, popularity_scorer
+from decision_worker.learning.examples import build_examples, slate_times
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
-from decision_worker.learning.examples import build_examples, slate_times
+from decision_worker.learning.training import train
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
+from decision_worker.ranking.lgbm_ranker import LightGBMRanker
+from decision_worker.ranking.ranker import BaselineRanker, Ranker
 
 TRAIN_SHARE, VALID_SHARE = 0.7, 0.1
 

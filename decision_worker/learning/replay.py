@@ -2,8 +2,8 @@
 
 Training must see, for each moment, the features the worker would have scored then: the
 same `Profile.apply` on the same events in the same order, the same identity links, the
-same popularity counts (as of the moment, refreshed every `stats_refresh_s` of event time
-as the worker refreshes its copy), and the same `user_batch` / `placement_matrix`. Nothing
+same popularity counts (as of the moment, reloaded every `stats_reload_s` of event time
+as the worker reloads its copy), and the same `user_batch` / `placement_matrix`. Nothing
 after the moment is visible.
 
 The order is arrival order (`receivedAt`, then the log's own order), which is the order the
@@ -23,10 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, IntArray
-from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, parse_time, validate_message
+from decision_worker.ingest.events import (
+    DEFAULT_RULES,
+    Event,
+    EventRules,
+    parse_time,
+    validate_message,
+)
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
+from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.features import placement_matrix, user_batch
-from decision_worker.ranking.popularity import STATS_REFRESH_S, Popularity, smooth
+from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity, smooth
 from decision_worker.ranking.profile import DEVICES, Profile
 from edge_functions.keys import user_tag
 
@@ -64,10 +71,10 @@ class Moment:
 
 class Replay:
     def __init__(self, catalog: Catalog, lateness_s: float,
-                 stats_refresh_s: float = STATS_REFRESH_S) -> None:
+                 stats_reload_s: float = STATS_RELOAD_S) -> None:
         self.catalog = catalog
         self.lateness_s = lateness_s
-        self.stats_refresh_s = stats_refresh_s
+        self.stats_reload_s = stats_reload_s
         self.profiles: dict[str, Profile] = {}
         self.merged: dict[str, str] = {}  # anonymous id → user id
         # Raw counts per placement, kept as arrays: (views, clicks) of each variant, and
@@ -110,7 +117,7 @@ class Replay:
 
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
-        if at - self._popularity_at >= self.stats_refresh_s:
+        if at - self._popularity_at >= self.stats_reload_s:
             snapshot = Popularity()
             for placement, counts in self._counts.items():
                 snapshot._cache[placement] = smooth(counts[0, 0].copy(), counts[1, 0].copy(),

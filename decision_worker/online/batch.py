@@ -26,18 +26,25 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.ranking.candidates import Catalog, FloatArray
-from decision_worker.ranking.decide import decide
-from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, Rejection, validate_message
-from decision_worker.ranking.features import user_batch
+from decision_worker.ingest.events import (
+    DEFAULT_RULES,
+    Event,
+    EventRules,
+    Rejection,
+    validate_message,
+)
 from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
+from decision_worker.ranking.arrays import FloatArray
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.decide import decide
+from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import STATS_KEY, Popularity, stat_field
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
+from decision_worker.settings import WorkerSettings
 from edge_functions.bucketing import HOLDOUT_SEED, gbhash
 from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key, user_tag
-from decision_worker.settings import WorkerSettings
 
 # KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
 # profile, profile TTL, decision TTL, then one record per decision key ('' deletes it).
@@ -75,6 +82,14 @@ class BatchResult:
     opted_out: int = 0  # events of users who opted out (or the opt-out itself)
     conflicts: int = 0  # compare-and-set retries (another worker wrote a profile first)
     latencies: list[float] = field(default_factory=list)  # received → decision written, s
+
+    def add(self, other: BatchResult, keep_latencies: int = 100_000) -> None:
+        """Running sums (the last `keep_latencies` latencies only)."""
+        for name in ("applied", "duplicates", "late", "decisions", "users_decided", "holdout",
+                     "suppressed", "opted_out", "conflicts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latencies.extend(other.latencies)
+        del self.latencies[:-keep_latencies]
 
 
 class ConflictError(Exception):

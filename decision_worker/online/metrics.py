@@ -3,7 +3,12 @@ histogram, so p99 and p99.9 can be read, plus throughput, failures and queue lag
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from decision_worker.online.batch import BatchResult
 
 FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0, 60.0)
@@ -48,3 +53,13 @@ class WorkerMetrics:
         self.recovered = Counter("edgepick_worker_recovered_total",
                                  "Logged events re-streamed after Redis lost its data",
                                  registry=r)
+
+    def record(self, result: BatchResult) -> None:
+        for outcome, count in (("applied", result.applied), ("duplicate", result.duplicates),
+                               ("late", result.late), ("suppressed", result.suppressed),
+                               ("opted_out", result.opted_out)):
+            self.events.labels(outcome).inc(count)
+        self.decisions.inc(result.decisions)
+        self.conflicts.inc(result.conflicts)
+        for latency in result.latencies:
+            self.freshness.observe(latency)

@@ -17,14 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.profile import language_of_locale
 from edge_functions.manifest import parse_document
-
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.ranking.candidates import FloatArray
+from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.features import COLUMN, FEATURES
 
 log = logging.getLogger("edgepick.compiled")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.ranking.arrays import BoolArray, FloatArray
+from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.features import UserBatch, one_user, placement_matrix, schedule_clock
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.ranker import Ranker

@@ -12,9 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.ranking.candidates import BoolArray, Catalog, FloatArray, PlacementCandidates
+from decision_worker.ranking.arrays import BoolArray, FloatArray
+from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
-from decision_worker.ranking.profile import DEVICES, KINDS, SOURCES, Profile, counter_at, language_of
+from decision_worker.ranking.profile import (
+    DEVICES,
+    KINDS,
+    SOURCES,
+    Profile,
+    counter_at,
+    language_of,
+)
 
 FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)

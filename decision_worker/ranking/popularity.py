@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from decision_worker.ranking.candidates import FloatArray, IntArray, PlacementCandidates
+from decision_worker.ranking.arrays import FloatArray, IntArray
+from decision_worker.ranking.candidates import PlacementCandidates
 from decision_worker.ranking.profile import DEVICES
 
 STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
-STATS_REFRESH_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)
+STATS_RELOAD_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)
 PRIOR_VIEWS = 50.0
 PLACEMENT_PRIOR = (1.0, 20.0)  # (clicks, views): a 5 % click-through before any data
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from decision_worker.ranking.candidates import FloatArray
+from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.features import COLUMN, FEATURES
 
 

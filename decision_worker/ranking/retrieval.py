@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision_worker.ranking.candidates import BoolArray, FloatArray, IntArray, PlacementCandidates
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
+from decision_worker.ranking.candidates import PlacementCandidates
 from decision_worker.ranking.popularity import PlacementPopularity
 from decision_worker.ranking.profile import Profile, counter_at
 

@@ -11,11 +11,12 @@ from redis import Redis
 
 from content_variants import manifest_writer
 from content_variants.errors import ManifestError
-from content_variants.folder_origin import FolderOrigin
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import publish
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.manifest import parse_bytes
+from object_store.folder import FolderStore
 from tests.conftest import EXAMPLE_CONTENT, free_port
 
 
@@ -39,7 +40,7 @@ def only(content: Path, tmp_path: Path, placement: str) -> Path:
 def publish_folder(settings, redis: Redis, folder: Path):
     prewarmer = Prewarmer(settings.cdn_base, 5.0)
     try:
-        return publish(folder, redis, FolderOrigin(settings.origin_dir), prewarmer, 65536)
+        return publish(folder, redis, ContentOrigin(FolderStore(settings.origin_dir)), prewarmer, 65536)
     finally:
         prewarmer.close()
 
@@ -50,7 +51,7 @@ def test_every_manifest_change_is_copied_to_the_origin(origin_server, redis: Red
     copy_path = origin_server.origin_dir / "manifest" / "current.json"
     assert json.loads(copy_path.read_bytes()) == json.loads(redis.get(MANIFEST_KEY))
     manifest_writer.unpublish(redis, "hero", "trail-running",
-                              origin=FolderOrigin(origin_server.origin_dir))
+                              origin=ContentOrigin(FolderStore(origin_server.origin_dir)))
     kept = json.loads(copy_path.read_bytes())
     assert kept["rev"] == report.rev + 1
     assert "trail-running" not in kept["placements"]["hero"]["variants"]

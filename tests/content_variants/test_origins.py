@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from content_variants.errors import OriginError
-from content_variants.folder_origin import FolderOrigin
-from content_variants.origin import origin_from_url
+from content_variants.origin import ContentOrigin, origin_from_url
+from object_store.folder import FolderStore
 from tests.conftest import BUCKET
 
 GOOD = "content/hero/variant-spring.0123456789abcdef.json"
@@ -29,14 +29,14 @@ BAD = [
 @pytest.mark.parametrize("key", BAD)
 def test_folder_origin_refuses_keys_that_are_not_content_addressed(tmp_path: Path,
                                                                    key: str) -> None:
-    origin = FolderOrigin(tmp_path / "origin")
+    origin = ContentOrigin(FolderStore(tmp_path / "origin"))
     with pytest.raises(OriginError, match="not a content-addressed"):
         origin.put(key, b"{}")
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
 def test_folder_origin_writes_a_content_addressed_key(tmp_path: Path) -> None:
-    origin = FolderOrigin(tmp_path / "origin")
+    origin = ContentOrigin(FolderStore(tmp_path / "origin"))
     origin.put(GOOD, b"{}")
     assert origin.exists(GOOD) and origin.get(GOOD) == b"{}"
 

@@ -201,8 +201,9 @@ def test_failed_manifest_write_reports_the_real_state(
         origin_server, redis: Redis, publish_content, content: Path, monkeypatch) -> None:
     from rich.console import Console
 
-    from content_variants.folder_origin import FolderOrigin
+    from content_variants.origin import ContentOrigin
     from edgepick.reporting import print_report
+    from object_store.folder import FolderStore
 
     assert publish_content(origin_server, content).rev == 1
     path = content / "cta" / "join.yaml"
@@ -216,6 +217,6 @@ def test_failed_manifest_write_reports_the_real_state(
     assert not report.ok and not report.manifest_changed
     assert report.rev == 1  # what Redis still holds, not 0
     console = Console(record=True, width=300)
-    print_report(report, FolderOrigin(origin_server.origin_dir), console)
+    print_report(report, ContentOrigin(FolderStore(origin_server.origin_dir)), console)
     text = console.export_text()
     assert "manifest not written (still rev 1)" in text and "rev 0" not in text

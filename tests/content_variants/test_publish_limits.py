@@ -120,13 +120,14 @@ def test_a_variant_file_larger_than_the_limit_is_refused(origin_server, redis: R
 
 
 def publish_with(settings, redis: Redis, content: Path, limits):
-    from content_variants.folder_origin import FolderOrigin
+    from content_variants.origin import ContentOrigin
     from content_variants.prewarm import Prewarmer
     from content_variants.publish import publish
+    from object_store.folder import FolderStore
 
     prewarmer = Prewarmer(settings.cdn_base, 5.0)
     try:
-        return publish(content, redis, FolderOrigin(settings.origin_dir), prewarmer,
+        return publish(content, redis, ContentOrigin(FolderStore(settings.origin_dir)), prewarmer,
                        limits.max_variant_bytes, limits=limits)
     finally:
         prewarmer.close()

@@ -10,16 +10,16 @@ from redis import Redis
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import publish
-from content_variants.s3_origin import S3Origin
 from edge_functions.keys import MANIFEST_KEY
 from edge_functions.manifest import parse_bytes
+from object_store.s3 import S3Store
 from tests.conftest import BUCKET
 
 
 def test_publish_to_s3_writes_content_addressed_objects_with_cache_headers(
         s3_endpoint: str, redis: Redis, content: Path) -> None:
     origin = origin_from_url(f"s3://{BUCKET}/site-a")
-    assert isinstance(origin, S3Origin)
+    assert isinstance(origin.store, S3Store)
     # moto serves objects path-style without auth, so it can stand in for the CDN here.
     prewarmer = Prewarmer(f"{s3_endpoint}/{BUCKET}/site-a", 5)
     report = publish(content, redis, origin, prewarmer, 65536)

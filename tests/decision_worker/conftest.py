@@ -15,12 +15,13 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from content_variants.manifest_writer import apply
-from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.ingestion import Ingest, IngestResult
-from decision_worker.ranking.ranker import Ranker
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.ranker import Ranker
 from edge_functions.decision_record import DecisionRecord, decode
 from edge_functions.keys import decision_key, user_tag
+from object_store.folder import FolderStore
 from tests.conftest import Settings
 
 # placement → (default, {variant: metadata})
@@ -82,7 +83,7 @@ def ingest(worker_settings: Settings) -> Callable[[list[dict[str, Any]]], Ingest
             assert worker_settings.redis_url and worker_settings.origin_dir
             client = AsyncRedis.from_url(worker_settings.redis_url)
             try:
-                return await Ingest(client, FolderEventLog(worker_settings.origin_dir),
+                return await Ingest(client, EventLog(FolderStore(worker_settings.origin_dir)),
                                     worker_settings.key_secret_bytes).accept(
                     json.dumps({"batch": messages}).encode())
             finally:

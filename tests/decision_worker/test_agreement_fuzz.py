@@ -22,20 +22,20 @@ from hypothesis import strategies as st
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.online.batch import decode_entry
-from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.decide import decide
+from decision_worker.errors import RequestRejected
 from decision_worker.ingest.event_log import decode_lines, encode_json
 from decision_worker.ingest.events import parse_request
-from decision_worker.ranking.features import user_batch
 from decision_worker.ingest.ingestion import _log_record
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM
+from decision_worker.learning.replay import parse_log
+from decision_worker.online.batch import decode_entry
+from decision_worker.online.worker import Worker
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.decide import decide
+from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import BaselineRanker
-from decision_worker.learning.replay import parse_log
-from decision_worker.ingest.request_body import RequestRejected
-from decision_worker.online.worker import Worker
 from edge_functions.bucketing import HOLDOUT_SEED, gbhash
 from edge_functions.decision_record import encode
 from edge_functions.keys import user_tag

@@ -12,8 +12,9 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM
+from object_store.folder import FolderStore
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_kept(api, redis: Redis, se
         (b"event", b"is required for a track message"),
         (b"timestamp", b"must be an ISO-8601 date-time such as 2026-11-23T10:00:00Z")]
     assert json.loads(dead[1][1][b"raw"])["messageId"] == "msg-3"
-    logged = FolderEventLog(settings.origin_dir).read_day(dt.datetime.now(dt.UTC).date())
+    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
     assert [m["messageId"] for m in logged] == ["msg-0", "msg-2"]
     assert all("receivedAt" in m for m in logged)
 
@@ -54,7 +55,7 @@ def test_redelivered_message_id_is_processed_once(api, redis: Redis, settings) -
     again = api.post("/v1/events", json={"batch": [message(7), message(8), message(8)]})
     assert again.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "rejected": []}
     assert redis.xlen(EVENTS_STREAM) == 2
-    logged = FolderEventLog(settings.origin_dir).read_day(dt.datetime.now(dt.UTC).date())
+    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
     assert sorted(m["messageId"] for m in logged) == ["msg-7", "msg-8"]
 
 

@@ -21,10 +21,10 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import EVENTS_STREAM
-from tests.conftest import Settings
-from tests.conftest import RedisProcess, wait_until
+from object_store.folder import FolderStore
+from tests.conftest import RedisProcess, Settings, wait_until
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -208,11 +208,11 @@ def test_a_frozen_redis_is_a_503_within_the_budget_and_retrying_is_safe(
     assert logged(settings) == ["msg-1"]
 
 
-class _StopsRedisWhileLogging(FolderEventLog):
+class _StopsRedisWhileLogging(EventLog):
     """An event log that stops Redis during the append, as if it died mid-request."""
 
     def __init__(self, root: Path, redis_process: RedisProcess) -> None:
-        super().__init__(root)
+        super().__init__(FolderStore(root))
         self.redis_process = redis_process
         self.armed = True
 

@@ -10,12 +10,13 @@ import datetime as dt
 import numpy as np
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.ranking.candidates import Catalog
-from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.learning.replay import Replay, parse_log, session_moments
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.candidates import Catalog
 from edge_functions.keys import MANIFEST_KEY, user_tag
+from object_store.folder import FolderStore
 
 
 def test_online_and_offline_features_are_identical(ingest, redis, worker_settings) -> None:
@@ -42,7 +43,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     async def run_online() -> None:
         client = AsyncRedis.from_url(settings.redis_url)
         worker = Worker(client, settings, consumer="skew")
-        worker.stats_refresh_s = 0.0  # offline counts are replayed as of each moment too
+        worker.inputs.stats_reload_s = 0.0  # offline counts are replayed as of each moment too
         worker.batch.observe = lambda tag, p, at, rows: online.__setitem__((tag, p, at),
                                                                            rows.copy())
         # Arrival in time order (as in production, roughly): the history, the login, then
@@ -58,10 +59,10 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
 
     asyncio.run(run_online())
 
-    logged = FolderEventLog(settings.origin_dir).read_day(dt.datetime.now(dt.UTC).date())
+    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
     events, invalid = parse_log(logged)
     assert invalid == 0
-    replay = Replay(catalog, settings.lateness_s, stats_refresh_s=0.0)
+    replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0)
     secret = settings.key_secret_bytes
     compared = 0
     for moment in session_moments(replay, events):

@@ -16,19 +16,22 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.compiled import probe_rows
-from decision_worker.ingest.event_log import FolderEventLog
-from decision_worker.ranking.features import FEATURES
-from decision_worker.learning.model import LightGBMRanker, ModelError, train
+from decision_worker.errors import ModelError, RegistryError
+from decision_worker.ingest.event_log import EventLog
+from decision_worker.learning.examples import build_examples
 from decision_worker.learning.pipeline import run_training
-from decision_worker.learning.registry import FolderArtifacts, Registry, RegistryError
+from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.synthetic import Population, as_logged
-from decision_worker.learning.examples import build_examples
+from decision_worker.learning.training import train
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.compiled import probe_rows
+from decision_worker.ranking.features import FEATURES
+from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from edge_functions.decision_record import decode
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
+from object_store.folder import FolderStore
 from tests.conftest import Settings
 
 from .conftest import track, write_catalog
@@ -45,8 +48,8 @@ MARGIN = 1.2
 
 
 def log_population(settings, population: Population, impressions: int, days: float,
-                   **history) -> FolderEventLog:
-    log = FolderEventLog(settings.origin_dir)
+                   **history) -> EventLog:
+    log = EventLog(FolderStore(settings.origin_dir))
     by_day: dict[dt.date, list[dict]] = defaultdict(list)
     for message in as_logged(population.history(impressions, END, dt.timedelta(days=days),
                                                 **history)):
@@ -71,7 +74,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory):
     preferences (1,500 users × 24 slates over 6 days)."""
     origin = tmp_path_factory.mktemp("bed")
     settings = Settings(origin=f"file://{origin}")
-    registry = Registry(FolderArtifacts(origin))
+    registry = Registry(FolderStore(origin))
     log = log_population(settings, Population(shop_catalog(), 1500, seed=21), 24, 6)
     report = run_training(log, shop_catalog(), registry, settings.lateness_s, days=7,
                           until=END + dt.timedelta(minutes=5))
@@ -87,7 +90,7 @@ def shop(redis: Redis) -> Catalog:
 
 @pytest.fixture
 def registry(settings) -> Registry:
-    return Registry(FolderArtifacts(settings.origin_dir))
+    return Registry(FolderStore(settings.origin_dir))
 
 
 @pytest.fixture
@@ -222,7 +225,7 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
         client = AsyncRedis.from_url(settings.redis_url)
         worker = Worker(client, dataclasses.replace(worker_settings, holdout_share=0.0),
                         registry=registry, consumer="reload")
-        worker.model_check_s = 0.0
+        worker.inputs.model_check_s = 0.0
         steps = [None, "lgbm-b", "lgbm-corrupt", "lgbm-otherspec", "lgbm-othercodes",
                  "rollback"]
         for n, promote in enumerate(steps):
@@ -247,7 +250,7 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
 
 
 def test_bad_training_inputs_are_clear_errors(shop, settings, registry) -> None:
-    empty = FolderEventLog(settings.origin_dir)
+    empty = EventLog(FolderStore(settings.origin_dir))
     with pytest.raises(ModelError, match="no events in the log"):
         run_training(empty, shop, registry, settings.lateness_s, days=2, until=END)
     # a window with views but no clicks
@@ -260,7 +263,7 @@ def test_bad_training_inputs_are_clear_errors(shop, settings, registry) -> None:
     path = next(Path(settings.origin_dir, "events").glob("dt=*/*.jsonl"))
     with path.open("a") as f:
         f.write('{"torn line\n')
-    fresh = FolderEventLog(settings.origin_dir)
+    fresh = EventLog(FolderStore(settings.origin_dir))
     day = dt.date.fromisoformat(path.parent.name[3:])
     assert fresh.read_day(day) and fresh.corrupt_lines == 1
     assert registry.pointers()["shadow"] is None  # nothing was registered

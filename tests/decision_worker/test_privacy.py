@@ -17,14 +17,14 @@ import pytest
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.ingest.event_log import FolderEventLog
+from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import event_rules
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, REFRESH_DUE, profile_key
 from decision_worker.learning.replay import parse_log
 from edge_functions.errors import ConfigError
 from edge_functions.keys import decision_key, user_tag
-from tests.conftest import Settings
-from tests.conftest import SECRET
+from object_store.folder import FolderStore
+from tests.conftest import SECRET, Settings
 
 from .conftest import NOW, track
 from .test_worker import clicks_on, not_held, session
@@ -87,7 +87,7 @@ def test_forget_deletes_the_user_and_linked_ids_and_suppresses_them(
 
     # Training replays the log without them (tombstones).
     assert worker_settings.origin_dir is not None
-    log = FolderEventLog(worker_settings.origin_dir)
+    log = EventLog(FolderStore(worker_settings.origin_dir))
     messages = log.read_day(dt.datetime.now(dt.UTC).date())
     events, _ = parse_log(messages, event_rules(worker_settings), log.read_tombstones(), secret)
     assert {e.user_id or e.anonymous_id for e in events} == {bystander}

@@ -7,10 +7,10 @@ import datetime as dt
 
 import numpy as np
 
+from decision_worker.learning.replay import parse_log
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
-from decision_worker.learning.replay import parse_log
 from decision_worker.ranking.retrieval import retrieve, user_vector
 
 from .conftest import NOW, track, write_catalog

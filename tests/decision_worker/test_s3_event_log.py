@@ -11,7 +11,6 @@ import httpx
 from redis import Redis
 
 from decision_worker.api import create_api
-from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.keys import EVENTS_STREAM
 from tests.conftest import BUCKET
 
@@ -57,10 +56,11 @@ def test_unwritable_event_log_is_a_503_and_nothing_is_streamed(s3_endpoint, sett
 def test_model_registry_on_s3_and_an_unreachable_one(s3_endpoint, monkeypatch) -> None:
     import pytest
 
-    from decision_worker.learning.registry import Registry, RegistryError, store_from_url
+    from decision_worker.errors import RegistryError
+    from decision_worker.learning.registry import registry_from_url
     from tests.conftest import free_port
 
-    registry = Registry(store_from_url(f"s3://{BUCKET}/prod"))
+    registry = registry_from_url(f"s3://{BUCKET}/prod")
     assert registry.pointers()["production"] is None
     registry.register("lgbm-s3", "tree\n", {"features": []})
     assert registry.pointers()["shadow"] == "lgbm-s3"
@@ -68,4 +68,4 @@ def test_model_registry_on_s3_and_an_unreachable_one(s3_endpoint, monkeypatch) -
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(RegistryError, match="s3://"):
-        Registry(store_from_url(f"s3://{BUCKET}/prod")).pointers()
+        registry_from_url(f"s3://{BUCKET}/prod").pointers()

@@ -12,11 +12,11 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.online.batch import BatchProcessor
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM, profile_key
-from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.redecide_schedule import enqueue_due
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.ranker import BaselineRanker
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import decision_key, user_tag
 

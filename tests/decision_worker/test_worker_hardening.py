@@ -14,10 +14,11 @@ import random
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.online import worker as worker_module
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, profile_key
-from decision_worker.ranking.popularity import STATS_KEY
+from decision_worker.online import stream_upkeep
+from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.popularity import STATS_KEY
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY, user_tag
 
 from .conftest import NOW, track, write_catalog
@@ -121,7 +122,7 @@ def test_a_worker_without_a_manifest_reads_nothing_until_one_is_published(
 def test_read_entries_are_trimmed_by_age_and_unread_ones_never(ingest, drain, redis,
                                                                worker_settings,
                                                                monkeypatch) -> None:
-    monkeypatch.setattr(worker_module, "STREAM_RETENTION_S", 0)
+    monkeypatch.setattr(stream_upkeep, "STREAM_RETENTION_S", 0)
     ingest([session(f"trim-{i}", f"trim-{i}") for i in range(600)])
     drain()
     drain()  # the next run's housekeeping trims what the first one read
@@ -130,7 +131,7 @@ def test_read_entries_are_trimmed_by_age_and_unread_ones_never(ingest, drain, re
 
     async def housekeeping_only() -> None:
         client = AsyncRedis.from_url(worker_settings.redis_url)
-        await Worker(client, worker_settings, consumer="trimmer")._measure_lag_and_trim()
+        await stream_upkeep.measure_and_trim(client, WorkerMetrics())
         await client.aclose()
 
     asyncio.run(housekeeping_only())

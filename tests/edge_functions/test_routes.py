@@ -16,8 +16,7 @@ from edge_functions.app import create_app
 from edge_functions.decision_record import DecisionRecord, encode
 from edge_functions.http_protocol import http_protocol
 from edge_functions.keys import decision_key, user_tag
-from tests.conftest import Settings
-from tests.conftest import SECRET, free_port, wait_until
+from tests.conftest import SECRET, Settings, free_port, wait_until
 from tests.raw_http import raw_request
 
 

@@ -15,14 +15,14 @@ import httpx
 import pytest
 from redis import Redis
 
-from content_variants.folder_origin import FolderOrigin
 from content_variants.manifest_writer import apply, unpublish
+from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish import PublishReport, publish
 from decision_worker.online.pinning import pin
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
-from tests.conftest import Settings
-from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port, wait_until
+from object_store.folder import FolderStore
+from tests.conftest import EXAMPLE_CONTENT, SECRET, Settings, free_port, wait_until
 
 BUDGET_MS = 15.0
 
@@ -43,7 +43,7 @@ def start_on(redis_process, settings: Settings, serve) -> tuple[str, Redis]:
 def publish_example(redis: Redis, origin_dir, base: str) -> PublishReport:
     """Publish the example catalog through the app at `base` (which serves the origin)."""
     prewarmer = Prewarmer(base, 5)
-    report = publish(EXAMPLE_CONTENT, redis, FolderOrigin(origin_dir), prewarmer, 65536)
+    report = publish(EXAMPLE_CONTENT, redis, ContentOrigin(FolderStore(origin_dir)), prewarmer, 65536)
     prewarmer.close()
     assert report.ok, report.failed
     wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == report.rev)

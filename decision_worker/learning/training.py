@@ -1,5 +1,5 @@
-"""The learned ranker: LightGBM `lambdarank`, trained on replayed examples, scored in the
-worker through the `Ranker` interface.
+"""Training the learned ranker: LightGBM `lambdarank` on replayed examples (the worker
+scores the result through ranking/lgbm_ranker.py).
 
 Position bias: LightGBM's position-aware lambdarank (Unbiased LambdaMART, LightGBM ≥ 4.1):
 the logged position of every row goes into the Dataset and LightGBM learns one bias factor
@@ -7,27 +7,20 @@ per position alongside the trees, so a click in slot 0 counts for less than a cl
 slot 2. Chosen over inverse propensity weights because it needs no separately estimated
 propensities (a randomisation experiment we do not have) and the bias is fitted on the
 same data. Scoring never sees the position: the worker ranks for the top slot.
-
-Categorical features (device, hour, source) are LightGBM categoricals. No normalisation is
-applied (trees do not need it), so the model file and the feature spec are everything the
-worker needs; the spec is checked at load and a mismatch is refused.
+Categorical features (device, hour, source) are LightGBM categoricals; no normalisation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
-import numpy as np
 
-from decision_worker.ranking.candidates import FloatArray
-from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
+from decision_worker.errors import ModelError
 from decision_worker.learning.examples import Examples
-from edge_functions.errors import EdgepickError
+from decision_worker.ranking.features import CATEGORICAL, FEATURES
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "lambdarank", "metric": "ndcg", "eval_at": [1, 3, 5],
@@ -41,11 +34,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 log = logging.getLogger("edgepick.model")
 MAX_ROUNDS = 200
 EARLY_STOPPING = 20
-
-
-class ModelError(EdgepickError):
-    http_status = 422
-    error_code = "model_refused"
 
 
 @dataclass
@@ -87,59 +75,3 @@ def train(train_set: Examples, valid_set: Examples, params: dict[str, Any] | Non
     rounds = (booster.best_iteration if early_stopping else 0) or booster.current_iteration()
     valid = {name: float(values[rounds - 1]) for name, values in evals["valid"].items()}
     return TrainedModel(booster, rounds, merged, valid)
-
-
-class LightGBMRanker:
-    """A registered model as the worker's ranker; refuses a model of another feature spec."""
-
-    def __init__(self, version: str, model_text: str, features: list[str],
-                 encodings: dict[str, list[str]] | None = None) -> None:
-        if encodings is not None and encodings != ENCODINGS:
-            changed = sorted(k for k in set(encodings) | set(ENCODINGS)
-                             if encodings.get(k) != ENCODINGS.get(k))
-            raise ModelError(f"model {version} encodes {', '.join(changed)} differently from "
-                             "this worker")
-        if tuple(features) != FEATURES:
-            missing = sorted(set(FEATURES) - set(features))
-            extra = sorted(set(features) - set(FEATURES))
-            raise ModelError(f"model {version} was trained on another feature spec "
-                             f"(missing {missing or 'none'}, unknown {extra or 'none'}, "
-                             "or another order)")
-        try:
-            self.booster = lgb.Booster(model_str=model_text)
-        except lgb.basic.LightGBMError as e:
-            raise ModelError(f"model {version} does not load: {e}") from e
-        if self.booster.num_feature() != len(FEATURES):
-            raise ModelError(f"model {version} expects {self.booster.num_feature()} features, "
-                             f"the worker builds {len(FEATURES)}")
-        self.version = version
-        self.features: tuple[str, ...] = FEATURES
-        self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
-        self.compiled: Any = None
-        self._model_text = model_text
-
-    def compile(self, cache_dir: Path) -> bool:
-        """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
-        from decision_worker.ranking.compiled import compile_model, probe_rows, same_predictions
-
-        compiled = compile_model(self._model_text, self.sha256, cache_dir)
-        if compiled is None:
-            return False
-        rows = probe_rows()
-        if not same_predictions(compiled, self._predict_lightgbm(rows), rows):
-            log.warning("model %s: compiled predictions differ from LightGBM's; not used",
-                        self.version)
-            return False
-        self.compiled = compiled
-        return True
-
-    def score(self, rows: FloatArray) -> FloatArray:
-        # One thread: batches are small, and thread start-up costs more than it saves.
-        if self.compiled is not None:
-            return np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
-        return self._predict_lightgbm(rows)
-
-    def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
-        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
-
-

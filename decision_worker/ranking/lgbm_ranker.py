@@ -1,0 +1,80 @@
+"""The learned ranker as the worker scores with it: a registered LightGBM model behind the
+`Ranker` interface (training is learning/training.py, which the worker never imports).
+
+Categorical features (device, hour, source) are LightGBM categoricals; no normalisation is
+applied (trees do not need it), so the model file, the feature spec and the categorical
+encodings are everything the worker needs. Spec and encodings are checked at load and a
+mismatch is refused. Scoring never sees a position: the worker ranks for the top slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from decision_worker.errors import ModelError
+from decision_worker.ranking.arrays import FloatArray
+from decision_worker.ranking.features import ENCODINGS, FEATURES
+
+log = logging.getLogger("edgepick.model")
+
+
+class LightGBMRanker:
+    """A registered model as the worker's ranker; refuses a model of another feature spec."""
+
+    def __init__(self, version: str, model_text: str, features: list[str],
+                 encodings: dict[str, list[str]] | None = None) -> None:
+        if encodings is not None and encodings != ENCODINGS:
+            changed = sorted(k for k in set(encodings) | set(ENCODINGS)
+                             if encodings.get(k) != ENCODINGS.get(k))
+            raise ModelError(f"model {version} encodes {', '.join(changed)} differently from "
+                             "this worker")
+        if tuple(features) != FEATURES:
+            missing = sorted(set(FEATURES) - set(features))
+            extra = sorted(set(features) - set(FEATURES))
+            raise ModelError(f"model {version} was trained on another feature spec "
+                             f"(missing {missing or 'none'}, unknown {extra or 'none'}, "
+                             "or another order)")
+        try:
+            self.booster = lgb.Booster(model_str=model_text)
+        except lgb.basic.LightGBMError as e:
+            raise ModelError(f"model {version} does not load: {e}") from e
+        if self.booster.num_feature() != len(FEATURES):
+            raise ModelError(f"model {version} expects {self.booster.num_feature()} features, "
+                             f"the worker builds {len(FEATURES)}")
+        self.version = version
+        self.features: tuple[str, ...] = FEATURES
+        self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
+        self.compiled: Any = None
+        self._model_text = model_text
+
+    def compile(self, cache_dir: Path) -> bool:
+        """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
+        from decision_worker.ranking.compiled import compile_model, probe_rows, same_predictions
+
+        compiled = compile_model(self._model_text, self.sha256, cache_dir)
+        if compiled is None:
+            return False
+        rows = probe_rows()
+        if not same_predictions(compiled, self._predict_lightgbm(rows), rows):
+            log.warning("model %s: compiled predictions differ from LightGBM's; not used",
+                        self.version)
+            return False
+        self.compiled = compiled
+        return True
+
+    def score(self, rows: FloatArray) -> FloatArray:
+        # One thread: batches are small, and thread start-up costs more than it saves.
+        if self.compiled is not None:
+            return np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
+        return self._predict_lightgbm(rows)
+
+    def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
+        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
+
+
