@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from decision_worker.ranking.candidates import Catalog  # noqa: E402
+from decision_worker.ranking.counters import add_to_counter, new_counts
 from decision_worker.ranking.popularity import Popularity, stat_field  # noqa: E402
-from decision_worker.ranking.profile import Profile, add_to_counter, new_counter  # noqa: E402
+from decision_worker.ranking.profile import Profile  # noqa: E402
 from decision_worker.ranking.retrieval import retrieve, user_vector  # noqa: E402
 
 VARIANTS, CATEGORIES, LIMIT = 100_000, 200, 500
@@ -60,7 +61,7 @@ def main() -> None:
     for _ in range(args.users):
         profile = Profile()
         for category in rng.choice(CATEGORIES, 3, replace=False):
-            counter = new_counter()
+            counter = new_counts()
             for _ in range(int(rng.integers(1, 6))):
                 add_to_counter(counter, now - float(rng.uniform(0, 86_400 * 7)), 1)
             profile.categories[f"cat-{category}"] = counter

@@ -32,9 +32,10 @@ from decision_worker.ingest.events import (
 )
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.context import DEVICES
 from decision_worker.ranking.features import placement_matrix, user_batch
 from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity, smooth
-from decision_worker.ranking.profile import DEVICES, Profile
+from decision_worker.ranking.profile import Profile
 from edge_functions.keys import user_tag
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
-from decision_worker.ranking.profile import language_of_locale
+from decision_worker.ranking.context import language_of_locale
 from edge_functions.manifest import parse_document
 
 

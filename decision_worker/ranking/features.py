@@ -14,15 +14,10 @@ import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
+from decision_worker.ranking.context import DEVICES, SOURCES
+from decision_worker.ranking.counters import KINDS, counter_at
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
-from decision_worker.ranking.profile import (
-    DEVICES,
-    KINDS,
-    SOURCES,
-    Profile,
-    counter_at,
-    language_of,
-)
+from decision_worker.ranking.profile import Profile, language_of
 
 FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)

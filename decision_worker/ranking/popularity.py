@@ -14,7 +14,7 @@ import numpy as np
 
 from decision_worker.ranking.arrays import FloatArray, IntArray
 from decision_worker.ranking.candidates import PlacementCandidates
-from decision_worker.ranking.profile import DEVICES
+from decision_worker.ranking.context import DEVICES
 
 STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
 STATS_RELOAD_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)

@@ -1,14 +1,10 @@
 """The online profile: what the worker remembers about one user, updated event by event.
 
-This module and `features.py` are the feature definitions: the worker applies events here as
-they arrive, and training (issue 4) replays the event log through the same `apply`.
-
-Counts are exponentially decayed ("rolling windows" that need no per-event storage): each
-counter keeps its value as of a reference time, and an event at time t adds
-`2 ** (-(ref - t) / half_life)`. Adding is commutative, so the state after a set of events
-does not depend on the order they arrived in: a late event adds its (smaller) weight and
-never overwrites newer state. Events more than `lateness_s` behind the profile are refused,
-as are entries already applied (a redelivered stream entry), so a retry never counts twice.
+This module, counters.py, context.py and features.py are the feature definitions: the
+worker applies events here as they arrive, and training replays the event log through the
+same `apply`. Counts are decayed (counters.py), so the order events arrive in does not
+matter; events more than `lateness_s` behind the profile are refused, as are entries already
+applied (a redelivered stream entry), so a retry never counts twice.
 
 Privacy is part of applying an event, so the worker and the replay agree on it: a message
 that opts the user out (privacy.py) clears everything the profile knows and makes every
@@ -24,17 +20,20 @@ import logging
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from decision_worker.ingest.events import Event
 from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
+from decision_worker.ranking.context import language_of_locale, session_context
+from decision_worker.ranking.counters import (
+    KINDS,
+    DecayedCounts,
+    add_to_counter,
+    merge_counters,
+    new_counts,
+)
 
-HALF_LIVES_S = (86_400.0, 14 * 86_400.0)  # the "1 day" and "14 days" windows
-KINDS = ("view", "click", "conversion")
-SLOTS = len(KINDS) * len(HALF_LIVES_S)  # a counter: ref time + one value per kind per window
-assert SLOTS == 6, "counter_at is unrolled for two windows of three kinds"
 MAX_CATEGORIES = 32
 MAX_VARIANTS = 64
 MAX_APPLIED = 32
@@ -43,58 +42,8 @@ MAX_TRAIT_CHARS = 64
 MAX_LINKED = 16
 MAX_CONVERTED = 32
 MAX_PLACEMENTS = 32
-DEVICES = ("unknown", "desktop", "mobile", "tablet")
-SOURCES = ("direct", "search", "social", "email", "campaign", "referral")
-SEARCH_HOSTS = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.")
-SOCIAL_HOSTS = ("facebook.", "instagram.", "t.co", "twitter.", "x.com", "linkedin.",
-                "tiktok.", "reddit.", "pinterest.")
 log = logging.getLogger("edgepick.profile")
 
-Counter = list[float]  # [ref_time, v_1d, c_1d, x_1d, v_14d, c_14d, x_14d]
-
-
-def new_counter() -> Counter:
-    return [0.0] * (1 + SLOTS)
-
-
-def add_to_counter(counter: Counter, at: float, kind: int, weight: float = 1.0) -> None:
-    ref = counter[0]
-    if at > ref:
-        for w, half_life in enumerate(HALF_LIVES_S):
-            factor = 2.0 ** (-(at - ref) / half_life) if ref else 0.0
-            base = 1 + w * len(KINDS)
-            for k in range(len(KINDS)):
-                counter[base + k] *= factor
-        counter[0] = at
-        ref = at
-    for w, half_life in enumerate(HALF_LIVES_S):
-        counter[1 + w * len(KINDS) + kind] += weight * 2.0 ** (-(ref - at) / half_life)
-
-
-def counter_at(counter: Counter, as_of: float) -> list[float]:
-    """The six values decayed to `as_of` (never grown: as_of before ref counts as ref).
-
-    Unrolled for two windows of three kinds: it runs for every category and variant of
-    every user decided, so it is one of the worker's hottest functions."""
-    gap = as_of - counter[0]
-    if gap <= 0.0:
-        return counter[1:]
-    short, long = 2.0 ** (-gap / HALF_LIVES_S[0]), 2.0 ** (-gap / HALF_LIVES_S[1])
-    return [counter[1] * short, counter[2] * short, counter[3] * short,
-            counter[4] * long, counter[5] * long, counter[6] * long]
-
-
-def merge_counters(into: Counter, other: Counter) -> None:
-    """Sum two counters (bring both to the later reference time first)."""
-    if other[0] > into[0]:
-        scaled = counter_at(into, other[0])
-        into[0] = other[0]
-        into[1:] = scaled
-        other_values = other[1:]
-    else:
-        other_values = counter_at(other, into[0])
-    for i, value in enumerate(other_values):
-        into[1 + i] += value
 
 
 @dataclass
@@ -104,9 +53,9 @@ class Profile:
     first_seen: float = 0.0
     sessions: int = 0
     last_session: float = 0.0
-    total: Counter = field(default_factory=new_counter)
-    categories: dict[str, Counter] = field(default_factory=dict)
-    variants: dict[str, Counter] = field(default_factory=dict)  # "placement/variant"
+    total: DecayedCounts = field(default_factory=new_counts)
+    categories: dict[str, DecayedCounts] = field(default_factory=dict)
+    variants: dict[str, DecayedCounts] = field(default_factory=dict)  # "placement/variant"
     converted: list[str] = field(default_factory=list)  # "placement/variant"
     traits: dict[str, Any] = field(default_factory=dict)
     traits_at: float = 0.0
@@ -263,24 +212,17 @@ class Profile:
         return True
 
 
-def session_context(event: Event) -> dict[str, Any]:
-    """Device class, local hour, traffic source and locale of a session's first event."""
-    context = event.context
-    return {"device": _device(context), "hour": _local_hour(event),
-            "source": _source(context), "locale": language_of_locale(context.get("locale"))}
-
-
 def language_of(profile: Profile) -> str | None:
     """The user's language: the session's locale, else a `locale` trait."""
     return profile.context.get("locale") or language_of_locale(profile.traits.get("locale"))
 
 
-def _counter_in(counters: dict[str, Counter], key: str, cap: int) -> None:
+def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:
     if key in counters:
         return
     if len(counters) >= cap:  # forget the counter touched longest ago
         del counters[min(counters, key=lambda k: counters[k][0])]
-    counters[key] = new_counter()
+    counters[key] = new_counts()
 
 
 def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:
@@ -294,73 +236,6 @@ def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, str):
             kept[str(key)[:MAX_TRAIT_CHARS]] = value[:MAX_TRAIT_CHARS]
     return kept
-
-
-def _device(context: dict[str, Any]) -> str:
-    device = context.get("device")
-    kind = device.get("type") if isinstance(device, dict) else None
-    if isinstance(kind, str):
-        kind = kind.lower()
-        if kind in ("ios", "android", "mobile", "phone"):
-            return "mobile"
-        if kind in ("tablet", "ipad"):
-            return "tablet"
-        if kind in ("desktop", "web", "computer"):
-            return "desktop"
-    agent = context.get("userAgent")
-    if isinstance(agent, str) and agent:
-        if "iPad" in agent or "Tablet" in agent:
-            return "tablet"
-        if "Mobile" in agent or "Android" in agent or "iPhone" in agent:
-            return "mobile"
-        return "desktop"
-    return "unknown"
-
-
-def _local_hour(event: Event) -> int:
-    offset = event.raw.get("timestamp") or event.raw.get("originalTimestamp")
-    # The sender's own clock string carries its UTC offset when it has one; else UTC.
-    if isinstance(offset, str) and len(offset) >= 19 and offset[-6] in "+-" and offset[-3] == ":":
-        try:
-            hours, minutes = int(offset[-5:-3]), int(offset[-2:])
-            shift = (hours * 60 + minutes) * (1 if offset[-6] == "+" else -1)
-            return int((event.timestamp.hour * 60 + event.timestamp.minute + shift) // 60) % 24
-        except ValueError:
-            pass
-    return event.timestamp.hour
-
-
-def _source(context: dict[str, Any]) -> str:
-    campaign = context.get("campaign")
-    if isinstance(campaign, dict):
-        medium = str(campaign.get("medium", "")).lower()
-        if medium == "email":
-            return "email"
-        if medium in ("social", "social-media"):
-            return "social"
-        if campaign.get("source") or campaign.get("name"):
-            return "campaign"
-    page = context.get("page")
-    referrer = page.get("referrer") if isinstance(page, dict) else None
-    if isinstance(referrer, str) and referrer:
-        try:
-            host = (urlsplit(referrer).hostname or "").lower()
-        except ValueError:  # "http://[::1": an unparseable referrer says nothing
-            return "direct"
-        if any(s in host for s in SEARCH_HOSTS):
-            return "search"
-        if any(s in host for s in SOCIAL_HOSTS):
-            return "social"
-        return "referral" if host else "direct"
-    return "direct"
-
-
-def language_of_locale(locale: Any) -> str | None:
-    """`es-ES`, `es_MX`, `ES` → `es`: the one rule users and variants are matched by."""
-    if not isinstance(locale, str) or not 2 <= len(locale) <= 35:
-        return None
-    language = locale.replace("_", "-").split("-")[0].lower()
-    return language if language.isalpha() and 2 <= len(language) <= 3 else None
 
 
 def _version_of(raw: bytes | str) -> int:

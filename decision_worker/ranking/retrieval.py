@@ -18,8 +18,9 @@ import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import PlacementCandidates
+from decision_worker.ranking.counters import counter_at
 from decision_worker.ranking.popularity import PlacementPopularity
-from decision_worker.ranking.profile import Profile, counter_at
+from decision_worker.ranking.profile import Profile
 
 DIMENSIONS = 32
 POPULARITY_WEIGHT = 0.5
