@@ -11,8 +11,8 @@ from redis import Redis
 
 from content_variants.manifest_writer import apply
 from decision_worker.ingest.events import validate_message
-from decision_worker.keys import profile_key
-from decision_worker.ranking.popularity import STATS_KEY, stat_field
+from decision_worker.keys import STATS_KEY, profile_key
+from decision_worker.ranking.popularity import stat_field
 from decision_worker.ranking.profile import Profile
 from edge_functions.keys import user_tag
 

@@ -28,12 +28,12 @@ from benchmarks.processes import Processes, free_port  # noqa: E402
 from decision_worker.keys import (  # noqa: E402
     DEAD_LETTER_STREAM,
     EVENTS_STREAM,
-    REFRESH_DUE,
+    REDECIDE_DUE,
     SEEN_PREFIX,
+    STATS_KEY,  # noqa: E402
     STREAM_RETENTION_S,
     SUPPRESSED,
 )
-from decision_worker.ranking.popularity import STATS_KEY  # noqa: E402
 from edge_functions.keys import MANIFEST_KEY  # noqa: E402
 
 SECRET = "benchmark-secret-0123456789"
@@ -117,7 +117,7 @@ def main() -> None:
             for start in range(0, len(forgotten), 100):
                 client.post(f"{base}/v1/privacy/forget", json={"userIds": forgotten[start:start + 100]},
                             headers={"authorization": f"Bearer {TOKEN}"})
-        while redis.zcard(REFRESH_DUE) < args.users * 0.85:
+        while redis.zcard(REDECIDE_DUE) < args.users * 0.85:
             time.sleep(0.2)
         time.sleep(2)
         after = int(redis.info("memory")["used_memory"])
@@ -147,8 +147,8 @@ def main() -> None:
                          redis.xlen(DEAD_LETTER_STREAM))
         stats = per_entry("popularity {ep:stats}:engagement (fields)", STATS_KEY,
                           redis.hlen(STATS_KEY))
-        refresh = per_entry("refresh schedule {ep:refresh}:due", REFRESH_DUE,
-                            redis.zcard(REFRESH_DUE))
+        refresh = per_entry("refresh schedule {ep:refresh}:due", REDECIDE_DUE,
+                            redis.zcard(REDECIDE_DUE))
         suppressed = per_entry("suppressed ids {ep:events}:suppressed", SUPPRESSED,
                                redis.hlen(SUPPRESSED))
         per_entry("manifest {ep:manifest}:doc (3 x 50 variants)", MANIFEST_KEY, 1)

@@ -31,7 +31,7 @@ from decision_worker.ranking.candidates import Catalog  # noqa: E402
 from decision_worker.ranking.counters import add_to_counter, new_counts
 from decision_worker.ranking.popularity import Popularity, stat_field  # noqa: E402
 from decision_worker.ranking.profile import Profile  # noqa: E402
-from decision_worker.ranking.retrieval import retrieve, user_vector  # noqa: E402
+from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index  # noqa: E402
 
 VARIANTS, CATEGORIES, LIMIT = 100_000, 200, 500
 
@@ -49,7 +49,7 @@ def main() -> None:
     catalog = Catalog.from_document(doc)
     feed = catalog.placements["feed"]
     started = time.perf_counter()
-    index = catalog.variant_index("feed")
+    index = variant_index(catalog, "feed")
     build_s = time.perf_counter() - started
     views = rng.integers(0, 5000, VARIANTS)
     counts = {stat_field("view", k): float(v) for k, v in zip(feed.keys, views, strict=True)}

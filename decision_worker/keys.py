@@ -14,8 +14,9 @@ SEEN_PREFIX = "{ep:events}:seen:"  # + messageId: idempotency marker with a TTL
 SUPPRESSED = "{ep:events}:suppressed"  # hash: user tag → when forgotten (edgepick forget)
 EPOCH = "{ep:events}:epoch"  # set once per Redis dataset: its absence means data was lost
 CONSUMER_GROUP = "edgepick-workers"
-REFRESH_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
-REFRESH_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
+REDECIDE_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
+REDECIDE_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
+STATS_KEY = "{ep:stats}:engagement"  # hash "<kind>|<placement>/<variant>[|<device>]" → count
 
 SEEN_TTL_S = 24 * 3600  # default dedupe window (EDGEPICK_DEDUPE_WINDOW_S), as Segment's
 RESERVE_TTL_S = 60  # a request's reservation of its messageIds, if it never finishes

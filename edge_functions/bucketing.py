@@ -33,6 +33,16 @@ def gbhash(seed: str, hash_value: str, version: int = 2) -> float:
     raise ValueError(f"unknown hash version {version}")
 
 
-def in_holdout(user_id: str, share: float, seed: str = HOLDOUT_SEED) -> bool:
+def holdout_bucket(user_id: str, seed: str = HOLDOUT_SEED) -> float:
+    """Where a user falls in the holdout's hash range (kept with the profile, so a scheduled
+    re-decision, which knows only the user's key, decides the same)."""
+    return gbhash(seed, user_id)
+
+
+def in_holdout_bucket(bucket: float, share: float) -> bool:
     """A persistent holdout: the lowest `share` of the hash range, for ever."""
-    return gbhash(seed, user_id) < share
+    return bucket < share
+
+
+def in_holdout(user_id: str, share: float, seed: str = HOLDOUT_SEED) -> bool:
+    return in_holdout_bucket(holdout_bucket(user_id, seed), share)

@@ -25,7 +25,7 @@ from decision_worker.learning.replay import Replay
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.profile import Profile, language_of
-from decision_worker.ranking.retrieval import retrieve, user_vector
+from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
 
 ATTRIBUTION_S = 30 * 60
 LABEL = {"view": 0, "click": 1, "conversion": 2}
@@ -204,7 +204,7 @@ def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
         eligible = candidates.eligible(np.array([at]), [language_of(profile)],
                                        [profile.converted])[0]
         full = replay.popularity(at).for_placement(candidates)
-        subset = retrieve(replay.catalog.variant_index(placement), user_vector(profile, at),
+        subset = retrieve(variant_index(replay.catalog, placement), user_vector(profile, at),
                           full, eligible, candidates, rank_limit)
     x, eligible_rows = replay.features(profile, placement, at, subset)
     ids = candidates.variants if subset is None else [candidates.variants[i] for i in subset]

@@ -34,7 +34,14 @@ from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES
 from decision_worker.ranking.features import placement_matrix, user_batch
-from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity, smooth
+from decision_worker.ranking.identity import link_of, may_merge
+from decision_worker.ranking.popularity import (
+    COUNTED_KINDS,
+    STATS_RELOAD_S,
+    Popularity,
+    engagement_counts,
+    smooth,
+)
 from decision_worker.ranking.profile import Profile
 from edge_functions.keys import user_tag
 
@@ -95,25 +102,27 @@ class Replay:
 
     def apply(self, event: Event) -> Profile:
         """Apply one event as the worker does; returns the profile it landed in."""
-        other = event.previous_id if event.type == "alias" else event.anonymous_id
-        if event.user_id is not None and other is not None and other != event.user_id:
-            if self.merged.get(other, event.user_id) == event.user_id:
-                profile = self.profiles.setdefault(event.user_id, Profile())
+        link = link_of(event)
+        if link is not None:
+            known, other = link
+            if may_merge(self.merged.get(other), known):
+                profile = self.profiles.setdefault(known, Profile())
                 source = self.profiles.pop(other, Profile())
                 if profile.merge(source, other):
-                    self.merged[other] = event.user_id
+                    self.merged[other] = known
         profile = self.profiles.setdefault(self.user_of(event), Profile())
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
                                 self.lateness_s)
         engagement = event.engagement
-        if outcome == "applied" and engagement is not None and engagement.kind != "conversion":
-            counts = self._counts.get(engagement.placement)
-            v = self._index.get(engagement.placement, {}).get(engagement.variant)
-            if counts is not None and v is not None:
-                kind = 0 if engagement.kind == "view" else 1
-                device = DEVICES.index(profile.context.get("device", "unknown"))
-                counts[kind, 0, v] += 1
-                counts[kind, 1 + device, v] += 1
+        if outcome == "applied" and engagement is not None:
+            key = f"{engagement.placement}/{engagement.variant}"
+            device = profile.context.get("device", "unknown")
+            for kind, _, on_device in engagement_counts(engagement.kind, key, device,
+                                                        self.catalog.category_of):
+                counts = self._counts[engagement.placement]
+                v = self._index[engagement.placement][engagement.variant]
+                row = 0 if on_device is None else 1 + DEVICES.index(on_device)
+                counts[COUNTED_KINDS.index(kind), row, v] += 1
         return profile
 
     def popularity(self, at: float) -> Popularity:

@@ -15,7 +15,6 @@ compare-and-set; the loser re-reads and redoes its batch.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import time
@@ -31,18 +30,20 @@ from decision_worker.ingest.events import (
     Event,
     EventRules,
     Rejection,
+    parse_time,
     validate_message,
 )
-from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
+from decision_worker.keys import REDECIDE_DUE, STATS_KEY, SUPPRESSED, profile_key
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import decide
 from decision_worker.ranking.features import user_batch
-from decision_worker.ranking.popularity import STATS_KEY, Popularity, stat_field
+from decision_worker.ranking.identity import link_of, may_merge
+from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.settings import WorkerSettings
-from edge_functions.bucketing import HOLDOUT_SEED, gbhash
+from edge_functions.bucketing import holdout_bucket
 from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key, user_tag
 
@@ -63,7 +64,7 @@ MAX_CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Refresh:
+class Redecide:
     """An internal stream entry from the scheduler: re-decide this user."""
 
     tag: str
@@ -97,15 +98,17 @@ class ConflictError(Exception):
 
 
 def decode_entry(fields: dict[bytes, bytes],
-                 rules: EventRules = DEFAULT_RULES) -> Event | Refresh | Rejection:
+                 rules: EventRules = DEFAULT_RULES) -> Event | Redecide | Rejection:
     """A stream entry back into an Event (validated again, by the API's own rules)."""
     try:
         if b"r" in fields:
             tag, due = fields[b"r"].decode().split("|")
-            return Refresh(tag, float(due))
+            return Redecide(tag, float(due))
         record = json.loads(fields[b"m"])
-        received = dt.datetime.fromisoformat(record.get("receivedAt", "").replace("Z", "+00:00"))
-    except (KeyError, ValueError, UnicodeDecodeError, TypeError) as e:
+        received = parse_time(record.get("receivedAt"))
+        if received is None:
+            raise ValueError("its receivedAt is not a date-time")
+    except (KeyError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as e:
         return Rejection(0, "(entry)", f"is not a stream record: {e}", fields)
     return validate_message(0, record, received, rules=rules)
 
@@ -137,7 +140,7 @@ class BatchProcessor:
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
 
-    async def process(self, items: list[tuple[str, Event | Refresh]],
+    async def process(self, items: list[tuple[str, Event | Redecide]],
                       now: float | None = None) -> BatchResult:
         for attempt in range(MAX_CONFLICT_RETRIES):
             result = await self._attempt(items, time.time() if now is None else now)
@@ -147,7 +150,7 @@ class BatchProcessor:
         raise ConflictError(f"{len(items)} entries met concurrent profile updates "
                             f"{MAX_CONFLICT_RETRIES} times")
 
-    async def _attempt(self, items: list[tuple[str, Event | Refresh]],
+    async def _attempt(self, items: list[tuple[str, Event | Redecide]],
                        now: float) -> BatchResult | None:
         s = self._settings
         users, anonymous = await self._load(items)
@@ -201,9 +204,9 @@ class BatchProcessor:
             return
         profile = user.profile
         if user.user_id is not None:
-            profile.holdout_hash = gbhash(HOLDOUT_SEED, user.user_id)
+            profile.holdout_hash = holdout_bucket(user.user_id)
         elif profile.holdout_hash is None and user.anonymous_id is not None:
-            profile.holdout_hash = gbhash(HOLDOUT_SEED, user.anonymous_id)
+            profile.holdout_hash = holdout_bucket(user.anonymous_id)
         for entry_id, event in user.events:
             outcome = profile.apply(event, entry_id, self.catalog.category_of,
                                     self._settings.lateness_s)
@@ -219,12 +222,12 @@ class BatchProcessor:
                 result.applied += 1
                 user.changed = True
                 engagement = event.engagement
-                key = "" if engagement is None else \
-                    f"{engagement.placement}/{engagement.variant}"
-                if engagement is not None and key in self.catalog.category_of:
-                    device = profile.context.get("device", "unknown")
-                    stats[stat_field(engagement.kind, key)] += 1
-                    stats[stat_field(engagement.kind, key, device)] += 1
+                if engagement is not None:
+                    key = f"{engagement.placement}/{engagement.variant}"
+                    for kind, _, device in engagement_counts(
+                            engagement.kind, key, profile.context.get("device", "unknown"),
+                            self.catalog.category_of):
+                        stats[stat_field(kind, key, device)] += 1
             received_at = event.raw.get("receivedAt")
             if isinstance(received_at, str):
                 received.append(_epoch(received_at))
@@ -241,7 +244,7 @@ class BatchProcessor:
         return any(e.session_start or (e.engagement is not None and e.engagement.kind in redecide)
                    for _, e in user.events)
 
-    async def _load(self, items: list[tuple[str, Event | Refresh]]
+    async def _load(self, items: list[tuple[str, Event | Redecide]]
                     ) -> tuple[dict[str, _User], dict[str, _User]]:
         """Read every profile involved; group the entries by the user they belong to."""
         tag_of: dict[str, str] = {}
@@ -253,7 +256,7 @@ class BatchProcessor:
 
         wanted: set[str] = set()
         for _, item in items:
-            if isinstance(item, Refresh):
+            if isinstance(item, Redecide):
                 wanted.add(item.tag)
                 continue
             for user_id in (item.user_id, item.anonymous_id, item.previous_id):
@@ -279,18 +282,16 @@ class BatchProcessor:
         # anonymous event next to the login lands in the known user's profile.
         merged = {t: p.merged_into for t, (p, _) in loaded.items() if p.merged_into}
         for _, item in items:
-            if isinstance(item, Refresh) or item.user_id is None:
+            link = None if isinstance(item, Redecide) else link_of(item)
+            if link is None:
                 continue
-            other = item.previous_id if item.type == "alias" else item.anonymous_id
-            if other is None or other == item.user_id:
-                continue
-            known_tag, other_tag = tag(item.user_id), tag(other)
+            known_tag, other_tag = tag(link[0]), tag(link[1])
             if known_tag in suppressed or other_tag in suppressed:
                 continue  # forgotten: no link is made, nothing merged
             user = user_for(known_tag)
             user.extra_tags.add(other_tag)
             source, raw = loaded.get(other_tag) or (Profile(), None)
-            if merged.get(other_tag, known_tag) == known_tag and \
+            if may_merge(merged.get(other_tag), known_tag) and \
                     user.profile.merge(source, other_tag):
                 user.linked = user.changed = True
                 marker = anonymous.setdefault(other_tag, _User(source, raw))
@@ -298,7 +299,7 @@ class BatchProcessor:
                 marker.changed = True
                 merged[other_tag] = known_tag
         for entry_id, item in items:
-            if isinstance(item, Refresh):
+            if isinstance(item, Redecide):
                 user = user_for(item.tag)
                 user.refresh = max(user.refresh or 0.0, item.due)
                 continue
@@ -367,12 +368,12 @@ class BatchProcessor:
                         else:
                             pipe.delete(decision_key(extra, placement))
                 if users[tag].profile.opted_out:
-                    pipe.zrem(REFRESH_DUE, tag)
+                    pipe.zrem(REDECIDE_DUE, tag)
                 else:
-                    pipe.zadd(REFRESH_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
+                    pipe.zadd(REDECIDE_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
             for tag, user in users.items():
                 if user.refresh is not None and tag not in records and not user.events:
-                    pipe.zrem(REFRESH_DUE, tag)  # gone quiet (or gone): stop refreshing
+                    pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop refreshing
             for name, count in stats.items():
                 pipe.hincrby(STATS_KEY, name, count)
             await pipe.execute()
@@ -383,7 +384,5 @@ def _sha1(raw: bytes | None) -> str:
 
 
 def _epoch(iso: str) -> float:
-    try:
-        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return time.time()
+    parsed = parse_time(iso)
+    return time.time() if parsed is None else parsed.timestamp()

@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.keys import REFRESH_DUE, SUPPRESSED, profile_key
+from decision_worker.keys import REDECIDE_DUE, SUPPRESSED, profile_key
 from decision_worker.ranking.profile import Profile
 from edge_functions.errors import CorruptRecord
 from edge_functions.identifiers import check_user_id
@@ -68,7 +68,7 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
         decided.update(profile.placements)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hset(SUPPRESSED, mapping={t: now for t in ordered})
-        pipe.zrem(REFRESH_DUE, *ordered)
+        pipe.zrem(REDECIDE_DUE, *ordered)
         for t in ordered:
             marker = Profile(version=profiles.get(t, Profile()).version + 1, forgotten=True)
             pipe.set(profile_key(t), marker.dumps(), ex=profile_ttl_s)

@@ -17,12 +17,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from decision_worker.keys import STATS_KEY
 from decision_worker.learning.registry import Registry
 from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
-from decision_worker.ranking.popularity import STATS_KEY, STATS_RELOAD_S, Popularity
+from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity
 from decision_worker.ranking.ranker import BaselineRanker
 from edge_functions.errors import CorruptRecord, EdgepickError
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY

@@ -13,7 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
-from decision_worker.keys import EVENTS_STREAM, REFRESH_DUE, REFRESH_LOCK
+from decision_worker.keys import EVENTS_STREAM, REDECIDE_DUE, REDECIDE_LOCK
 from decision_worker.settings import WorkerSettings
 
 MAX_PER_ROUND = 5000
@@ -31,10 +31,10 @@ async def enqueue_due(redis: Redis, settings: WorkerSettings, now: float | None 
     """Enqueue refreshes for the due users; returns how many. `force` skips the lock."""
     now = time.time() if now is None else now
     interval = settings.redecide_interval_s
-    if not force and not await redis.set(REFRESH_LOCK, "1", nx=True,
+    if not force and not await redis.set(REDECIDE_LOCK, "1", nx=True,
                                          px=max(1, int(interval * 1000))):
         return 0
-    due = await redis.eval(_TAKE_DUE, 1, REFRESH_DUE, now, now + 2 * interval, MAX_PER_ROUND)
+    due = await redis.eval(_TAKE_DUE, 1, REDECIDE_DUE, now, now + 2 * interval, MAX_PER_ROUND)
     if not due:
         return 0
     async with redis.pipeline(transaction=False) as pipe:

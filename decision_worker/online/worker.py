@@ -30,7 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 from decision_worker.ingest.event_log import EventLog, event_log_from_url
 from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
-from decision_worker.online.batch import BatchProcessor, BatchResult, Refresh, decode_entry
+from decision_worker.online.batch import BatchProcessor, BatchResult, Redecide, decode_entry
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.redecide_schedule import enqueue_due
@@ -166,7 +166,7 @@ class Worker:
 
     async def _handle(self, entries: list[Entry]) -> None:
         started = time.perf_counter()
-        items: list[tuple[str, Event | Refresh]] = []
+        items: list[tuple[str, Event | Redecide]] = []
         for entry in entries:
             decoded = decode_entry(entry[1], self.batch.rules)
             if isinstance(decoded, Rejection):
@@ -187,7 +187,7 @@ class Worker:
         await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, *[i for i, _ in items])
         self._record(result, len(items), time.perf_counter() - started)
 
-    async def _one_by_one(self, items: list[tuple[str, Event | Refresh]]) -> None:
+    async def _one_by_one(self, items: list[tuple[str, Event | Redecide]]) -> None:
         for item in items:
             try:
                 result = await self.batch.process([item])

@@ -11,13 +11,13 @@ The default is always eligible: it is the last resort.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from decision_worker.ingest.events import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
 from edge_functions.manifest import parse_document
@@ -108,17 +108,9 @@ class Catalog:
     categories: tuple[str, ...]
     category_of: dict[str, str]  # "placement/variant" → category
     tags: dict[str, list[list[str]]] = field(default_factory=dict)  # placement → per variant
-    _indexes: dict[str, Any] = field(default_factory=dict)
-
-    def variant_index(self, placement: str) -> Any:
-        """The retrieval index of a placement (built on first use, kept with the catalog)."""
-        if placement not in self._indexes:
-            from decision_worker.ranking.retrieval import VariantIndex
-
-            candidates = self.placements[placement]
-            self._indexes[placement] = VariantIndex.build(
-                [self.category_of[k] for k in candidates.keys], self.tags.get(placement, []))
-        return self._indexes[placement]
+    # Derived structures other modules build once per catalog (retrieval's index), kept with
+    # it so they go when the catalog is replaced.
+    caches: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_document(cls, doc: Any) -> Catalog:
@@ -158,10 +150,6 @@ EMPTY_CATALOG = Catalog(0, {}, (), {})
 
 
 def _time(value: Any, missing: float) -> float:
-    if not isinstance(value, str):
-        return missing
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
+    parsed = parse_time(value)
+    return missing if parsed is None else parsed.timestamp()
 

@@ -17,7 +17,8 @@ from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.features import UserBatch, one_user, placement_matrix, schedule_clock
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.ranker import Ranker
-from decision_worker.ranking.retrieval import retrieve, user_vector
+from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from edge_functions.bucketing import in_holdout_bucket
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord
 
 TREATMENT_ARM = "treatment"
@@ -34,7 +35,7 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
     scored (skew tests, feature logging)."""
     n = len(users.profiles)
     decided_at = [int(t) for t in users.as_of]
-    held = [p.holdout_hash is not None and p.holdout_hash < holdout_share
+    held = [p.holdout_hash is not None and in_holdout_bucket(p.holdout_hash, holdout_share)
             for p in users.profiles]
     out: list[dict[str, DecisionRecord]] = [{} for _ in range(n)]
     for placement, candidates in catalog.placements.items():
@@ -80,7 +81,7 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
     full = popularity.for_placement(candidates)
     eligible = candidates.eligible(schedule_clock(users), users.languages,
                                    [p.converted for p in users.profiles])
-    index = catalog.variant_index(candidates.placement)
+    index = variant_index(catalog, candidates.placement)
     out = []
     for u, profile in enumerate(users.profiles):
         if held[u]:

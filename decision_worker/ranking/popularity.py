@@ -8,6 +8,7 @@ towards the variant's overall rate, so a thin context falls back to the global f
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,10 +17,23 @@ from decision_worker.ranking.arrays import FloatArray, IntArray
 from decision_worker.ranking.candidates import PlacementCandidates
 from decision_worker.ranking.context import DEVICES
 
-STATS_KEY = "{ep:stats}:engagement"  # hash: "<kind>|<placement>/<variant>[|<device>]" → count
 STATS_RELOAD_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)
 PRIOR_VIEWS = 50.0
 PLACEMENT_PRIOR = (1.0, 20.0)  # (clicks, views): a 5 % click-through before any data
+
+
+COUNTED_KINDS = ("view", "click")  # what the smoothed click-through is made of
+
+
+def engagement_counts(kind: str, key: str, device: str,
+                      published: Collection[str]) -> tuple[tuple[str, str, str | None], ...]:
+    """What one applied engagement adds to the popularity counts: `(kind, key, None)` and
+    `(kind, key, device)`, for a published "placement/variant" `key` and a counted kind;
+    nothing otherwise (the counts stay bounded by the catalog). The worker turns them into
+    Redis hash fields, the replay into array cells."""
+    if kind not in COUNTED_KINDS or key not in published:
+        return ()
+    return (kind, key, None), (kind, key, device)
 
 
 def stat_field(kind: str, key: str, device: str | None = None) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
-from decision_worker.ranking.candidates import PlacementCandidates
+from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.counters import counter_at
 from decision_worker.ranking.popularity import PlacementPopularity
 from decision_worker.ranking.profile import Profile
@@ -55,6 +55,19 @@ class VariantIndex:
                 for c, tag_list in zip(categories, tags, strict=True)]
         return cls(np.array(rows, dtype=np.float32).reshape(len(rows), DIMENSIONS),
                    categories)
+
+
+def variant_index(catalog: Catalog, placement: str) -> VariantIndex:
+    """The embeddings of a placement's variants, built on first use and kept with the
+    catalog (so a new manifest gets new ones)."""
+    key = f"retrieval/{placement}"
+    index = catalog.caches.get(key)
+    if not isinstance(index, VariantIndex):
+        candidates = catalog.placements[placement]
+        index = VariantIndex.build([catalog.category_of[k] for k in candidates.keys],
+                                   catalog.tags.get(placement, []))
+        catalog.caches[key] = index
+    return index
 
 
 def user_vector(profile: Profile, as_of: float) -> np.ndarray:

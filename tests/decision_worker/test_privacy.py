@@ -19,7 +19,7 @@ from redis import Redis
 from decision_worker.api import create_api
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import event_rules
-from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, REFRESH_DUE, profile_key
+from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, REDECIDE_DUE, profile_key
 from decision_worker.learning.replay import parse_log
 from edge_functions.errors import ConfigError
 from edge_functions.keys import decision_key, user_tag
@@ -73,7 +73,7 @@ def test_forget_deletes_the_user_and_linked_ids_and_suppresses_them(
         assert kept["hero"] is None and kept["cta"] is None
         marker = json.loads(kept["profile"] or b"{}")
         assert marker["fg"] is True and marker["c"] == {} and marker["va"] == {}
-        assert redis.zscore(REFRESH_DUE, user_tag(secret, who)) is None
+        assert redis.zscore(REDECIDE_DUE, user_tag(secret, who)) is None
     assert decision(bystander, "hero") is not None  # nobody else is touched
 
     # Their future events are dropped at the API, and nothing recreates their data.

@@ -11,7 +11,7 @@ from decision_worker.learning.replay import parse_log
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
-from decision_worker.ranking.retrieval import retrieve, user_vector
+from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
 
 from .conftest import NOW, track, write_catalog
 
@@ -43,14 +43,14 @@ def test_retrieval_keeps_the_users_taste_the_default_and_only_eligible_variants(
     at = NOW.timestamp()
     eligible = feed.eligible(np.array([at]), [None], [[]])[0]
     popularity = Popularity().for_placement(feed)
-    picked = retrieve(catalog.variant_index("feed"), user_vector(profile, at), popularity,
+    picked = retrieve(variant_index(catalog, "feed"), user_vector(profile, at), popularity,
                       eligible, feed, 200)
     assert len(picked) == 200 and feed.default_index in picked
     categories = [catalog.category_of[feed.keys[i]] for i in picked if i != feed.default_index]
     assert set(categories) == {"cat-3"}  # 500 cat-3 variants: the 199 kept are all cat-3
     assert not set(picked.tolist()) & expired
     # no history: popularity alone; the same call still returns the limit and the default
-    cold = retrieve(catalog.variant_index("feed"), user_vector(Profile(), at), popularity,
+    cold = retrieve(variant_index(catalog, "feed"), user_vector(Profile(), at), popularity,
                     eligible, feed, 200)
     assert len(cold) == 200 and feed.default_index in cold
 

@@ -14,11 +14,10 @@ import random
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, profile_key
+from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, STATS_KEY, profile_key
 from decision_worker.online import stream_upkeep
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.worker import Worker
-from decision_worker.ranking.popularity import STATS_KEY
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY, user_tag
 
 from .conftest import NOW, track, write_catalog
