@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from content_variants.catalog import (
+from content_variants.content_folder import (
     ReadBudget,
     VariantSpec,
     describe_validation_error,

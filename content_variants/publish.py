@@ -26,7 +26,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from content_variants import manifest_writer
-from content_variants.catalog import TemplateSource, VariantSpec, load_catalog
+from content_variants.content_folder import TemplateSource, VariantSpec, load_content_folder
 from content_variants.errors import ContentError, ManifestError, OriginError, PublishTimeout
 from content_variants.limits import PublishLimits
 from content_variants.manifest_copy import ManifestCopyFailed
@@ -124,7 +124,7 @@ class Publisher:
                        on_step: Callable[[str, int], None] | None = None) -> PublishReport:
         """Publish every placement folder of `content_dir`."""
         deadline = time.monotonic() + self.limits.publish_timeout_s
-        placements, errors = load_catalog(content_dir, self.limits, deadline)
+        placements, errors = load_content_folder(content_dir, self.limits, deadline)
         request = PublishRequest(
             variants=[VariantInput(p.id, v.spec, v.where) for p in placements
                       for v in p.variants],

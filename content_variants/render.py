@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 import content_variants
-from content_variants.catalog import TemplateSource, VariantSpec
+from content_variants.content_folder import TemplateSource, VariantSpec
 from content_variants.errors import ContentError, PublishTimeout
 from content_variants.limits import PublishLimits
 from content_variants.object_keys import DIGEST_HEX_CHARS, variant_object_key

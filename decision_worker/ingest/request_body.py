@@ -1,4 +1,5 @@
-"""Request bodies as the events API accepts them: UTF-8 JSON, optionally gzip-compressed.
+"""Request bodies as the events API accepts them: UTF-8 JSON, optionally gzip-compressed,
+read within a size bound.
 
 The JSON is read strictly, because what is accepted here must also be storable and usable
 downstream (the stream, the event log, the worker's profiles): numbers must be finite and fit
@@ -14,6 +15,8 @@ import json
 import math
 import zlib
 from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
 
 from decision_worker.errors import RequestRejected
 
@@ -88,3 +91,23 @@ def loads_strict(body: bytes) -> Any:
         raise RequestRejected(400, "(body)", f"is not JSON: {e}") from e
     except RecursionError as e:
         raise RequestRejected(400, "(body)", "is nested too deeply to be a Segment message") from e
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body as sent, refused (413) past `max_bytes` without reading the rest;
+    a body that never arrives whole (the client left, or the protocol's body timeout) is a
+    400."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > max_bytes):
+        raise RequestRejected(413, "(body)", f"is larger than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise RequestRejected(413, "(body)", f"is larger than {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as e:
+        raise RequestRejected(400, "(body)", "did not arrive completely") from e
+    return b"".join(chunks)

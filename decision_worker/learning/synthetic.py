@@ -1,6 +1,6 @@
 """A synthetic population with hidden preferences and a known click model.
 
-The demo replays its sessions through the real API and worker; training (issue 4) uses it
+The demo replays its sessions through the real API and worker; training uses it
 as ground truth. Each user secretly prefers one category in every placement; the chance of
 a click is
 

@@ -1,7 +1,7 @@
 """Scoring behind a small interface: a ranker turns feature rows into scores, nothing else.
 
 The worker builds the rows (features.py), asks the ranker for one score per row, for the
-whole batch in one call, and sorts. The learned LightGBM ranker (issue 4) implements the
+whole batch in one call, and sorts. The learned LightGBM ranker (lgbm_ranker.py) implements the
 same interface; `BaselineRanker` is the transparent one it has to beat.
 """
 

@@ -162,7 +162,7 @@ def test_too_many_variant_files_refuse_the_whole_publish(origin_server, redis: R
 
 
 def test_a_render_child_that_stops_answering_is_killed_and_replaced(tmp_path: Path) -> None:
-    from content_variants.catalog import TemplateSource, VariantSpec
+    from content_variants.content_folder import TemplateSource, VariantSpec
     from content_variants.errors import ContentError
     from content_variants.limits import PublishLimits
     from content_variants.render import Renderer

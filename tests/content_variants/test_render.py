@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from content_variants.catalog import TemplateSource, VariantSpec
+from content_variants.content_folder import TemplateSource, VariantSpec
 from content_variants.errors import ContentError
 from content_variants.limits import PublishLimits
 from content_variants.render import Renderer

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from content_variants.catalog import load_catalog, load_variant
+from content_variants.content_folder import load_content_folder, load_variant
 from content_variants.errors import ContentError
 
 
 def test_example_catalog_loads(content: Path) -> None:
-    placements, errors = load_catalog(content)
+    placements, errors = load_content_folder(content)
     assert errors == []
     assert {p.id for p in placements} == {"hero", "cta", "email-header"}
     hero = next(p for p in placements if p.id == "hero")
@@ -45,7 +45,7 @@ def test_bad_variant_files_name_file_line_and_field(tmp_path: Path, text: str,
 def test_a_bad_file_does_not_stop_its_neighbours(content: Path, write) -> None:
     write("hero/broken.yaml", "id: broken\n")
     write("hero/dup.yaml", "id: evergreen\ntitle: Again\ncategory: c\n")
-    placements, errors = load_catalog(content)
+    placements, errors = load_content_folder(content)
     messages = [str(e) for e in errors]
     assert any("broken.yaml:1: field 'title' missing" in m for m in messages)
     assert any("variant id 'evergreen' is also used by" in m and "dup.yaml" in m
@@ -60,7 +60,7 @@ def test_folder_rules(content: Path, write) -> None:
     write("Bad Name/_template.json.j2", "{}")
     write("no-template/a.yaml", "id: a\ntitle: A\ncategory: c\n")
     write("cta/second-default.yaml", "id: second\ntitle: S\ncategory: c\ndefault: true\n")
-    placements, errors = load_catalog(content)
+    placements, errors = load_content_folder(content)
     messages = " | ".join(str(e) for e in errors)
     assert "Bad Name: folder name is not a valid placement id" in messages
     assert "no-template: placement has no _template.json.j2" in messages
@@ -70,9 +70,9 @@ def test_folder_rules(content: Path, write) -> None:
 
 def test_missing_or_empty_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="does not exist"):
-        load_catalog(tmp_path / "nope")
+        load_content_folder(tmp_path / "nope")
     with pytest.raises(ContentError, match="no placement folders"):
-        load_catalog(tmp_path)
+        load_content_folder(tmp_path)
 
 
 @pytest.mark.parametrize("field,value", [

@@ -140,7 +140,7 @@ class PlacementSource:
 
 
 class ReadBudget:
-    """What one catalog load may still read: files, bytes and time."""
+    """What one content folder load may still read: files, bytes and time."""
 
     def __init__(self, root: Path, limits: PublishLimits, deadline: float | None) -> None:
         self.root, self.limits, self.deadline = root, limits, deadline
@@ -163,14 +163,14 @@ class ReadBudget:
         return text
 
 
-def load_catalog(root: Path, limits: PublishLimits | None = None, deadline: float | None = None
+def load_content_folder(root: Path, limits: PublishLimits | None = None, deadline: float | None = None
                  ) -> tuple[list[PlacementSource], list[ContentError]]:
     """Every placement folder under `root`, and the errors of files that do not load.
 
     A bad variant file is an error for that file only; its neighbours still load.
     A folder without a template, or named with an invalid id, is an error for the folder.
     Only regular files inside `root` are read (`safe_files`); more variant files or bytes
-    than the limits allow refuse the whole catalog.
+    than the limits allow refuse the whole folder.
     """
     limits = limits or PublishLimits()
     if not root.is_dir():
