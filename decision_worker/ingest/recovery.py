@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from decision_worker.ingest.event_log import EventLog, encode_json
-from decision_worker.ingest.events import parse_time
+from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.ingestion import Ingest
 from decision_worker.keys import EPOCH
 

@@ -23,13 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.ingest.events import (
-    DEFAULT_RULES,
-    Event,
-    EventRules,
-    parse_time,
-    validate_message,
-)
+from decision_worker.ingest.event_time import parse_time
+from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, validate_message
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES

@@ -25,12 +25,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import (
     DEFAULT_RULES,
     Event,
     EventRules,
     Rejection,
-    parse_time,
     validate_message,
 )
 from decision_worker.keys import REDECIDE_DUE, STATS_KEY, SUPPRESSED, profile_key

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.ingest.events import parse_time
+from decision_worker.ingest.event_time import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
 from edge_functions.manifest import parse_document
