@@ -3,7 +3,7 @@
 Round trips per batch: one pipelined read of every profile involved (a second, small one
 when anonymous ids point at profiles not read yet), one pipelined write (a compare-and-set
 script per user that stores the profile *and* that user's decisions in its slot), and one
-pipeline for what follows a successful write (decisions under anonymous ids, the refresh
+pipeline for what follows a successful write (decisions under anonymous ids, the re-decision
 schedule, popularity counts). Acknowledging the entries is left to the caller, after all
 of that.
 
@@ -16,7 +16,6 @@ compare-and-set; the loser re-reads and redoes its batch.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -29,23 +28,21 @@ from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import (
     DEFAULT_RULES,
     Event,
-    EventRules,
-    Rejection,
-    validate_message,
 )
 from decision_worker.keys import REDECIDE_DUE, STATS_KEY, SUPPRESSED, profile_key
+from decision_worker.online.batch_users import BatchUser, Tags, group_by_user, wanted_tags
+from decision_worker.online.stream_entries import Redecide
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import decide
 from decision_worker.ranking.features import user_batch
-from decision_worker.ranking.identity import link_of, may_merge
 from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.settings import WorkerSettings
 from edge_functions.bucketing import holdout_bucket
 from edge_functions.decision_record import encode
-from edge_functions.keys import decision_key, user_tag
+from edge_functions.keys import decision_key
 
 # KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
 # profile, profile TTL, decision TTL, then one record per decision key ('' deletes it).
@@ -61,14 +58,6 @@ end
 return 1
 """
 MAX_CONFLICT_RETRIES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Redecide:
-    """An internal stream entry from the scheduler: re-decide this user."""
-
-    tag: str
-    due: float
 
 
 @dataclass
@@ -95,36 +84,6 @@ class BatchResult:
 
 class ConflictError(Exception):
     """Another worker kept changing the same profiles; the batch is left for redelivery."""
-
-
-def decode_entry(fields: dict[bytes, bytes],
-                 rules: EventRules = DEFAULT_RULES) -> Event | Redecide | Rejection:
-    """A stream entry back into an Event (validated again, by the API's own rules)."""
-    try:
-        if b"r" in fields:
-            tag, due = fields[b"r"].decode().split("|")
-            return Redecide(tag, float(due))
-        record = json.loads(fields[b"m"])
-        received = parse_time(record.get("receivedAt"))
-        if received is None:
-            raise ValueError("its receivedAt is not a date-time")
-    except (KeyError, ValueError, UnicodeDecodeError, TypeError, AttributeError) as e:
-        return Rejection(0, "(entry)", f"is not a stream record: {e}", fields)
-    return validate_message(0, record, received, rules=rules)
-
-
-@dataclass
-class _User:
-    profile: Profile
-    raw: bytes | None  # as read, for the compare-and-set
-    events: list[tuple[str, Event]] = field(default_factory=list)
-    refresh: float | None = None
-    extra_tags: set[str] = field(default_factory=set)  # anonymous ids that should see it
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    linked: bool = False
-    changed: bool = False
-    suppressed: bool = False  # forgotten: nothing is read, applied or written
 
 
 class BatchProcessor:
@@ -162,7 +121,7 @@ class BatchProcessor:
         decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
         records: dict[str, dict[str, bytes]] = {}
         if decided and self.catalog.placements:
-            as_of = [max([users[t].profile.updated_at, users[t].refresh or 0.0]) for t in decided]
+            as_of = [max([users[t].profile.updated_at, users[t].redecide_due or 0.0]) for t in decided]
             batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
                                clock=[now] * len(decided))
             observe = None
@@ -194,7 +153,7 @@ class BatchProcessor:
             result.latencies.extend(written_at - t for t in received[tag])
         return result
 
-    def _apply(self, user: _User, result: BatchResult, stats: Counter[str],
+    def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[str],
                received: list[float]) -> None:
         """Apply a user's events to their profile; count engagement with published
         variants (the popularity hash stays bounded by the catalog)."""
@@ -232,11 +191,11 @@ class BatchProcessor:
             if isinstance(received_at, str):
                 received.append(_epoch(received_at))
 
-    def _triggered(self, user: _User, now: float) -> bool:
+    def _triggered(self, user: BatchUser, now: float) -> bool:
         profile = user.profile
         if user.suppressed or profile.opted_out or profile.forgotten:
             return False
-        if user.refresh is not None and not user.events:
+        if user.redecide_due is not None and not user.events:
             return profile.updated_at >= now - self._settings.active_window_s
         if user.linked:
             return True
@@ -245,78 +204,15 @@ class BatchProcessor:
                    for _, e in user.events)
 
     async def _load(self, items: list[tuple[str, Event | Redecide]]
-                    ) -> tuple[dict[str, _User], dict[str, _User]]:
-        """Read every profile involved; group the entries by the user they belong to."""
-        tag_of: dict[str, str] = {}
-
-        def tag(user_id: str) -> str:
-            if user_id not in tag_of:
-                tag_of[user_id] = user_tag(self._secret, user_id)
-            return tag_of[user_id]
-
-        wanted: set[str] = set()
-        for _, item in items:
-            if isinstance(item, Redecide):
-                wanted.add(item.tag)
-                continue
-            for user_id in (item.user_id, item.anonymous_id, item.previous_id):
-                if user_id is not None:
-                    wanted.add(tag(user_id))
-        loaded, suppressed = await self._read(wanted)
-        # Anonymous ids already merged into a known user: that user's profile is needed too.
+                    ) -> tuple[dict[str, BatchUser], dict[str, BatchUser]]:
+        """Read every profile involved (one round trip; a second, small one for the known
+        users that anonymous ids were merged into); group the entries by user."""
+        tags = Tags(self._secret)
+        loaded, suppressed = await self._read(wanted_tags(items, tags))
         targets = {p.merged_into for p, _ in loaded.values() if p.merged_into} - set(loaded)
         more, more_suppressed = await self._read(targets)
         loaded.update(more)
-        suppressed |= more_suppressed
-
-        users: dict[str, _User] = {}
-        anonymous: dict[str, _User] = {}  # anonymous profiles marked as merged in this batch
-
-        def user_for(t: str) -> _User:
-            if t not in users:
-                profile, raw = loaded.get(t) or (Profile(), None)
-                users[t] = _User(profile, raw, suppressed=t in suppressed or profile.forgotten)
-            return users[t]
-
-        # Links first: a batch's identify/alias takes effect for the whole batch, so an
-        # anonymous event next to the login lands in the known user's profile.
-        merged = {t: p.merged_into for t, (p, _) in loaded.items() if p.merged_into}
-        for _, item in items:
-            link = None if isinstance(item, Redecide) else link_of(item)
-            if link is None:
-                continue
-            known_tag, other_tag = tag(link[0]), tag(link[1])
-            if known_tag in suppressed or other_tag in suppressed:
-                continue  # forgotten: no link is made, nothing merged
-            user = user_for(known_tag)
-            user.extra_tags.add(other_tag)
-            source, raw = loaded.get(other_tag) or (Profile(), None)
-            if may_merge(merged.get(other_tag), known_tag) and \
-                    user.profile.merge(source, other_tag):
-                user.linked = user.changed = True
-                marker = anonymous.setdefault(other_tag, _User(source, raw))
-                marker.profile.merged_into = known_tag
-                marker.changed = True
-                merged[other_tag] = known_tag
-        for entry_id, item in items:
-            if isinstance(item, Redecide):
-                user = user_for(item.tag)
-                user.refresh = max(user.refresh or 0.0, item.due)
-                continue
-            other = item.previous_id if item.type == "alias" else item.anonymous_id
-            if item.user_id is not None:
-                user = user_for(tag(item.user_id))
-                user.user_id = item.user_id
-            else:
-                anon_tag = tag(other) if other is not None else ""
-                if anon_tag in merged:
-                    user = user_for(merged[anon_tag])
-                    user.extra_tags.add(anon_tag)
-                else:
-                    user = user_for(anon_tag)
-                    user.anonymous_id = other
-            user.events.append((entry_id, item))
-        return users, anonymous
+        return group_by_user(items, loaded, suppressed | more_suppressed, tags)
 
     async def _read(self, tags: set[str]
                     ) -> tuple[dict[str, tuple[Profile, bytes | None]], set[str]]:
@@ -334,7 +230,7 @@ class BatchProcessor:
         return ({t: (Profile.loads(raw), raw) for t, raw in zip(ordered, raws, strict=True)},
                 suppressed)
 
-    async def _write(self, users: dict[str, _User], anonymous: dict[str, _User],
+    async def _write(self, users: dict[str, BatchUser], anonymous: dict[str, BatchUser],
                      records: dict[str, dict[str, bytes]]) -> bool:
         s = self._settings
         calls = []
@@ -355,7 +251,7 @@ class BatchProcessor:
             flags = await pipe.execute()
         return all(int(f) == 1 for f in flags)
 
-    async def _after_write(self, users: dict[str, _User], records: dict[str, dict[str, bytes]],
+    async def _after_write(self, users: dict[str, BatchUser], records: dict[str, dict[str, bytes]],
                            stats: Counter[str], now: float) -> None:
         s = self._settings
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -372,8 +268,8 @@ class BatchProcessor:
                 else:
                     pipe.zadd(REDECIDE_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
             for tag, user in users.items():
-                if user.refresh is not None and tag not in records and not user.events:
-                    pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop refreshing
+                if user.redecide_due is not None and tag not in records and not user.events:
+                    pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop re-deciding
             for name, count in stats.items():
                 pipe.hincrby(STATS_KEY, name, count)
             await pipe.execute()

@@ -30,10 +30,11 @@ from redis.exceptions import RedisError, ResponseError
 from decision_worker.ingest.event_log import EventLog, event_log_from_url
 from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
-from decision_worker.online.batch import BatchProcessor, BatchResult, Redecide, decode_entry
+from decision_worker.online.batch import BatchProcessor, BatchResult
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.redecide_schedule import enqueue_due
+from decision_worker.online.stream_entries import Redecide, decode_entry
 from decision_worker.online.stream_upkeep import (
     Entry,
     claim_stale,

@@ -28,7 +28,7 @@ from decision_worker.ingest.events import parse_request
 from decision_worker.ingest.ingestion import _log_record
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM
 from decision_worker.learning.replay import parse_log
-from decision_worker.online.batch import decode_entry
+from decision_worker.online.stream_entries import decode_entry
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import decide

@@ -19,7 +19,7 @@ from decision_worker.ingest.events import (
     validate_message,
 )
 from decision_worker.ingest.ingestion import _log_record
-from decision_worker.online.batch import decode_entry
+from decision_worker.online.stream_entries import decode_entry
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

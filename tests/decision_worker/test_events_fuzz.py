@@ -23,7 +23,7 @@ from decision_worker.api import create_api
 from decision_worker.ingest.events import MAX_BATCH_MESSAGES, MAX_REQUEST_BYTES, Event
 from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM
 from decision_worker.learning.replay import parse_log
-from decision_worker.online.batch import decode_entry
+from decision_worker.online.stream_entries import decode_entry
 from tests.conftest import Settings
 from tests.decision_worker.conftest import NOW
 from tests.decision_worker.segment_strategies import request_documents, request_messages

@@ -156,7 +156,7 @@ def test_redelivered_entry_counts_once_and_writes_the_same_decision(
     tag = user_tag(worker_settings.key_secret_bytes, user)
 
     async def process_twice() -> tuple[list[bytes | None], list[bytes | None]]:
-        from decision_worker.online.batch import decode_entry
+        from decision_worker.online.stream_entries import decode_entry
         from decision_worker.ranking.candidates import Catalog
         from edge_functions.keys import MANIFEST_KEY
 
