@@ -34,7 +34,8 @@ from content_variants.keys import hook_seen_key
 from content_variants.limits import PublishLimits
 from content_variants.origin import origin_from_url
 from content_variants.prewarm import Prewarmer
-from content_variants.publish import Publisher, PublishReport
+from content_variants.publish import Publisher
+from content_variants.publish_request import PublishReport
 from content_variants.settings import PublisherSettings
 from edge_functions.errors import ConfigError, EdgepickError
 from edge_functions.redis_client import connect_async, connect_sync

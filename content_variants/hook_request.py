@@ -21,7 +21,7 @@ from content_variants.content_folder import (
 from content_variants.errors import ContentError
 from content_variants.hook_payload import HookItems, PublishItem, UnpublishItem
 from content_variants.limits import PublishLimits
-from content_variants.publish import PublishRequest, UnpublishInput, VariantInput
+from content_variants.publish_request import PublishRequest, UnpublishInput, VariantInput
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.identifiers import check_id
 

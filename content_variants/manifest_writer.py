@@ -18,11 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from content_variants import manifest_copy
 from content_variants.errors import ManifestError
 from content_variants.origin import ContentOrigin
+from content_variants.render import RenderedVariant
 from edge_functions.errors import CorruptRecord
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.manifest import FORMAT, parse_document
@@ -127,3 +128,32 @@ def unpublish(redis: Redis, placement: str, variant: str,
     doc, _ = apply(redis, lambda d: remove_variant(d, placement, variant, replace_default),
                    origin)
     return doc
+
+
+def current_rev(redis: Redis) -> int | None:
+    """The manifest's revision in Redis now (None when Redis cannot say)."""
+    try:
+        raw = redis.get(MANIFEST_REV_KEY)
+    except RedisError:
+        return None
+    return int(raw) if raw is not None else 0
+
+
+def variant_entry(variant: RenderedVariant, url: str, now: str,
+                  source: str | None) -> dict[str, Any]:
+    """A published variant's entry in the manifest document (format in docs/contracts.md)."""
+    spec = variant.spec
+    entry: dict[str, Any] = {
+        "url": url,
+        "digest": variant.digest,
+        "title": spec.title,
+        "category": spec.category,
+        "tags": list(spec.tags),
+        "locale": spec.locale,
+        "starts_at": spec.starts_at.isoformat() if spec.starts_at else None,
+        "ends_at": spec.ends_at.isoformat() if spec.ends_at else None,
+        "published_at": now,
+    }
+    if source is not None:
+        entry["source"] = source
+    return entry

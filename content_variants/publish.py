@@ -26,74 +26,24 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from content_variants import manifest_writer
-from content_variants.content_folder import TemplateSource, VariantSpec, load_content_folder
+from content_variants.content_folder import load_content_folder
 from content_variants.errors import ContentError, ManifestError, OriginError, PublishTimeout
 from content_variants.limits import PublishLimits
 from content_variants.manifest_copy import ManifestCopyFailed
 from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
 from content_variants.publish_lock import placement_locks
+from content_variants.publish_request import (
+    PublishReport,
+    PublishRequest,
+    UnpublishInput,
+    VariantInput,
+)
 from content_variants.render import RenderedVariant, Renderer
 from edge_functions.errors import CorruptRecord, EdgepickError
-from edge_functions.keys import MANIFEST_REV_KEY
 from edge_functions.manifest import FORMAT, parse_document
 
 UPLOAD_THREADS = 8
-
-
-@dataclass(frozen=True)
-class VariantInput:
-    placement: str
-    spec: VariantSpec
-    where: str  # "file:line" (or "publish[3]" in a hook body): prefix of its failures
-    source: str | None = None  # the CMS entry it came from ("contentful:<id>"), if any
-
-
-@dataclass(frozen=True)
-class UnpublishInput:
-    placement: str
-    variant: str
-    replace_default: str | None = None
-    where: str = ""
-
-
-@dataclass
-class PublishRequest:
-    """What one publish does: variants to publish (with their placements' templates) and
-    variants to remove, and the problems already found while reading them."""
-
-    variants: list[VariantInput] = field(default_factory=list)
-    templates: dict[str, TemplateSource] = field(default_factory=dict)
-    unpublish: list[UnpublishInput] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-
-    @property
-    def placements(self) -> set[str]:
-        return {v.placement for v in self.variants} | {u.placement for u in self.unpublish}
-
-
-@dataclass
-class PublishReport:
-    uploaded: list[str] = field(default_factory=list)  # "placement/variant"
-    metadata_updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    unpublished: list[str] = field(default_factory=list)
-    not_eligible: list[str] = field(default_factory=list)  # uploaded, manifest not written
-    failed: list[str] = field(default_factory=list)  # one line each, "file:line: reason"
-    defaults: dict[str, str] = field(default_factory=dict)
-    rev: int | None = 0  # the manifest's revision after the publish (None: unknown)
-    manifest_changed: bool = False
-    manifest_error: str | None = None  # why the manifest was not written, if it was not
-    manifest_source: str = "redis"  # what the publish built on: redis, origin copy or empty
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def changed(self) -> list[str]:
-        return self.uploaded + self.metadata_updated + self.unpublished
 
 
 @dataclass
@@ -255,7 +205,7 @@ class _Run:
                   current: manifest_writer.Document) -> _Shipment:
         """Unchanged, metadata only (same object), or a new object to upload."""
         name = f"{variant.placement}/{variant.spec.id}"
-        entry = _manifest_entry(rendered, url, self.now, variant.source)
+        entry = manifest_writer.variant_entry(rendered, url, self.now, variant.source)
         old = current["placements"].get(variant.placement, {}).get("variants", {}).get(
             variant.spec.id)
         upload = old is None or old.get("url") != url
@@ -360,7 +310,7 @@ class _Run:
         except (ManifestError, RedisError) as e:
             report.manifest_error = str(e) if isinstance(e, ManifestError) else f"Redis: {e}"
             report.failed.append(f"manifest not written: {report.manifest_error}")
-            report.rev = _current_rev(self.p.redis)
+            report.rev = manifest_writer.current_rev(self.p.redis)
             report.not_eligible = sorted(report.uploaded)
             report.uploaded.clear()
             report.metadata_updated.clear()
@@ -371,30 +321,3 @@ class _Run:
         # Objects of a placement left out were uploaded but are not eligible: not "published".
         report.uploaded = [n for n in report.uploaded if n.split("/")[0] in doc["placements"]]
         report.defaults = {p: e["default"] for p, e in doc["placements"].items()}
-
-
-def _current_rev(redis: Redis) -> int | None:
-    try:
-        raw = redis.get(MANIFEST_REV_KEY)
-    except RedisError:
-        return None
-    return int(raw) if raw is not None else 0
-
-
-def _manifest_entry(variant: RenderedVariant, url: str, now: str,
-                    source: str | None) -> dict[str, Any]:
-    spec = variant.spec
-    entry: dict[str, Any] = {
-        "url": url,
-        "digest": variant.digest,
-        "title": spec.title,
-        "category": spec.category,
-        "tags": list(spec.tags),
-        "locale": spec.locale,
-        "starts_at": spec.starts_at.isoformat() if spec.starts_at else None,
-        "ends_at": spec.ends_at.isoformat() if spec.ends_at else None,
-        "published_at": now,
-    }
-    if source is not None:
-        entry["source"] = source
-    return entry

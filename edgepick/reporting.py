@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from content_variants.limits import PublishLimits
 from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
-from content_variants.publish import Publisher, PublishReport
+from content_variants.publish import Publisher
+from content_variants.publish_request import PublishReport
 
 
 def publish_with_progress(content_dir: Path, redis: Redis, origin: ContentOrigin,

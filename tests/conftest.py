@@ -29,7 +29,8 @@ from redis.exceptions import RedisError
 
 from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
-from content_variants.publish import PublishReport, publish
+from content_variants.publish import publish
+from content_variants.publish_request import PublishReport
 from content_variants.settings import PublisherSettings
 from decision_worker.settings import WorkerSettings
 from edge_functions.app import create_app

@@ -18,7 +18,8 @@ from redis import Redis
 from content_variants.manifest_writer import apply, unpublish
 from content_variants.origin import ContentOrigin
 from content_variants.prewarm import Prewarmer
-from content_variants.publish import PublishReport, publish
+from content_variants.publish import publish
+from content_variants.publish_request import PublishReport
 from decision_worker.online.pinning import pin
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from object_store.folder import FolderStore
