@@ -105,69 +105,83 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     slates = _slates(events)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
-    rows: list[FloatArray] = []
-    labels: list[int] = []
-    positions: list[int] = []
-    variants: list[str] = []
-    categories: list[str] = []
-    sizes: list[int] = []
-    group_time: list[float] = []
-    group_placement: list[str] = []
-    history: list[int] = []
-    skipped: dict[str, int] = defaultdict(int)
-    kept: list[tuple[FloatArray, list[str]] | None] = []
+    out = _Columns()
     applied_events: dict[str, int] = defaultdict(int)
-
     for event in events:
         slate_key = first_view.get(id(event))
-        if slate_key is not None:
-            who, placement, at = slate_key
-            candidates = catalog.placements.get(placement)
-            shown = slates[slate_key]
-            if not since <= at < until:
-                pass  # outside the window: it only builds the profiles
-            elif candidates is None:
-                skipped["placement not in the catalog"] += 1
-            elif len(shown) < 2:
-                skipped["single variant shown"] += 1
-            else:
-                user = replay.user_of(event)
-                profile = replay.profiles.get(user) or Profile()
-                index = candidates.key_index
-                picked: list[int] = []
-                for view in shown:
-                    v = view.engagement
-                    assert v is not None
-                    i = index.get(f"{placement}/{v.variant}")
-                    if i is None:
-                        skipped["variant not in the catalog"] += 1
-                        continue
-                    picked.append(i)
-                    labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
-                    positions.append(v.position or 0)
-                    variants.append(v.variant)
-                    categories.append(catalog.category_of[f"{placement}/{v.variant}"])
-                # Features of the shown variants only (and the default, which a subset keeps).
-                subset = np.array(sorted(set(picked) | {candidates.default_index}))
-                x, _ = replay.features(profile, placement, at, subset)
-                where = {int(i): row for row, i in enumerate(subset)}
-                group = len(picked)
-                if group:
-                    rows.append(x[[where[i] for i in picked]])
-                    kept.append(_would_show(replay, profile, placement, at, rank_limit)
-                                if keep_candidates and at >= keep_candidates_since else None)
-                    sizes.append(group)
-                    group_time.append(at)
-                    group_placement.append(placement)
-                    history.append(applied_events[user])
-        replay.apply(event)
+        if slate_key is not None and since <= slate_key[2] < until:
+            user = replay.user_of(event)
+            keep = keep_candidates and slate_key[2] >= keep_candidates_since
+            out.add_slate(replay, user, slate_key, slates[slate_key], engaged, attribution_s,
+                          applied_events[user], rank_limit if keep else None)
+        replay.apply(event)  # outside the window too: everything builds the profiles
         applied_events[replay.user_of(event)] += 1
+    return out.examples()
 
-    matrix = np.vstack(rows) if rows else np.zeros((0, 0))
-    return Examples(matrix, np.array(labels, dtype=np.int64),
-                    np.array(positions, dtype=np.int64), sizes, np.array(group_time),
-                    group_placement, np.array(history, dtype=np.int64), variants, categories,
-                    dict(skipped), kept)
+
+class _Columns:
+    """The examples' columns as the slates come."""
+
+    def __init__(self) -> None:
+        self.rows: list[FloatArray] = []
+        self.labels: list[int] = []
+        self.positions: list[int] = []
+        self.variants: list[str] = []
+        self.categories: list[str] = []
+        self.sizes: list[int] = []
+        self.group_time: list[float] = []
+        self.group_placement: list[str] = []
+        self.history: list[int] = []
+        self.skipped: dict[str, int] = defaultdict(int)
+        self.kept: list[tuple[FloatArray, list[str]] | None] = []
+
+    def add_slate(self, replay: Replay, user: str, key: tuple[str, str, float],
+                  shown: list[Event], engaged: dict[tuple[str, str, str, str], list[float]],
+                  attribution_s: float, history: int, keep_rank_limit: int | None) -> None:
+        who, placement, at = key
+        catalog = replay.catalog
+        candidates = catalog.placements.get(placement)
+        if candidates is None:
+            self.skipped["placement not in the catalog"] += 1
+            return
+        if len(shown) < 2:
+            self.skipped["single variant shown"] += 1
+            return
+        profile = replay.profiles.get(user) or Profile()
+        picked: list[int] = []
+        for view in shown:
+            v = view.engagement
+            assert v is not None
+            i = candidates.key_index.get(f"{placement}/{v.variant}")
+            if i is None:
+                self.skipped["variant not in the catalog"] += 1
+                continue
+            picked.append(i)
+            self.labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
+            self.positions.append(v.position or 0)
+            self.variants.append(v.variant)
+            self.categories.append(catalog.category_of[f"{placement}/{v.variant}"])
+        if not picked:
+            return
+        # Features of the shown variants only (and the default, which a subset keeps).
+        subset = np.array(sorted(set(picked) | {candidates.default_index}))
+        x, _ = replay.features(profile, placement, at, subset)
+        where = {int(i): row for row, i in enumerate(subset)}
+        self.rows.append(x[[where[i] for i in picked]])
+        self.kept.append(None if keep_rank_limit is None else
+                         _would_show(replay, profile, placement, at, keep_rank_limit))
+        self.sizes.append(len(picked))
+        self.group_time.append(at)
+        self.group_placement.append(placement)
+        self.history.append(history)
+
+    def examples(self) -> Examples:
+        matrix = np.vstack(self.rows) if self.rows else np.zeros((0, 0))
+        return Examples(matrix, np.array(self.labels, dtype=np.int64),
+                        np.array(self.positions, dtype=np.int64), self.sizes,
+                        np.array(self.group_time), self.group_placement,
+                        np.array(self.history, dtype=np.int64), self.variants,
+                        self.categories, dict(self.skipped), self.kept)
 
 
 def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:

@@ -20,9 +20,9 @@ import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.ingest.events import DEFAULT_RULES, EventRules
+from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning.evaluation import Evaluation, evaluate, popularity_scorer
-from decision_worker.learning.examples import build_examples, slate_times
+from decision_worker.learning.examples import Examples, build_examples, slate_times
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.training import train
@@ -59,10 +59,50 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     since = until - dt.timedelta(days=days)
     if not catalog.placements:
         raise ModelError("the manifest has no placements: publish content first")
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+    steps = _Steps(on_step)
 
-    on_step("collect")
+    steps.start("collect")
+    messages = collect(log, since, until)
+    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
+
+    steps.start("features")
+    sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until)
+    train_set, valid_set, test_set = sets
+
+    steps.start("train")
+    trained = train(train_set, valid_set, params)
+    model_text = trained.model_text()
+    version = f"lgbm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
+    candidate = LightGBMRanker(version, model_text, list(FEATURES))
+
+    steps.start("evaluate")
+    production_version = registry.pointers().get("production")
+    production = _production_ranker(registry, production_version)
+    evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
+                   evaluate(f"production ({production.version})", production.score, test_set,
+                            catalog),
+                   evaluate("popularity", popularity_scorer, test_set, catalog)]
+    steps.start(None)
+
+    groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
+    registry.register(version, model_text, {
+        "features": list(FEATURES), "categorical": list(CATEGORICAL), "encodings": ENCODINGS,
+        "params": trained.params, "rounds": trained.rounds,
+        "window": {"since": since.isoformat(), "until": until.isoformat(),
+                   "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
+        "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
+        "production_version": production_version,
+        "metrics": dict(zip(("candidate", "production", "popularity"),
+                            (e.metrics for e in evaluations), strict=True)),
+        "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations},
+        "trained_at": dt.datetime.now(dt.UTC).isoformat()})
+    return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
+                          invalid, log.corrupt_lines, groups, skipped, evaluations,
+                          trained.rounds, steps.seconds, production_version)
+
+
+def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+    """Every message logged in the window's days, each messageId once."""
     messages: list[dict[str, Any]] = []
     seen: set[str] = set()
     day = since.date()
@@ -75,10 +115,14 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     if not messages:
         raise ModelError(f"no events in the log from {since:%Y-%m-%d} to {until:%Y-%m-%d} "
                          f"({log.describe()})")
-    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
-    seconds["collect"], clock = time.perf_counter() - clock, time.perf_counter()
+    return messages
 
-    on_step("features")
+
+def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
+                  since: dt.datetime, until: dt.datetime
+                  ) -> tuple[tuple[Examples, Examples, Examples], tuple[float, float],
+                             dict[str, int]]:
+    """(train, validation, test) examples by slate time, the two cuts, and the skips."""
     times = slate_times(events, since.timestamp(), until.timestamp())
     if len(times) == 0:
         raise ModelError("no slates (Variant Viewed events) in the window")
@@ -90,55 +134,38 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                               keep_candidates_since=cut_valid)
     if examples.groups == 0:
         raise ModelError("no slate in the window shows two or more published variants")
-    train_set = examples.select(examples.group_time < cut_train).with_clicks()
-    valid_set = examples.select((examples.group_time >= cut_train)
-                                & (examples.group_time < cut_valid)).with_clicks()
-    test_set = examples.select(examples.group_time >= cut_valid)
+    at = examples.group_time
+    train_set = examples.select(at < cut_train).with_clicks()
+    valid_set = examples.select((at >= cut_train) & (at < cut_valid)).with_clicks()
     if train_set.groups == 0:
         raise ModelError("no clicks in the training part of the window: nothing to learn")
-    seconds["features"], clock = time.perf_counter() - clock, time.perf_counter()
+    return ((train_set, valid_set, examples.select(at >= cut_valid)), (cut_train, cut_valid),
+            examples.skipped)
 
-    on_step("train")
-    trained = train(train_set, valid_set, params)
-    model_text = trained.model_text()
-    version = f"lgbm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-    candidate = LightGBMRanker(version, model_text, list(FEATURES))
-    seconds["train"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    on_step("evaluate")
-    production_version = registry.pointers().get("production")
-    production: Ranker = BaselineRanker()
-    if production_version:
-        text, card = registry.load(production_version)
-        production = LightGBMRanker(production_version, text, card["features"],
-                                    card.get("encodings"))
-    evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
-                   evaluate(f"production ({production.version})", production.score, test_set,
-                            catalog),
-                   evaluate("popularity", popularity_scorer, test_set, catalog)]
-    seconds["evaluate"] = time.perf_counter() - clock
+def _production_ranker(registry: Registry, version: str | None) -> Ranker:
+    if not version:
+        return BaselineRanker()
+    text, card = registry.load(version)
+    return LightGBMRanker(version, text, card["features"], card.get("encodings"))
 
-    card = {
-        "features": list(FEATURES), "categorical": list(CATEGORICAL),
-        "encodings": ENCODINGS,
-        "params": trained.params, "rounds": trained.rounds,
-        "window": {"since": since.isoformat(), "until": until.isoformat(),
-                   "train_until": _iso(cut_train), "valid_until": _iso(cut_valid)},
-        "examples": {"train_groups": train_set.groups, "valid_groups": valid_set.groups,
-                     "test_groups": test_set.groups, "skipped": examples.skipped},
-        "production_version": production_version,
-        "metrics": {"candidate": evaluations[0].metrics, "production": evaluations[1].metrics,
-                    "popularity": evaluations[2].metrics},
-        "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations},
-        "trained_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    registry.register(version, model_text, card)
-    return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
-                          invalid, getattr(log, "corrupt_lines", 0),
-                          {"train": train_set.groups, "valid": valid_set.groups,
-                           "test": test_set.groups},
-                          examples.skipped, evaluations, trained.rounds, seconds,
-                          production_version)
+
+class _Steps:
+    """Seconds spent in each step, and the step reported to the caller."""
+
+    def __init__(self, on_step: Callable[[str], None]) -> None:
+        self._on_step = on_step
+        self.seconds: dict[str, float] = {}
+        self._current: str | None = None
+        self._started = time.perf_counter()
+
+    def start(self, step: str | None) -> None:
+        now = time.perf_counter()
+        if self._current is not None:
+            self.seconds[self._current] = now - self._started
+        self._current, self._started = step, now
+        if step is not None:
+            self._on_step(step)
 
 
 def _iso(ts: float) -> str:
