@@ -301,7 +301,7 @@ def _run(args: Plan, procs: Processes, redis: RedisServer, tally: Tally) -> dict
     wait_http(f"{api}/healthz")
     worker = procs.edgepick(["worker"], env)
     asyncio.run(scenario(redis, serve, api, args, tally))
-    
+
     # Every accepted session start must end up decided, by the same worker process.
     store = Redis.from_url(redis.url)
     secret = SECRET.encode()

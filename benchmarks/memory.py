@@ -115,7 +115,8 @@ def main() -> None:
             assert client.post(f"{base}/v1/events", json={"batch": bad}).status_code == 400
             forgotten = [f"member-{u:06d}" for u in range(0, args.users, 10)]
             for start in range(0, len(forgotten), 100):
-                client.post(f"{base}/v1/privacy/forget", json={"userIds": forgotten[start:start + 100]},
+                client.post(f"{base}/v1/privacy/forget",
+                            json={"userIds": forgotten[start:start + 100]},
                             headers={"authorization": f"Bearer {TOKEN}"})
         while redis.zcard(REDECIDE_DUE) < args.users * 0.85:
             time.sleep(0.2)

@@ -98,7 +98,8 @@ def main() -> int:
                                http="httptools")
 
         prewarmer = Prewarmer(edge, 5)
-        report = publish(ROOT / "edgepick/examples/content", redis, ContentOrigin(FolderStore(work / "origin")),
+        report = publish(ROOT / "edgepick/examples/content", redis,
+                         ContentOrigin(FolderStore(work / "origin")),
                          prewarmer, 65536)
         prewarmer.close()
         assert report.ok, report.failed

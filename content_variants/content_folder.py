@@ -42,7 +42,7 @@ from pydantic import (
 )
 
 from content_variants import variant_yaml
-from content_variants.errors import ContentError, PublishTimeout
+from content_variants.errors import ContentError, FolderRefused, PublishTimeout
 from content_variants.limits import PublishLimits
 from content_variants.safe_files import is_folder, read_text
 from edge_functions.errors import InvalidIdentifier
@@ -145,26 +145,34 @@ class ReadBudget:
     def __init__(self, root: Path, limits: PublishLimits, deadline: float | None) -> None:
         self.root, self.limits, self.deadline = root, limits, deadline
         self.files = 0
+        self.variants = 0
         self.bytes = 0
+
+    def count_variant(self) -> None:
+        self.variants += 1
+        if self.variants > self.limits.max_variants:
+            raise FolderRefused(self.root, f"more than {self.limits.max_variants} variant "
+                                           "files (EDGEPICK_MAX_VARIANTS): nothing published")
 
     def read(self, path: Path) -> str:
         self.files += 1
         if self.files > self.limits.max_variants + 1000:
-            raise ContentError(self.root, f"more than {self.limits.max_variants} variant "
-                                          "files (EDGEPICK_MAX_VARIANTS): nothing published")
+            raise FolderRefused(self.root, f"more than {self.limits.max_variants} variant "
+                                           "files (EDGEPICK_MAX_VARIANTS): nothing published")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise PublishTimeout(self.limits.publish_timeout_s)
         text = read_text(self.root, path, self.limits.max_source_bytes)
         self.bytes += len(text)
         if self.bytes > self.limits.max_publish_bytes:
-            raise ContentError(self.root, f"content is larger than "
-                                          f"{self.limits.max_publish_bytes} bytes "
-                                          "(EDGEPICK_MAX_PUBLISH_BYTES): nothing published")
+            raise FolderRefused(self.root, f"content is larger than "
+                                           f"{self.limits.max_publish_bytes} bytes "
+                                           "(EDGEPICK_MAX_PUBLISH_BYTES): nothing published")
         return text
 
 
-def load_content_folder(root: Path, limits: PublishLimits | None = None, deadline: float | None = None
-                 ) -> tuple[list[PlacementSource], list[ContentError]]:
+def load_content_folder(root: Path, limits: PublishLimits | None = None,
+                        deadline: float | None = None
+                        ) -> tuple[list[PlacementSource], list[ContentError]]:
     """Every placement folder under `root`, and the errors of files that do not load.
 
     A bad variant file is an error for that file only; its neighbours still load.
@@ -178,51 +186,56 @@ def load_content_folder(root: Path, limits: PublishLimits | None = None, deadlin
     budget = ReadBudget(root, limits, deadline)
     placements: list[PlacementSource] = []
     errors: list[ContentError] = []
-    variant_count = 0
     for folder in sorted(p for p in root.iterdir() if not p.name.startswith(".")):
-        if not is_folder(root, folder):
-            if folder.is_symlink():
-                errors.append(ContentError(folder, "not read: a link that leads outside the "
-                                                   "content folder"))
-            continue
-        if not is_valid_id(folder.name):
-            errors.append(ContentError(folder, f"folder name is not a valid placement id "
-                                               f"({ID_PATTERN.pattern})"))
-            continue
         try:
-            template = load_template(root, folder.name, budget)
+            placement = _load_placement(root, folder, budget, errors)
+        except FolderRefused:
+            raise
         except ContentError as e:
             errors.append(e)
             continue
-        variants: list[VariantSource] = []
-        seen: dict[str, Path] = {}
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith((".", "_")) or path.suffix not in VARIANT_SUFFIXES:
-                continue
-            variant_count += 1
-            if variant_count > limits.max_variants:
-                raise ContentError(root, f"more than {limits.max_variants} variant files "
-                                         "(EDGEPICK_MAX_VARIANTS): nothing published")
-            try:
-                source = load_variant(path, budget)
-            except ContentError as e:
-                errors.append(e)
-                continue
-            if source.spec.id in seen:
-                errors.append(ContentError(path, f"variant id {source.spec.id!r} is also used "
-                                                 f"by {seen[source.spec.id].name}", source.line))
-                continue
-            seen[source.spec.id] = path
-            variants.append(source)
-        defaults = [v for v in variants if v.spec.default]
-        if len(defaults) > 1:
-            errors.append(ContentError(folder, "more than one variant is marked default: "
-                                       + ", ".join(v.path.name for v in defaults)))
-            continue
-        placements.append(PlacementSource(folder.name, template, variants))
+        if placement is not None:
+            placements.append(placement)
     if not placements and not errors:
         raise ContentError(root, f"no placement folders (each needs a {TEMPLATE_NAME})")
     return placements, errors
+
+
+def _load_placement(root: Path, folder: Path, budget: ReadBudget,
+                    errors: list[ContentError]) -> PlacementSource | None:
+    """One placement folder (None: not one); its bad variant files go to `errors`."""
+    if not is_folder(root, folder):
+        if folder.is_symlink():
+            raise ContentError(folder, "not read: a link that leads outside the content folder")
+        return None
+    if not is_valid_id(folder.name):
+        raise ContentError(folder, f"folder name is not a valid placement id "
+                                   f"({ID_PATTERN.pattern})")
+    template = load_template(root, folder.name, budget)
+    variants: list[VariantSource] = []
+    seen: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "_")) or path.suffix not in VARIANT_SUFFIXES:
+            continue
+        budget.count_variant()
+        try:
+            source = load_variant(path, budget)
+        except FolderRefused:
+            raise
+        except ContentError as e:
+            errors.append(e)
+            continue
+        if source.spec.id in seen:
+            errors.append(ContentError(path, f"variant id {source.spec.id!r} is also used by "
+                                             f"{seen[source.spec.id].name}", source.line))
+            continue
+        seen[source.spec.id] = path
+        variants.append(source)
+    defaults = [v for v in variants if v.spec.default]
+    if len(defaults) > 1:
+        raise ContentError(folder, "more than one variant is marked default: "
+                                   + ", ".join(v.path.name for v in defaults))
+    return PlacementSource(folder.name, template, variants)
 
 
 def load_template(root: Path, placement: str,

@@ -7,7 +7,11 @@ from pathlib import Path
 from edge_functions.errors import EdgepickError
 
 
-class ContentError(EdgepickError):
+class PublishError(EdgepickError):
+    """Root of the publisher's errors (publish, unpublish, the CMS hook)."""
+
+
+class ContentError(PublishError):
     """A content file (variant or template) that cannot be published as it is."""
 
     http_status = 422
@@ -20,28 +24,32 @@ class ContentError(EdgepickError):
         self.line = line
 
 
-class OriginError(EdgepickError):
+class FolderRefused(ContentError):
+    """The content folder as a whole exceeds a limit: nothing of it is published."""
+
+
+class OriginError(PublishError):
     """The origin (folder or S3) refused a read or write."""
 
     http_status = 502
     error_code = "origin_error"
 
 
-class PrewarmError(EdgepickError):
+class PrewarmError(PublishError):
     """A new object could not be fetched through the CDN, so it was not made eligible."""
 
     http_status = 502
     error_code = "prewarm_failed"
 
 
-class ManifestError(EdgepickError):
+class ManifestError(PublishError):
     """A manifest change that would break serving (e.g. removing a placement's default)."""
 
     http_status = 409
     error_code = "manifest_conflict"
 
 
-class PublishTimeout(EdgepickError):
+class PublishTimeout(PublishError):
     """The whole publish outlived EDGEPICK_PUBLISH_TIMEOUT_S before its manifest write."""
 
     http_status = 504
@@ -52,7 +60,7 @@ class PublishTimeout(EdgepickError):
                          f"{limit_s:g} s before its manifest write; nothing was published")
 
 
-class PublishBusy(EdgepickError):
+class PublishBusy(PublishError):
     """Another publish holds the lock of a placement this one needs."""
 
     http_status = 409

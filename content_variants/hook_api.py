@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from content_variants import manifest_writer
 from content_variants.cms_mapping import CmsMapping
-from content_variants.errors import PublishBusy
+from content_variants.errors import PublishBusy, PublishError
 from content_variants.hook_auth import HookAuthError, HookSecrets, verify
 from content_variants.hook_payload import HookItems, parse
 from content_variants.hook_request import build_request
@@ -45,12 +45,12 @@ BUSY_RETRY_AFTER_S = 5
 log = logging.getLogger("edgepick.hooks")
 
 
-class BodyTooLarge(EdgepickError):
+class BodyTooLarge(PublishError):
     http_status = 413
     error_code = "body_too_large"
 
 
-class HookBusy(EdgepickError):
+class HookBusy(PublishError):
     """Every publishing thread is taken."""
 
     http_status = 503

@@ -33,15 +33,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from content_variants.errors import PublishError
 from content_variants.settings import PublisherSettings
-from edge_functions.errors import EdgepickError
 
 SCHEMES = ("edgepick", "contentful", "sanity", "strapi")
 _SANITY_HEADER = re.compile(r"t=(\d{1,16})[, ]+v1=([^, ]+)")
 _EDGEPICK_SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 
 
-class HookAuthError(EdgepickError):
+class HookAuthError(PublishError):
     """The request is not proven to come from the CMS: 401, `error` names the problem."""
 
     http_status = 401

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from content_variants.cms_mapping import MISSING, CmsMapping, SchemeMapping, follow
-from edge_functions.errors import EdgepickError
+from content_variants.errors import PublishError
 
 MAX_DEPTH = 32
 MAX_SOURCE_CHARS = 200
 
 
-class HookPayloadError(EdgepickError):
+class HookPayloadError(PublishError):
     http_status = 400
     error_code = "invalid_payload"
 

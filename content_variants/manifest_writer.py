@@ -63,7 +63,7 @@ def apply(redis: Redis, change: Callable[[Document], None],
     with redis.pipeline() as pipe:
         for _ in range(MAX_ATTEMPTS):
             try:
-                pipe.watch(MANIFEST_KEY)
+                pipe.watch(MANIFEST_KEY)  # type: ignore[no-untyped-call]
                 raw = pipe.get(MANIFEST_KEY)
                 if raw is not None:
                     current = _decode(raw)
@@ -97,7 +97,8 @@ def _decode(raw: bytes | str) -> Document:
         doc = json.loads(raw)
         parse_document(doc)
     except (ValueError, RecursionError, CorruptRecord) as e:  # JSON, UTF-8, nesting
-        raise ManifestError(f"the manifest in Redis is corrupt ({e}); refusing to build on it") from e
+        raise ManifestError(f"the manifest in Redis is corrupt ({e}); refusing to build on "
+                            "it") from e
     result: Document = doc
     return result
 

@@ -46,7 +46,7 @@ class Prewarmer:
         if hashlib.sha256(body).hexdigest()[:DIGEST_HEX_CHARS] != digest:
             raise PrewarmError(f"pre-warm GET {url} returned a body that does not match "
                                f"its digest {digest}")
-        return response.headers.get("x-cache-status", "-")
+        return str(response.headers.get("x-cache-status", "-"))
 
     def close(self) -> None:
         self._client.close()

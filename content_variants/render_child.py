@@ -31,7 +31,7 @@ import traceback
 from typing import IO, Any
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 from content_variants.sandbox import VariantSandbox
 

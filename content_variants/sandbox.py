@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_INT_BITS = 65_536  # ~20,000 decimal digits: more than any variant needs
 _SEQUENCES = (str, bytes, list, tuple)

@@ -23,7 +23,7 @@ class _StrictLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise ComposerError(None, None, "anchors and aliases (&name, *name, <<) are not "
                                             "allowed", event.start_mark)
@@ -32,9 +32,10 @@ class _StrictLoader(yaml.SafeLoader):
                                 event.start_mark)
         self._depth += 1
         try:
-            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[arg-type]
+            node = super().compose_node(parent, index)  # type: ignore[arg-type]
         finally:
             self._depth -= 1
+        assert node is not None
         return node
 
 

@@ -27,7 +27,8 @@ class DecisionRecord:
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.ranked) <= MAX_RANKED:
-            raise CorruptRecord(f"a decision ranks 1 to {MAX_RANKED} variants, got {len(self.ranked)}")
+            raise CorruptRecord(f"a decision ranks 1 to {MAX_RANKED} variants, "
+                                f"got {len(self.ranked)}")
         for variant in self.ranked:
             check_id("variant", variant)
         check_id("model version", self.model_version)

@@ -15,7 +15,7 @@ def is_valid_id(value: str) -> bool:
 
 
 def check_id(kind: str, value: object) -> str:
-    """Return `value` if it is a valid placement/variant/model/arm id, else raise InvalidIdentifier."""
+    """`value` if it is a valid placement/variant/model/arm id, else InvalidIdentifier."""
     if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
         shown = repr(value)[:80]
         raise InvalidIdentifier(

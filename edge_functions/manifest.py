@@ -23,6 +23,7 @@ Document shape (format 1):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -209,10 +210,8 @@ class ManifestCache:
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -98,9 +98,11 @@ class PlacementServer:
             self.metrics.answers[source].inc()
         self.metrics.latency_batch.observe(time.perf_counter() - started)
         return JSONResponse(
-            {name: location.decode("latin-1") for name, (location, _) in zip(names, chosen, strict=True)},
+            {name: location.decode("latin-1")
+             for name, (location, _) in zip(names, chosen, strict=True)},
             headers={"cache-control": NO_STORE,
-                     SOURCE_HEADER: ",".join(f"{n}={s}" for n, (_, s) in zip(names, chosen, strict=True))},
+                     SOURCE_HEADER: ",".join(f"{n}={s}"
+                                             for n, (_, s) in zip(names, chosen, strict=True))},
         )
 
     def _placement_entry(self, placement: str) -> PlacementUrls:

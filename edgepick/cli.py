@@ -127,7 +127,8 @@ def unpublish(placement: str, variant: str, replace_default: str | None) -> None
     doc = unpublish_variant(_redis(settings), placement, variant, replace_default,
                             origin_from_url(settings.origin))
     default = doc["placements"][placement]["default"]
-    click.echo(f"unpublished {placement}/{variant}; default is {default}; manifest rev {doc['rev']}")
+    click.echo(f"unpublished {placement}/{variant}; default is {default}; "
+               f"manifest rev {doc['rev']}")
 
 
 @cli.command()
@@ -293,19 +294,19 @@ def demo(port: int, content_dir: Path | None, api_port: int | None, users: int,
          once: bool) -> None:
     """The whole product locally: publish, replay a synthetic population's events through
     the events API and the worker, and serve the decisions on PORT."""
-    import dataclasses
-
     from content_variants.settings import PublisherSettings
     from decision_worker.settings import WorkerSettings
     from edge_functions.settings import ServingSettings
     from edgepick.demo import DemoSettings, run_demo
 
     serving = _settings(ServingSettings, serve_origin=True)
-    shared = {"redis_url": serving.redis_url}  # one embedded Redis for the three parts
-    cdn = {} if os.environ.get("EDGEPICK_CDN_BASE") else {"cdn_base": f"http://127.0.0.1:{port}"}
-    parts = DemoSettings(serving, dataclasses.replace(WorkerSettings.from_env(), **shared),
-                         dataclasses.replace(PublisherSettings.from_env(), **shared, **cdn))
-    parts.publisher.check()
+    # One embedded Redis for the three parts; variants served by the demo itself unless a
+    # CDN is configured.
+    cdn = os.environ.get("EDGEPICK_CDN_BASE") or f"http://127.0.0.1:{port}"
+    parts = DemoSettings(serving,
+                         WorkerSettings.from_env(None, redis_url=serving.redis_url),
+                         PublisherSettings.from_env(None, redis_url=serving.redis_url,
+                                                    cdn_base=cdn))
     run_demo(parts, port, api_port or port + 1, content_dir, once, users)
 
 

@@ -192,7 +192,7 @@ def _wait_drained(redis: Redis, seconds: float = 120) -> None:
         group = next(g for g in redis.xinfo_groups(EVENTS_STREAM)
                      if g["name"].decode() == CONSUMER_GROUP)
         newest = redis.xinfo_stream(EVENTS_STREAM)["last-generated-id"]
-        return group["pending"] == 0 and group["last-delivered-id"] == newest
+        return bool(group["pending"] == 0 and group["last-delivered-id"] == newest)
 
     _wait_for(drained, seconds, "the worker did not catch up with the events")
 

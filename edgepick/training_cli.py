@@ -25,7 +25,7 @@ from edge_functions.keys import MANIFEST_KEY
 def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: dt.datetime | None,
                      report_path: Path | None, console: Console | None = None) -> str:
     console = console or Console(soft_wrap=True)
-    catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))  # type: ignore[arg-type]
+    catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     registry = registry_from_url(settings.origin)
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=dt.UTC)

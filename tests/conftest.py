@@ -51,8 +51,9 @@ REQUIRE_SERVERS = os.environ.get("EDGEPICK_REQUIRE_SERVERS") == "1"
 
 # Examples per fuzz test: `ci` (the default) tries the same 2,000 every run, so a failure
 # reproduces anywhere; `nightly` (HYPOTHESIS_PROFILE=nightly) tries 10,000 new ones and keeps
-# what fails in .hypothesis/; `dev`, 100 new ones, while writing a test. Real servers answer in milliseconds, not microseconds: no
-# deadline, and a fixture shared by every example of a test is the point, not a mistake.
+# what fails in .hypothesis/; `dev`, 100 new ones, while writing a test. Real servers answer
+# in milliseconds, not microseconds: no deadline, and a fixture shared by every example of a
+# test is the point, not a mistake.
 _FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large,
                 HealthCheck.function_scoped_fixture]
 settings.register_profile("ci", max_examples=2_000, derandomize=True, deadline=None,
@@ -166,7 +167,8 @@ def publish_content(redis: Redis) -> Callable[..., PublishReport]:
         assert settings.origin_dir is not None
         prewarmer = Prewarmer(cdn_base or settings.cdn_base, 5.0)
         try:
-            return publish(content, redis, ContentOrigin(FolderStore(settings.origin_dir)), prewarmer,
+            origin = ContentOrigin(FolderStore(settings.origin_dir))
+            return publish(content, redis, origin, prewarmer,
                            settings.max_variant_bytes)
         finally:
             prewarmer.close()

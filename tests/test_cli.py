@@ -15,7 +15,8 @@ import pytest
 from tests.conftest import EXAMPLE_CONTENT, SECRET, free_port
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str],
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=timeout)
 

@@ -1,1 +1,2 @@
-"""Learning offline: replay of the event log, training examples, training, evaluation, the model registry."""
+"""Learning offline: replay of the event log, training examples, training, evaluation,
+the model registry's promotions."""

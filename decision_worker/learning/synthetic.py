@@ -10,8 +10,8 @@ a click is
 with taste `FAVOURITE` for the preferred category, `DEFAULT_TASTE` for the default's and 1
 otherwise, a position bias that halves attention lower down, and fatigue: every earlier
 impression of the same variant makes the next click less likely. The transparent baseline
-models taste but not fatigue, so a learned ranker has something to find beyond it. Everything is drawn from
-one seeded generator, so a population is reproducible.
+models taste but not fatigue, so a learned ranker has something to find beyond it.
+Everything is drawn from one seeded generator, so a population is reproducible.
 """
 
 from __future__ import annotations

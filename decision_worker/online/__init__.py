@@ -1,1 +1,2 @@
-"""Deciding as events arrive: the stream worker, its batches, scheduled re-decisions, pinning, privacy operations."""
+"""Deciding as events arrive: the stream worker, its batches, scheduled re-decisions,
+pinning, privacy operations."""

@@ -121,7 +121,8 @@ class BatchProcessor:
         decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
         records: dict[str, dict[str, bytes]] = {}
         if decided and self.catalog.placements:
-            as_of = [max([users[t].profile.updated_at, users[t].redecide_due or 0.0]) for t in decided]
+            as_of = [max(users[t].profile.updated_at, users[t].redecide_due or 0.0)
+                     for t in decided]
             batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
                                clock=[now] * len(decided))
             observe = None
@@ -145,11 +146,11 @@ class BatchProcessor:
             return None
         await self._after_write(users, records, stats, now)
         written_at = time.time()
-        for tag, per_placement in records.items():
+        for tag, written in records.items():
             if users[tag].profile.opted_out:
                 continue
             result.users_decided += 1
-            result.decisions += len(per_placement) * (1 + len(users[tag].extra_tags))
+            result.decisions += len(written) * (1 + len(users[tag].extra_tags))
             result.latencies.extend(written_at - t for t in received[tag])
         return result
 

@@ -18,11 +18,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from decision_worker.keys import STATS_KEY
-from decision_worker.learning.registry import Registry
 from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
+from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity
 from decision_worker.ranking.ranker import BaselineRanker
 from edge_functions.errors import CorruptRecord, EdgepickError
@@ -34,7 +34,7 @@ MODEL_CHECK_S = 5.0  # how soon a promotion or rollback reaches the worker
 
 class WorkerInputs:
     def __init__(self, redis: Redis, batch: BatchProcessor, metrics: WorkerMetrics,
-                 registry: Registry | None, compiled_dir: Any) -> None:
+                 registry: ModelRegistry | None, compiled_dir: Any) -> None:
         self._redis = redis
         self._batch = batch
         self._metrics = metrics

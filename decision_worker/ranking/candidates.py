@@ -75,8 +75,9 @@ class PlacementCandidates:
     def locale_match(self, languages: list[str | None]) -> BoolArray:
         """(users, variants): the variant targets the user's language."""
         mine = self.user_language_codes(languages)
-        return (self.language_index[None, :] >= 0) & (self.language_index[None, :]
-                                                      == mine[:, None])
+        match: BoolArray = (self.language_index[None, :] >= 0) & (
+            self.language_index[None, :] == mine[:, None])
+        return match
 
     def eligible(self, clock: FloatArray, languages: list[str | None],
                  converted: list[list[str]]) -> BoolArray:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from decision_worker.ingest.events import Event
+from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
 from decision_worker.ranking.context import language_of_locale, session_context
 from decision_worker.ranking.counters import (
@@ -115,48 +116,56 @@ class Profile:
         if entry_id in self.applied:
             return "duplicate"
         at = event.timestamp.timestamp()
-        if event.privacy is not None and at >= self.consent_at:
-            self.consent_at = at
-            if event.privacy == OPT_OUT:
-                self.clear_personal_data()
-                self.opted_out = True
-            elif event.privacy == OPT_IN:
-                self.opted_out = False
+        self._consent(event, at)
         if self.opted_out:
-            self.applied.append(entry_id)
-            del self.applied[:-MAX_APPLIED]
+            self._remember_entry(entry_id)
             return "opted_out"
         if self.updated_at and at < self.updated_at - lateness_s:
             return "late"
-        self.applied.append(entry_id)
-        del self.applied[:-MAX_APPLIED]
+        self._remember_entry(entry_id)
         self.first_seen = min(self.first_seen, at) if self.first_seen else at
         self.updated_at = max(self.updated_at, at)
         if event.session_start:
             self.sessions += 1
             self.last_session = max(self.last_session, at)
-        if event.session_start or event.type == "page":
-            if at >= self.context_at:
-                self.context = session_context(event)
-                self.context_at = at
+        if (event.session_start or event.type == "page") and at >= self.context_at:
+            self.context = session_context(event)
+            self.context_at = at
         if event.type == "identify" and event.traits and at >= self.traits_at:
             self.traits = _bounded_traits(event.traits)
             self.traits_at = at
-        engagement = event.engagement
-        if engagement is not None:
-            kind = KINDS.index(engagement.kind)
-            key = f"{engagement.placement}/{engagement.variant}"
-            add_to_counter(self.total, at, kind)
-            category = category_of.get(key)
-            if category is not None:
-                _counter_in(self.categories, category, MAX_CATEGORIES)
-                add_to_counter(self.categories[category], at, kind)
-            _counter_in(self.variants, key, MAX_VARIANTS)
-            add_to_counter(self.variants[key], at, kind)
-            if engagement.kind == "conversion" and key not in self.converted:
-                self.converted.append(key)
-                del self.converted[:-MAX_CONVERTED]
+        if event.engagement is not None:
+            self._count(event.engagement, at, category_of)
         return "applied"
+
+    def _consent(self, event: Event, at: float) -> None:
+        """An opt-out or opt-in newer than the last one applied (by event time) takes hold."""
+        if event.privacy is None or at < self.consent_at:
+            return
+        self.consent_at = at
+        if event.privacy == OPT_OUT:
+            self.clear_personal_data()
+            self.opted_out = True
+        elif event.privacy == OPT_IN:
+            self.opted_out = False
+
+    def _remember_entry(self, entry_id: str) -> None:
+        self.applied.append(entry_id)
+        del self.applied[:-MAX_APPLIED]
+
+    def _count(self, engagement: Engagement, at: float, category_of: dict[str, str]) -> None:
+        kind = KINDS.index(engagement.kind)
+        key = f"{engagement.placement}/{engagement.variant}"
+        add_to_counter(self.total, at, kind)
+        category = category_of.get(key)
+        if category is not None:
+            _counter_in(self.categories, category, MAX_CATEGORIES)
+            add_to_counter(self.categories[category], at, kind)
+        _counter_in(self.variants, key, MAX_VARIANTS)
+        add_to_counter(self.variants[key], at, kind)
+        if engagement.kind == "conversion" and key not in self.converted:
+            self.converted.append(key)
+            del self.converted[:-MAX_CONVERTED]
 
     def clear_personal_data(self) -> None:
         """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),

@@ -40,7 +40,8 @@ def only(content: Path, tmp_path: Path, placement: str) -> Path:
 def publish_folder(settings, redis: Redis, folder: Path):
     prewarmer = Prewarmer(settings.cdn_base, 5.0)
     try:
-        return publish(folder, redis, ContentOrigin(FolderStore(settings.origin_dir)), prewarmer, 65536)
+        return publish(folder, redis, ContentOrigin(FolderStore(settings.origin_dir)),
+                       prewarmer, 65536)
     finally:
         prewarmer.close()
 

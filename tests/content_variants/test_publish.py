@@ -73,8 +73,8 @@ def test_changed_variant_gets_a_new_immutable_url(origin_server, redis: Redis, p
     assert httpx.get(new_url).json()["label"] == "Become a member"
 
 
-def test_metadata_only_change_updates_manifest_without_upload(origin_server, redis: Redis,
-                                                              publish_content, content: Path) -> None:
+def test_metadata_only_change_updates_manifest_without_upload(
+        origin_server, redis: Redis, publish_content, content: Path) -> None:
     publish_content(origin_server, content)
     path = content / "cta" / "join.yaml"
     path.write_text(path.read_text().replace("category: membership", "category: loyalty"))

@@ -37,7 +37,8 @@ def render(tmp_path: Path, template: str, max_bytes: int = 65536,
 
 
 def test_renders_compact_json_with_a_stable_digest(tmp_path: Path, renderer: Renderer) -> None:
-    template = '{\n  "title": {{ variant.title | tojson }},\n  "h": {{ variant.fields.headline | tojson }}\n}'
+    template = ('{\n  "title": {{ variant.title | tojson }},\n'
+                '  "h": {{ variant.fields.headline | tojson }}\n}')
     path = tmp_path / "_template.json.j2"
     out = renderer.render(TemplateSource(path, template), "hero", SPEC, "s.yaml:1")
     assert json.loads(out.body) == {"title": 'Spring "sale" <b>', "h": "Blüten"}

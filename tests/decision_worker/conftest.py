@@ -118,7 +118,8 @@ def drain(worker_settings: Settings) -> Callable[..., Worker]:
 
 
 @pytest.fixture
-def decision(redis: Redis, worker_settings: Settings) -> Callable[[str, str], DecisionRecord | None]:
+def decision(redis: Redis,
+             worker_settings: Settings) -> Callable[[str, str], DecisionRecord | None]:
     def read(user: str, placement: str) -> DecisionRecord | None:
         raw = redis.get(decision_key(user_tag(worker_settings.key_secret_bytes, user), placement))
         return None if raw is None else decode(raw)

@@ -110,6 +110,31 @@ def contexts(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def message_ids(draw: st.DrawFn) -> dict[str, Any]:
+    """A fresh messageId, one reused on purpose, or none (the API derives one)."""
+    how = draw(st.sampled_from(["fresh", "fresh", "duplicate", "none"]))
+    if how == "fresh":
+        return {"messageId": str(draw(st.uuids()))}
+    if how == "duplicate":
+        return {"messageId": draw(st.sampled_from(DUPLICATE_IDS))}
+    return {}
+
+
+@st.composite
+def clocks(draw: st.DrawFn, now: dt.datetime) -> dict[str, Any]:
+    """The time fields a sender sets: timestamp, originalTimestamp (with sentAt), or none."""
+    clock = draw(st.sampled_from(["timestamp", "original+sent", "original", "none"]))
+    if clock == "timestamp":
+        return {"timestamp": draw(times(now))}
+    if clock == "none":
+        return {}
+    fields = {"originalTimestamp": draw(times(now))}
+    if clock == "original+sent":
+        fields["sentAt"] = draw(times(now))
+    return fields
+
+
+@st.composite
 def valid_messages(draw: st.DrawFn, now: dt.datetime) -> dict[str, Any]:
     """A message the contract accepts (up to its timestamps, which may lie far away)."""
     kind = draw(st.sampled_from(["track", "track", "track", "identify", "page", "alias"]))
@@ -119,18 +144,8 @@ def valid_messages(draw: st.DrawFn, now: dt.datetime) -> dict[str, Any]:
         message["userId"] = draw(st.sampled_from(USERS))
     if who != "user":
         message["anonymousId"] = draw(st.sampled_from(ANONYMOUS))
-    how_identified = draw(st.sampled_from(["fresh", "fresh", "duplicate", "none"]))
-    if how_identified == "fresh":
-        message["messageId"] = str(draw(st.uuids()))
-    elif how_identified == "duplicate":
-        message["messageId"] = draw(st.sampled_from(DUPLICATE_IDS))
-    clock = draw(st.sampled_from(["timestamp", "original+sent", "original", "none"]))
-    if clock == "timestamp":
-        message["timestamp"] = draw(times(now))
-    elif clock != "none":
-        message["originalTimestamp"] = draw(times(now))
-        if clock == "original+sent":
-            message["sentAt"] = draw(times(now))
+    message.update(draw(message_ids()))
+    message.update(draw(clocks(now)))
     if kind == "track":
         name = draw(st.sampled_from(EVENTS))
         message["event"] = name

@@ -71,7 +71,8 @@ def test_no_decision_and_no_user_get_the_default(served_example) -> None:
 def test_opted_out_user_gets_the_default(served_example, redis: Redis) -> None:
     _, base = served_example
     pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
-    for extra in ({"headers": {"sec-gpc": "1"}}, {"cookies": {"ep_uid": "alice", "ep_optout": "1"}}):
+    for extra in ({"headers": {"sec-gpc": "1"}},
+                  {"cookies": {"ep_uid": "alice", "ep_optout": "1"}}):
         response = get(base, "/p/hero?uid=alice", **extra)
         assert variant_of(response) == "evergreen"
         assert response.headers["x-edgepick-source"] == "opted-out"
@@ -169,7 +170,8 @@ def test_batch_route_maps_each_placement_in_one_round_trip(served_example, redis
 @pytest.mark.parametrize("query,status", [("", 400), ("?placements=", 400),
                                           ("?placements=hero,BAD", 400),
                                           ("?placements=hero,hero", 400),
-                                          ("?placements=" + ",".join(f"p{i}" for i in range(33)), 400),
+                                          ("?placements=" + ",".join(f"p{i}" for i in
+                                                                     range(33)), 400),
                                           ("?placements=hero,sidebar", 404)])
 def test_batch_route_rejects_bad_lists(served_example, query: str, status: int) -> None:
     _, base = served_example

@@ -44,7 +44,8 @@ def start_on(redis_process, settings: Settings, serve) -> tuple[str, Redis]:
 def publish_example(redis: Redis, origin_dir, base: str) -> PublishReport:
     """Publish the example catalog through the app at `base` (which serves the origin)."""
     prewarmer = Prewarmer(base, 5)
-    report = publish(EXAMPLE_CONTENT, redis, ContentOrigin(FolderStore(origin_dir)), prewarmer, 65536)
+    report = publish(EXAMPLE_CONTENT, redis, ContentOrigin(FolderStore(origin_dir)), prewarmer,
+                     65536)
     prewarmer.close()
     assert report.ok, report.failed
     wait_until(lambda: httpx.get(f"{base}/healthz").json()["manifest_rev"] == report.rev)
