@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from content_variants.errors import OriginError
 from content_variants.object_keys import MANIFEST_COPY_KEY, check_object_key
-from object_store.store import ObjectStore, StoreError, from_url
+from object_store import from_url
+from object_store.store import ObjectStore, StoreError
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"

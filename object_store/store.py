@@ -1,4 +1,4 @@
-"""The object store interface, and `from_url` for `file://DIR` and `s3://bucket/prefix`.
+"""The object store interface.
 
 Every `put` is atomic: a reader sees the whole object or none. Appending is an optional
 ability (`supports_append`): a folder appends to a file and fsyncs it; S3 cannot, so its
@@ -8,9 +8,8 @@ users write one object per batch instead. Faults are `StoreError`s naming the st
 from __future__ import annotations
 
 from typing import Protocol
-from urllib.parse import urlsplit
 
-from edge_functions.errors import ConfigError, EdgepickError
+from edge_functions.errors import EdgepickError
 
 
 class StoreError(EdgepickError):
@@ -44,18 +43,3 @@ class ObjectStore(Protocol):
         ...
 
     def describe(self) -> str: ...
-
-
-def from_url(url: str) -> ObjectStore:
-    """`file://DIR` → FolderStore, `s3://bucket/prefix` → S3Store (boto3 imported only
-    then)."""
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        from object_store.folder import FolderStore
-
-        return FolderStore(url[len("file://"):])
-    if parts.scheme == "s3" and parts.netloc:
-        from object_store.s3 import S3Store
-
-        return S3Store(parts.netloc, parts.path.strip("/"))
-    raise ConfigError(f"origin {url!r}: use file://DIR or s3://bucket/prefix")

@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 
 from decision_worker.errors import EventLogError
-from object_store.store import ObjectStore, StoreError, from_url
+from object_store import from_url
+from object_store.store import ObjectStore, StoreError
 
 PREFIX = "events"
 TOMBSTONES = f"{PREFIX}/tombstones"

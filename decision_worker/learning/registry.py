@@ -18,7 +18,8 @@ from typing import Any
 
 from decision_worker.errors import RegistryError
 from decision_worker.ranking.model_registry import POINTERS, ModelRegistry
-from object_store.store import StoreError, from_url
+from object_store import from_url
+from object_store.store import StoreError
 
 PRIMARY = "ndcg@1"
 

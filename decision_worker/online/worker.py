@@ -46,7 +46,7 @@ from decision_worker.online.stream_upkeep import (
 from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.ranker import BaselineRanker, Ranker
 from decision_worker.settings import WorkerSettings
-from object_store.store import from_url
+from object_store import from_url
 
 log = logging.getLogger("edgepick.worker")
 BLOCK_MS = 200  # longest a stop request waits for a blocked read
