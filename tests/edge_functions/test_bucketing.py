@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_functions.bucketing import HOLDOUT_SEED, gbhash, in_holdout
+from edge_functions.bucketing import gbhash, in_holdout
 
 VECTORS = json.loads((Path(__file__).parent / "bucketing_vectors.json").read_text("utf-8"))
 
@@ -23,6 +23,10 @@ def test_holdout_share_is_close_to_the_configured_share_and_sticky() -> None:
     assert set(held) <= {u for u in users if in_holdout(u, 0.20)}  # growing it keeps the old
 
 
-def test_holdout_seed_is_part_of_the_contract() -> None:
-    assert HOLDOUT_SEED == "edgepick-holdout"
+@pytest.mark.parametrize(("user", "share", "held"), VECTORS["holdout"])
+def test_the_holdout_matches_the_pinned_vectors(user: str, share: float, held: bool) -> None:
+    assert in_holdout(user, share) is held
+
+
+def test_the_holdout_bounds() -> None:
     assert not in_holdout("anyone", 0.0) and in_holdout("anyone", 1.0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from edge_functions.decision_record import DecisionRecord, decode, decode_for_serving, encode
@@ -65,3 +69,22 @@ def test_record_refuses_ids_that_could_break_the_encoding() -> None:
         DecisionRecord(("a|b",), "m", "arm", 0)
     with pytest.raises(CorruptRecord):
         DecisionRecord((), "m", "arm", 0)
+
+
+VECTORS = json.loads((Path(__file__).parent / "contract_vectors.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("case", VECTORS["decision_records"])
+def test_decision_records_match_the_pinned_vectors(case: dict[str, Any]) -> None:
+    record = DecisionRecord(tuple(case["ranked"]), case["model"], case["arm"],
+                            case["decided_at"])
+    assert encode(record).decode("ascii") == case["encoded"]
+    assert decode(case["encoded"].encode()) == record
+    assert decode_for_serving(case["encoded"].encode()) == (case["ranked"], case["arm"])
+
+
+@pytest.mark.parametrize("case", VECTORS["keys"]["cases"])
+def test_keys_match_the_pinned_vectors(case: dict[str, str]) -> None:
+    tag = user_tag(VECTORS["keys"]["secret"].encode(), case["user"])
+    assert tag == case["tag"]
+    assert decision_key(tag, case["placement"]) == case["decision_key"]

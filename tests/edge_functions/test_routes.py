@@ -221,9 +221,21 @@ def test_healthz_reports_the_manifest(served_example) -> None:
 
 
 def test_local_origin_serves_only_content(served_example) -> None:
+    import socket
+
     _, base = served_example
     assert httpx.get(f"{base}/content/hero/variant-nope.0000.json").status_code == 404
-    assert httpx.get(f"{base}/content/../../etc/passwd").status_code == 404
+    # Sent as is: a client would normalise the dots away before sending.
+    host, port = base.rsplit("//", 1)[1].split(":")
+    for path in (b"/content/../../etc/passwd", b"/content/hero/../../../pyproject.toml",
+                 b"/content/%2e%2e/%2e%2e/etc/passwd"):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 404"), (path, answer[:200])
+        assert b"root:" not in answer and b"[project]" not in answer
 
 
 def test_app_without_published_manifest_is_not_ready(settings: Settings, serve, redis,

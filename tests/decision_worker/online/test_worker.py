@@ -20,7 +20,7 @@ from decision_worker.ranking.ranker import BaselineRanker
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import decision_key, user_tag
 
-from .conftest import NOW, track
+from ..conftest import NOW, track
 
 
 def clicks_on(user: str | None, variant: str, n: int, prefix: str,
@@ -287,7 +287,7 @@ def test_poison_entry_is_dead_lettered_after_bounded_attempts(ingest, drain, dec
 
 def test_worker_picks_up_a_new_catalog_without_restart(ingest, redis: Redis, decision,
                                                        worker_settings) -> None:
-    from .conftest import write_catalog
+    from ..conftest import write_catalog
 
     user = not_held("cat")
 

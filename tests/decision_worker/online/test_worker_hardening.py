@@ -20,7 +20,7 @@ from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.worker import Worker
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY, user_tag
 
-from .conftest import NOW, track, write_catalog
+from ..conftest import NOW, track, write_catalog
 from .test_worker import clicks_on, not_held, session
 
 
@@ -163,7 +163,7 @@ def test_a_worker_started_while_redis_is_down_waits_and_then_decides(
         redis_process, worker_settings) -> None:
     from tests.conftest import wait_until
 
-    from .conftest import write_catalog as catalog_on
+    from ..conftest import write_catalog as catalog_on
 
     settings = dataclasses.replace(worker_settings, redis_url=redis_process.url)
     user = not_held("early-bird")

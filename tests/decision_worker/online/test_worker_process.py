@@ -16,7 +16,7 @@ from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STRE
 from edge_functions.keys import decision_key, user_tag
 from tests.conftest import Settings
 
-from .conftest import track
+from ..conftest import track
 
 USERS = 20_000
 

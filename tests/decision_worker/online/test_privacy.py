@@ -26,7 +26,7 @@ from edge_functions.keys import decision_key, user_tag
 from object_store.folder import FolderStore
 from tests.conftest import SECRET, Settings
 
-from .conftest import NOW, track
+from ..conftest import NOW, track
 from .test_worker import clicks_on, not_held, session
 
 TOKEN = "admin-token-0123456789"

@@ -34,7 +34,7 @@ from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
 from object_store.folder import FolderStore
 from tests.conftest import Settings
 
-from .conftest import track, write_catalog
+from ..conftest import track, write_catalog
 
 SHOP = {
     "hero": ("h0", {f"h{i}": {"category": f"look-{i % 5}"} for i in range(10)}),

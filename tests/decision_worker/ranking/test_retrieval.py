@@ -13,7 +13,7 @@ from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
 
-from .conftest import NOW, track, write_catalog
+from ..conftest import NOW, track, write_catalog
 
 
 def big_catalog_doc(variants: int, categories: int, expired: set[int]) -> dict:

@@ -1,0 +1,35 @@
+"""Eligibility: schedules at the worker's clock, locales by language, exclusions, default."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from decision_worker.ranking.candidates import Catalog
+
+T0 = 1_800_000_000.0
+URL = "https://cdn.test/content/hero/variant-{}.0123456789abcdef.json"
+
+
+def catalog() -> Catalog:
+    def variant(name: str, **meta: object) -> dict[str, object]:
+        return {"url": URL.format(name), "category": "c", **meta}
+
+    return Catalog.from_document({"format": 1, "rev": 1, "placements": {"hero": {
+        "default": "evergreen", "variants": {
+            "evergreen": variant("evergreen"),
+            "spring": variant("spring", starts_at="2027-01-15T08:00:00Z",
+                              ends_at="2027-02-01T00:00:00Z"),
+            "spanish": variant("spanish", locale="es-MX"),
+            "plain": variant("plain")}}}})
+
+
+def test_eligibility_by_schedule_locale_and_conversions() -> None:
+    hero = catalog().placements["hero"]
+    index = {v: i for i, v in enumerate(hero.variants)}
+    inside = 1_800_000_000.0 + 0  # 2027-01-15T08:00:00Z
+    mask = hero.eligible(np.array([inside - 1, inside, inside]), [None, "es", "en"],
+                         [[], [], ["hero/plain"]])
+    assert not mask[0, index["spring"]] and mask[1, index["spring"]]  # at the clock
+    assert mask[1, index["spanish"]] and not mask[0, index["spanish"]]  # es-MX for es only
+    assert not mask[2, index["plain"]] and mask[1, index["plain"]]  # converted: not again
+    assert mask[:, index["evergreen"]].all()  # the default, always
