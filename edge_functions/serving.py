@@ -33,6 +33,7 @@ NO_STORE = "private, no-store"
 PLACEMENT_PREFIX = "/p/"
 
 _NO_STORE = (b"cache-control", NO_STORE.encode())
+_ALLOW = (b"allow", b"GET, HEAD")
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
 _SOURCE_HEADERS = {source: (SOURCE_HEADER.encode(), source.encode()) for source in SOURCES}
 
@@ -113,9 +114,12 @@ class Edge:
     async def _reject(self, error: EdgepickError, send: Send) -> None:
         self.metrics.rejected.labels(error.error_code).inc()
         body = json.dumps({"error": error.error_code, "detail": error.message}).encode()
-        await send({"type": "http.response.start", "status": error.http_status, "headers": [
-            (b"content-type", b"application/json"), _NO_STORE,
-            (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"), _NO_STORE,
+                   (b"content-length", str(len(body)).encode())]
+        if isinstance(error, MethodNotAllowed):
+            headers.append(_ALLOW)  # RFC 9110: a 405 lists the methods that are allowed
+        await send({"type": "http.response.start", "status": error.http_status,
+                    "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -292,6 +292,7 @@ def test_only_get_is_allowed_on_placements(served_example) -> None:
     response = httpx.post(f"{base}/p/hero", content=b"x")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, HEAD"  # RFC 9110: a 405 must list them
 
 
 def assert_json_error(response: tuple[int, dict[str, str], bytes], status: int,
@@ -323,7 +324,7 @@ def test_wrong_method_is_a_json_405(served_example, method: str, path: str) -> N
     _, base = served_example
     request = f"{method} {path} HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 0\r\n\r\n"
     headers = assert_json_error(raw_request(base, request.encode()), 405, "method_not_allowed")
-    assert "GET" in headers.get("allow", "GET")
+    assert "GET" in headers["allow"]
 
 
 def test_unexpected_failure_is_a_json_500(settings: Settings, serve_app, redis) -> None:
