@@ -428,6 +428,14 @@ def test_strapi_refusals(hook: Hook, case: str) -> None:
         assert answer.status_code == 401 and answer.json()["error"] == "replayed"
 
 
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b'{"createdAt": ' + b"[" * 5000,
+                                  b"\xff", b"[]", b'{"createdAt": "2026-13-01"}'])
+def test_strapi_body_without_a_readable_createdAt_is_refused(hook: Hook, body: bytes) -> None:
+    # Read before any other check (it is Strapi's freshness): nesting once made it a 500.
+    headers = {"X-Strapi-Event": "entry.publish", "Authorization": f"Bearer {STRAPI_SECRET}"}
+    refused(hook, hook.post(body, headers), 401, "bad_timestamp", "createdAt")
+
+
 def test_a_scheme_without_a_secret_is_refused(settings, serve_app, redis: Redis,
                                               content: Path) -> None:
     settings = dataclasses.replace(settings, content_dir=content, hook_secret=EDGEPICK_SECRET)
