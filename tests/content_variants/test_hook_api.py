@@ -227,6 +227,24 @@ def test_bad_variant_is_named_and_its_neighbours_publish(hook: Hook) -> None:
     assert not any("evil" in key.lower() or "lost" in key for key in hook.objects())
 
 
+def test_text_that_is_not_unicode_is_named_and_its_neighbours_publish(hook: Hook) -> None:
+    # A lone surrogate ("\\ud800" in the JSON) once made the answer a 500 (or the template
+    # look hung and refuse every other variant of the placement).
+    body = edgepick_body([
+        {"placement": "hero", "variant": {**SPRING, "id": "a\udfffb"}},
+        {"placement": "hero", "variant": {**SPRING, "id": "odd-fields",
+                                          "fields": {**SPRING["fields"], "headline": "\ud800"}}},
+        {"placement": "hero", "variant": SPRING},
+    ])
+    answer = hook.post(body, edgepick_headers(body))
+    assert answer.status_code == 207, answer.text
+    result = answer.json()
+    assert result["uploaded"] == ["hero/spring-sale"]
+    assert result["failed"][0].startswith("publish[0] (hero/a\\udfffb): field 'id'")
+    assert result["failed"][1] == "publish[1]: rendered output is not UTF-8 text (it holds a " \
+                                  "lone surrogate)"
+
+
 def test_default_cannot_be_unpublished_without_replacement(hook: Hook) -> None:
     body = edgepick_body(unpublish=[{"placement": "hero", "variant": "evergreen"}])
     answer = hook.post(body, edgepick_headers(body))
