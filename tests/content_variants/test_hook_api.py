@@ -229,11 +229,12 @@ def test_bad_variant_is_named_and_its_neighbours_publish(hook: Hook) -> None:
 
 def test_text_that_is_not_unicode_is_named_and_its_neighbours_publish(hook: Hook) -> None:
     # A lone surrogate ("\\ud800" in the JSON) once made the answer a 500 (or the template
-    # look hung and refuse every other variant of the placement).
+    # look hung and refuse every other variant of the placement, or, as a key of `fields`,
+    # crash the publish).
     body = edgepick_body([
         {"placement": "hero", "variant": {**SPRING, "id": "a\udfffb"}},
         {"placement": "hero", "variant": {**SPRING, "id": "odd-fields",
-                                          "fields": {**SPRING["fields"], "headline": "\ud800"}}},
+                                          "fields": {**SPRING["fields"], "x": [{"\ud800": 1}]}}},
         {"placement": "hero", "variant": SPRING},
     ])
     answer = hook.post(body, edgepick_headers(body))
@@ -241,8 +242,8 @@ def test_text_that_is_not_unicode_is_named_and_its_neighbours_publish(hook: Hook
     result = answer.json()
     assert result["uploaded"] == ["hero/spring-sale"]
     assert result["failed"][0].startswith("publish[0] (hero/a\\udfffb): field 'id'")
-    assert result["failed"][1] == "publish[1]: rendered output is not UTF-8 text (it holds a " \
-                                  "lone surrogate)"
+    assert result["failed"][1] == "publish[1] (hero/odd-fields): field 'fields' holds text " \
+                                  "that is not Unicode (a lone surrogate)"
 
 
 def test_default_cannot_be_unpublished_without_replacement(hook: Hook) -> None:
