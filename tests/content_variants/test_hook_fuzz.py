@@ -50,12 +50,17 @@ from tests.content_variants.test_hook_api import (
     SANITY_SECRET,
     STRAPI_SECRET,
 )
-from tests.decision_worker.segment_strategies import ID_VALUES, TIME_VALUES
+from tests.content_variants.variant_strategies import (
+    FIELD_VALUES,
+    PLACEMENT_VALUES,
+    PUBLISHED,
+    VARIANTS,
+)
+from tests.decision_worker.segment_strategies import TIME_VALUES
 from tests.fuzzing import (
     FUZZ,
     Blob,
     hostile_json_texts,
-    hostile_text,
     json_encoded,
     json_values,
     spliced,
@@ -150,36 +155,6 @@ def hook(settings: Settings, serve: Callable[..., str], serve_app: Callable[...,
 
 
 # -- generated requests --------------------------------------------------------------------
-
-VARIANTS = {
-    "hero": {"id": "spring-sale", "title": "Spring sale", "category": "promo",
-             "tags": ["seasonal"], "fields": {"headline": "Spring", "image": "/img/s.jpg",
-                                               "link": "/s"}},
-    "cta": {"id": "cta-new", "title": "Join now", "category": "promo",
-            "fields": {"label": "Join", "link": "/join"}},
-    "email-header": {"id": "mail-new", "title": "Mail", "category": "news", "tags": [],
-                     "fields": {"banner": "/b.png"}},
-}
-PLACEMENT_VALUES: tuple[Any, ...] = ("hero", "cta", "email-header", "hero", "nowhere", "Hero",
-                                     "", "../cta", "hero/x", 5, None, ["hero"])
-PUBLISHED = ("trail-running", "evergreen", "climbing-es", "winter-camping", "join",
-             "free-shipping", "weekly", "from-contentful")
-FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "id": st.sampled_from(ID_VALUES + PUBLISHED + ("spring-sale", "x/../../evil", "Evil"))
-    | hostile_text(),
-    "title": st.sampled_from(["", "x" * 501, "a\u202eb", "a\x00b", "\u200b", "tab\there", 5,
-                              None, ["t"]]) | hostile_text(),
-    "category": st.sampled_from(ID_VALUES + ("promo", "Promo", "a b")),
-    "tags": st.sampled_from([[], ["Seasonal"], ["ok", "ok"], "seasonal", [5], ["x" * 65],
-                             None, ["a"] * 1000, [["a"]]]),
-    "locale": st.sampled_from([None, "en-US", "es-ES", "e", "en_US", "x" * 20, 5, "zh-Hant-TW"]),
-    "starts_at": st.sampled_from(TIME_VALUES),
-    "ends_at": st.sampled_from(TIME_VALUES),
-    "default": st.sampled_from([True, False, "yes", 1, 0, None, "true"]),
-    "fields": json_values(),
-    "colour": st.just("an unknown field"),
-}
-
 
 @st.composite
 def variants(draw: st.DrawFn, placement: Any) -> tuple[dict[str, Any], bool]:
