@@ -142,7 +142,9 @@ def test_store_restarted_empty_keeps_serving_the_last_manifest(redis_process, se
     snapshot = json.loads((settings.data_dir / "manifest-snapshot.json").read_bytes())
     assert snapshot["rev"] == 2 and "hero" in snapshot["placements"]
 
-    # After the wipe the publisher starts again from rev 1, below the rev kept: it is taken.
+    # After the wipe, without the origin's copy of the manifest (which a publish would
+    # continue from), the publisher starts again from rev 1, below the rev kept: it is taken.
+    (settings.origin_dir / "manifest" / "current.json").unlink()
     publish_example(redis, settings.origin_dir, base)
     pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
     health = httpx.get(f"{base}/healthz").json()
