@@ -86,8 +86,8 @@ class State:
     """What one example may change: the manifest (Redis and its copy on the origin) and
     the origin's objects."""
 
-    doc: bytes | None
-    rev: bytes | None
+    doc: bytes | str | None
+    rev: bytes | str | None
     copy: bytes | None
     objects: frozenset[str]
 
@@ -99,12 +99,14 @@ class Hook:
     origin: Path
     cdn_base: str
     content_dir: str
-    start: tuple[bytes, bytes, bytes] = (b"", b"", b"")  # manifest, rev, copy to start from
+    start: tuple[bytes | str, bytes | str, bytes] = (b"", b"", b"")  # manifest, rev, copy
 
     def post(self, body: bytes, headers: list[tuple[str, str | bytes]],
              chunked: bool = False) -> httpx.Response:
         content: Any = iter([body[:MAX_BODY // 2], body[MAX_BODY // 2:]]) if chunked else body
-        return self.client.post(PATH, content=content, headers=headers)
+        raw = [(name.encode(), value if isinstance(value, bytes) else value.encode())
+               for name, value in headers]  # (duplicates kept, in order)
+        return self.client.post(PATH, content=content, headers=raw)
 
     def state(self) -> State:
         objects = frozenset(str(p.relative_to(self.origin)) for p in self.origin.rglob("*")

@@ -110,7 +110,9 @@ def edge(served_example: tuple[Settings, str], redis: Redis) -> Edge:
     for user, record in records.items():
         for placement in PLACEMENTS:
             redis.set(decision_key(user_tag(SECRET.encode(), user), placement), record, ex=3600)
-    return Edge(base, parse_bytes(redis.get(MANIFEST_KEY)))
+    raw = redis.get(MANIFEST_KEY)
+    assert isinstance(raw, bytes)
+    return Edge(base, parse_bytes(raw))
 
 
 # -- generated requests --------------------------------------------------------------------
