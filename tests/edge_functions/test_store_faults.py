@@ -142,11 +142,11 @@ def test_store_restarted_empty_keeps_serving_the_last_manifest(redis_process, se
     snapshot = json.loads((settings.data_dir / "manifest-snapshot.json").read_bytes())
     assert snapshot["rev"] == 2 and "hero" in snapshot["placements"]
 
-    # After the wipe the publisher starts again from its copy on the origin (rev 1 there:
-    # the unpublish above was not written through it), so its revision is not above the one
-    # the edge kept: whatever it is, the edge takes it.
+    # After the wipe, without the origin's copy of the manifest (which a publish would
+    # continue from), the publisher starts again from rev 1, below the rev kept: it is taken.
+    (settings.origin_dir / "manifest" / "current.json").unlink()
     republished = publish_example(redis, settings.origin_dir, base)
-    assert republished.rev <= 2
+    assert republished.rev == 1
     pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 600)
     health = httpx.get(f"{base}/healthz").json()
     assert health["manifest_rev"] == republished.rev and health["manifest_missing"] is False
