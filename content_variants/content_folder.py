@@ -89,6 +89,15 @@ class VariantSpec(BaseModel):
                 _check("tag", tag)
         return tags
 
+    @field_validator("fields")
+    @classmethod
+    def _text(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        # Free-form, but its text must be Unicode, as every other field's is: a lone
+        # surrogate (an escape in JSON or YAML) can be neither rendered nor stored.
+        if not _is_unicode(fields):
+            raise ValueError("holds text that is not Unicode (a lone surrogate)")
+        return fields
+
     @field_validator("starts_at", "ends_at")
     @classmethod
     def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
@@ -101,6 +110,24 @@ class VariantSpec(BaseModel):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self
+
+
+def _is_unicode(value: object) -> bool:
+    """Whether every string in `value` (keys too, at any depth) encodes as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return True
 
 
 def _check(kind: str, value: object) -> str:

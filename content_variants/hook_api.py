@@ -155,7 +155,9 @@ async def _publish_in_thread(threads: anyio.CapacityLimiter, publisher: Publishe
 
 def _answer(scheme: str, report: PublishReport, content_dir: str) -> Response:
     def shown(line: str) -> str:  # paths relative to the content folder, not the server's
-        return line.replace(content_dir + "/", "")
+        # A line may quote what was sent, lone surrogates included: escape what is not text.
+        line = line.replace(content_dir + "/", "")
+        return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
     payload: dict[str, Any] = {
         "scheme": scheme,

@@ -204,7 +204,7 @@ def _strapi(headers: Mapping[str, str], body: bytes, key: bytes, tolerance_s: fl
         payload = json.loads(body)
         created = payload.get("createdAt", payload.get("created_at"))
         when = dt.datetime.fromisoformat(str(created))
-    except (ValueError, AttributeError, TypeError) as e:
+    except (ValueError, AttributeError, TypeError, RecursionError) as e:  # (deep nesting)
         raise HookAuthError("bad_timestamp", "the Strapi body has no createdAt time") from e
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)

@@ -142,8 +142,9 @@ class Renderer:
         if deadline is not None and deadline - time.monotonic() < wait_s:
             wait_s, timed_out_publish = max(deadline - time.monotonic(), 0.0), True
         try:
-            write_frame(child.process.stdin,
-                        json.dumps(request, ensure_ascii=False).encode("utf-8"))
+            # ASCII: variant data that is not Unicode text (a lone surrogate from a CMS's
+            # JSON) is the child's to refuse, not a failure to send it.
+            write_frame(child.process.stdin, json.dumps(request).encode("ascii"))
             raw = _read_frame_before(child.process.stdout.fileno(), time.monotonic() + wait_s,
                                      self.limits.max_variant_bytes * 6 + ANSWER_OVERHEAD)
             if raw is not None:

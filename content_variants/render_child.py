@@ -128,8 +128,16 @@ def _as_json_object(text: str, max_bytes: int) -> dict[str, Any]:
         return _output_failure("rendered output is not JSON: nested too deeply")
     if not isinstance(value, dict):
         return _output_failure("rendered output must be a JSON object")
-    body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if len(body.encode("utf-8")) > max_bytes:
+    try:
+        # Python reads NaN and Infinity (and 1e400 as Infinity); a browser's JSON.parse does not.
+        body = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return _output_failure("rendered output is not JSON: NaN or Infinity is not a number")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        return _output_failure("rendered output is not UTF-8 text (it holds a lone surrogate)")
+    if size > max_bytes:
         return _output_failure(f"rendered variant is larger than {max_bytes} bytes")
     return {"ok": True, "body": body}
 
@@ -164,7 +172,8 @@ def main() -> None:
         if frame is None:
             return
         answer = child.handle(json.loads(frame))
-        write_frame(answers, json.dumps(answer, ensure_ascii=False).encode("utf-8"))
+        # ASCII: any text survives the pipe, lone surrogates in messages included.
+        write_frame(answers, json.dumps(answer).encode("ascii"))
 
 
 if __name__ == "__main__":

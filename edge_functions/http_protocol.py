@@ -147,8 +147,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         while True:
             fits = len(view) - (self._head_bytes - self._max_head)
             super().data_received(view[:fits])  # type: ignore[arg-type]
-            if self._lingering or self.transport.is_closing() \
-                    or self.transport.get_protocol() is not self:  # refused, or upgraded
+            if self._lingering or self.transport.is_closing():  # refused
                 return
             if not self._in_body and self._head_bytes > self._max_head:
                 # No message completed inside the slice: it is the same head, still open.
@@ -179,12 +178,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = INF
         super().on_message_complete()
 
-    def handle_websocket_upgrade(self) -> None:
-        if self._watchdog is not None:  # the connection now belongs to the WebSocket protocol
-            self._watchdog.cancel()
-            self._watchdog = None
-        self._deadline = INF
-        super().handle_websocket_upgrade()
+    # Upgrades: nothing edgepick serves speaks WebSocket, so an upgrade request (and CONNECT)
+    # is answered as plain HTTP by the app, in its JSON shape. The parser reads nothing
+    # after such a head, so that answer closes the connection: a request behind it would
+    # otherwise wait, unanswered, for the keep-alive timeout.
+
+    def _should_upgrade_to_ws(self) -> bool:
+        return False
+
+    def _unsupported_upgrade_warning(self) -> None:
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
 
     # Refusals
 

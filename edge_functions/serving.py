@@ -38,6 +38,7 @@ MAX_BATCH_PLACEMENTS = 32
 PLACEMENT_PREFIX = "/p/"
 
 _NO_STORE = (b"cache-control", NO_STORE.encode())
+_ALLOW = (b"allow", b"GET, HEAD")
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}
 _SOURCE_HEADERS = {source: (SOURCE_HEADER.encode(), source.encode()) for source in SOURCES}
 
@@ -119,9 +120,12 @@ class PlacementServer:
     async def _reject(self, error: EdgepickError, send: Send) -> None:
         self.metrics.rejected.labels(error.error_code).inc()
         body = error_body(error.error_code, error.message, error.field)
-        await send({"type": "http.response.start", "status": error.http_status, "headers": [
-            (b"content-type", b"application/json"), _NO_STORE,
-            (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"), _NO_STORE,
+                   (b"content-length", str(len(body)).encode())]
+        if isinstance(error, MethodNotAllowed):
+            headers.append(_ALLOW)  # RFC 9110: a 405 lists the methods that are allowed
+        await send({"type": "http.response.start", "status": error.http_status,
+                    "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -162,25 +166,32 @@ def identify(scope: Scope) -> tuple[str | None, bool]:
             opted_out = True
     user: str | None = None
     if cookie_header is not None:
+        # Parsed as latin-1, which keeps every byte: other cookies may hold anything. Only
+        # our cookie's value is read as the UTF-8 it was written in (the worker keys its
+        # UTF-8 bytes too).
         cookies = cookie_parser(cookie_header.decode("latin-1"))
         user = cookies.get(USER_COOKIE)
+        if user is not None and not user.isascii():
+            user = _utf8(user.encode("latin-1"), "cookie ep_uid")
         opted_out = opted_out or cookies.get(OPT_OUT_COOKIE) == "1"
     if user is None and header_user is not None:
-        user = _utf8(header_user)
+        user = _utf8(header_user, "user id header")
     if user is None and scope["query_string"]:
+        # Percent-escapes as bytes (latin-1), then UTF-8: never a replacement character.
         for key, value in parse_qsl(scope["query_string"].decode("latin-1"),
-                                    keep_blank_values=True):
+                                    keep_blank_values=True, encoding="latin-1"):
             if key == "uid":
-                user = value
+                user = value if value.isascii() else _utf8(value.encode("latin-1"),
+                                                           "query parameter 'uid'")
                 break
     return (None if user is None else check_user_id(user)), opted_out
 
 
-def _utf8(raw: bytes) -> str:
+def _utf8(raw: bytes, where: str) -> str:
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidIdentifier("user id header is not UTF-8") from e
+    except UnicodeError as e:
+        raise InvalidIdentifier(f"{where} is not UTF-8") from e
 
 
 def _placement_list(raw: str | None) -> list[str]:

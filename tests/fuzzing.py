@@ -23,6 +23,7 @@ import gzip
 import json
 import os
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -179,3 +180,59 @@ def oversized_bodies(limit: int) -> st.SearchStrategy[tuple[bytes, dict[str, str
 @functools.cache
 def _zipped_spaces(n: int) -> bytes:
     return Blob(gzip.compress(b" " * n, mtime=0))
+
+
+# -- HTTP requests ------------------------------------------------------------------------
+
+
+@st.composite
+def url_encoded(draw: st.DrawFn, text: str) -> bytes:
+    """`text` as it may appear in a request target: raw UTF-8 bytes (lone surrogates become
+    invalid UTF-8), every byte percent-encoded (upper or lower case hex), only what a URL
+    must escape, or a random mix of raw and escaped characters."""
+    raw = text.encode("utf-8", "surrogatepass")
+    how = draw(st.sampled_from(["raw", "all", "needed", "mixed"]))
+    if how == "raw":
+        return raw
+    if how == "all":
+        form = draw(st.sampled_from(["%{:02X}", "%{:02x}"]))
+        return "".join(form.format(b) for b in raw).encode("ascii")
+    if how == "needed":
+        return quote_from_bytes(raw, safe="").encode("ascii")
+    escaped = draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
+    return b"".join(quote_from_bytes(c.encode("utf-8", "surrogatepass"), safe="").encode()
+                    if e else c.encode("utf-8", "surrogatepass")
+                    for c, e in zip(text, escaped, strict=True))
+
+
+_TARGET_BYTES = frozenset(range(0x21, 0x7F)) - {ord("#")}
+_FIELD_BYTES = frozenset([0x09, *range(0x20, 0x7F), *range(0x80, 0x100)])
+
+
+def target_safe(data: bytes) -> bytes:
+    """`data` as a request target a parser accepts: every byte that may not appear in one
+    as it is (controls, space, non-ASCII, `#`) percent-encoded."""
+    return b"".join(bytes([b]) if b in _TARGET_BYTES else b"%%%02X" % b for b in data)
+
+
+def field_safe(data: bytes) -> bytes:
+    """`data` as a header value a parser accepts (RFC 9110 field-value: visible ASCII,
+    space, tab and any byte from 0x80): control characters, CR, LF and DEL dropped."""
+    return bytes(b for b in data if b in _FIELD_BYTES)
+
+
+@functools.cache
+def header_values(max_size: int = 64) -> st.SearchStrategy[bytes]:
+    """Header values a parser accepts, hostile to what reads them: invalid UTF-8, UTF-8 of
+    hostile text (bidi overrides, zero-width characters), surrounding whitespace."""
+    return (st.binary(max_size=max_size).map(field_safe)
+            | hostile_text(max_size // 4).map(
+                lambda t: field_safe(t.encode("utf-8", "surrogatepass"))))
+
+
+# Header lines a parser must refuse or survive: no colon, obsolete line folding, a space
+# before the colon, bare CR or LF inside, NUL, an empty name, non-token names.
+MALFORMED_HEADER_LINES = (
+    b"NoColonHere", b" folded: continuation", b"\tfolded", b"X-A : spaced", b"X-A: a\rb",
+    b"X-A: a\nb", b"X-A: a\x00b", b": empty-name", b"X A: b", b"X-\xff: b", b"X-A:",
+    b"X-A:no-space", b"X-A:   ", b"\x00: b", b"X-A: " + b"\x7f" * 3, b"X-A\x0b: b")

@@ -25,7 +25,9 @@ class RawClient:
         self.buffer += chunk
         return bool(chunk)
 
-    def response(self) -> tuple[int, dict[str, str], bytes]:
+    def response(self, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        """The next response; `head_only` for a response to HEAD (no body follows its
+        Content-Length). A header sent twice keeps its last value."""
         while b"\r\n\r\n" not in self.buffer:
             if not self._fill():
                 raise ConnectionError(f"closed before a response: {self.buffer!r}")
@@ -33,7 +35,7 @@ class RawClient:
         lines = head.decode("latin-1").split("\r\n")
         headers = {name.lower(): value
                    for name, value in (line.split(": ", 1) for line in lines[1:])}
-        length = int(headers.get("content-length", "0"))
+        length = 0 if head_only else int(headers.get("content-length", "0"))
         while len(self.buffer) < length:
             if not self._fill():
                 raise ConnectionError("closed inside a response body")

@@ -33,6 +33,14 @@ def test_example_catalog_loads(content: Path) -> None:
     ("id: x\ntitle: T\ncategory: c\nstarts_at: 2026-13-45T00:00:00Z\n", r"x\.yaml: not valid YAML"),
     ("id: x\ntitle: T\ncategory: c\nfields: " + "[" * 40 + "]" * 40 + "\n",
      r"x\.yaml:4: not valid YAML/JSON: nested deeper than 32"),
+    # A lone surrogate (an escape in JSON or YAML) is not text: once a crash of the publish
+    # (nested), or a key silently rendered as replacement characters (at the top).
+    ('{"id": "x", "title": "T", "category": "c", "fields": {"a": [{"\\ud800": 1}]}}',
+     r"x\.yaml:1: field 'fields' holds text that is not Unicode \(a lone surrogate\)"),
+    ('{"id": "x", "title": "T", "category": "c", "fields": {"\\udfff": 1}}',
+     r"x\.yaml:1: field 'fields' holds text that is not Unicode"),
+    ('id: x\ntitle: T\ncategory: c\nfields: {a: "b\\ud800"}\n',
+     r"x\.yaml:4: field 'fields' holds text that is not Unicode"),
 ])
 def test_bad_variant_files_name_file_line_and_field(tmp_path: Path, text: str,
                                                     expected: str) -> None:

@@ -227,6 +227,25 @@ def test_bad_variant_is_named_and_its_neighbours_publish(hook: Hook) -> None:
     assert not any("evil" in key.lower() or "lost" in key for key in hook.objects())
 
 
+def test_text_that_is_not_unicode_is_named_and_its_neighbours_publish(hook: Hook) -> None:
+    # A lone surrogate ("\\ud800" in the JSON) once made the answer a 500 (or the template
+    # look hung and refuse every other variant of the placement, or, as a key of `fields`,
+    # crash the publish).
+    body = edgepick_body([
+        {"placement": "hero", "variant": {**SPRING, "id": "a\udfffb"}},
+        {"placement": "hero", "variant": {**SPRING, "id": "odd-fields",
+                                          "fields": {**SPRING["fields"], "x": [{"\ud800": 1}]}}},
+        {"placement": "hero", "variant": SPRING},
+    ])
+    answer = hook.post(body, edgepick_headers(body))
+    assert answer.status_code == 207, answer.text
+    result = answer.json()
+    assert result["uploaded"] == ["hero/spring-sale"]
+    assert result["failed"][0].startswith("publish[0] (hero/a\\udfffb): field 'id'")
+    assert result["failed"][1] == "publish[1] (hero/odd-fields): field 'fields' holds text " \
+                                  "that is not Unicode (a lone surrogate)"
+
+
 def test_default_cannot_be_unpublished_without_replacement(hook: Hook) -> None:
     body = edgepick_body(unpublish=[{"placement": "hero", "variant": "evergreen"}])
     answer = hook.post(body, edgepick_headers(body))
@@ -426,6 +445,14 @@ def test_strapi_refusals(hook: Hook, case: str) -> None:
         assert hook.post(body, headers).status_code == 200
         answer = hook.post(body, headers)
         assert answer.status_code == 401 and answer.json()["error"] == "replayed"
+
+
+@pytest.mark.parametrize("body", [b"[" * 5000 + b"]" * 5000, b'{"createdAt": ' + b"[" * 5000,
+                                  b"\xff", b"[]", b'{"createdAt": "2026-13-01"}'])
+def test_strapi_body_without_a_readable_createdAt_is_refused(hook: Hook, body: bytes) -> None:
+    # Read before any other check (it is Strapi's freshness): nesting once made it a 500.
+    headers = {"X-Strapi-Event": "entry.publish", "Authorization": f"Bearer {STRAPI_SECRET}"}
+    refused(hook, hook.post(body, headers), 401, "bad_timestamp", "createdAt")
 
 
 def test_a_scheme_without_a_secret_is_refused(settings, serve_app, redis: Redis,

@@ -87,6 +87,31 @@ def test_output_must_be_a_json_object(tmp_path: Path, renderer: Renderer) -> Non
         render(tmp_path, "[1, 2]", renderer=renderer)
 
 
+@pytest.mark.parametrize("template", ['{"x": NaN}', '{"x": -Infinity}', '{"x": 1e400}'])
+def test_output_numbers_must_be_json_numbers(tmp_path: Path, renderer: Renderer,
+                                             template: str) -> None:
+    # Python's json reads NaN and Infinity (and 1e400 as Infinity); a browser's does not.
+    with pytest.raises(ContentError, match=r"spring.yaml:1: rendered output is not JSON: "
+                                           r"NaN or Infinity"):
+        render(tmp_path, template, renderer=renderer)
+
+
+def test_text_that_is_not_unicode_fails_its_variant_only(tmp_path: Path,
+                                                          renderer: Renderer) -> None:
+    # A lone surrogate (JSON's "\\ud800", from a CMS) once made the child look hung: the
+    # variant was reported as over its time limit and its template refused for the rest.
+    template = TemplateSource(tmp_path / "_template.json.j2",
+                              '{"h": {{ variant.fields.headline | tojson }}}')
+    broken = SPEC.model_copy(update={"fields": {"headline": "a\ud800b"}})
+    with pytest.raises(ContentError, match=r"s.yaml:1: rendered output is not UTF-8 text"):
+        renderer.render(template, "hero", broken, "s.yaml:1")
+    with pytest.raises(ContentError, match=r"s.yaml:1: rendered output is not UTF-8 text"):
+        renderer.render(TemplateSource(template.path, '{"h": "\\ud800"}'), "hero", SPEC,
+                        "s.yaml:1")
+    assert json.loads(renderer.render(template, "hero", SPEC, "t.yaml:1").body) == \
+        {"h": "Blüten"}
+
+
 def test_output_size_is_limited_while_rendering(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="larger than 1000 bytes"):
         render(tmp_path, '{"x": "{% for i in range(100000) %}aaaaaaaaaa{% endfor %}"}', 1000)

@@ -207,3 +207,29 @@ def test_malformed_request_is_a_json_400(edge, client, request_line: bytes) -> N
     status, headers, body = raw.response()
     assert status == 400
     assert_json_error(status, headers, body, "invalid_request")
+
+
+WEBSOCKET = (b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+
+
+@pytest.mark.parametrize("request_head", [
+    get("/p/Hero", WEBSOCKET),
+    get("/p/Hero", WEBSOCKET + b"Transfer-Encoding: chunked\r\n") + b"0\r\n\r\n",
+    get("/p/Hero", b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                   b"HTTP2-Settings: AAMAAABk\r\n"),
+    b"CONNECT /p/Hero HTTP/1.1\r\nHost: edge.test\r\n\r\n",
+])
+def test_upgrade_request_is_answered_as_plain_http_and_closed(edge, client,
+                                                              request_head: bytes) -> None:
+    # Nothing edgepick serves speaks WebSocket (its handshake errors were text/plain, and one
+    # with a body was never answered); the parser reads nothing after an upgrade's head, so a
+    # request behind it would wait for the keep-alive timeout unanswered.
+    raw = client(edge)
+    raw.send(request_head + get("/metrics"))
+    status, headers, body = raw.response()
+    assert status in (400, 405)
+    assert_json_error(status, headers, body, "invalid_identifier" if status == 400
+                      else "method_not_allowed")
+    assert headers["connection"] == "close"
+    assert raw.seconds_until_closed() < 1

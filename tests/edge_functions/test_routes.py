@@ -150,6 +150,45 @@ def test_non_ascii_user_ids_are_served(served_example, redis: Redis) -> None:
     assert variant_of(get(base, f"/p/hero?uid={quote('Zoë-🙂')}")) == "winter-camping"
 
 
+@pytest.mark.parametrize("where", [b"Cookie: ep_uid=jos\xc3\xa9\r\n", b"X-User-Id: jos\xc3\xa9\r\n",
+                                   b'Cookie: ep_uid="jos\\303\\251"\r\n', b"?uid=jos%C3%A9"])
+def test_utf8_user_id_is_keyed_as_the_worker_keys_it_wherever_it_is_sent(
+        served_example, redis: Redis, where: bytes) -> None:
+    # The worker keys "josé" by its UTF-8 bytes; a browser sends the cookie as those bytes.
+    _, base = served_example
+    pin(redis, SECRET.encode(), "jos\u00e9", "hero", ["winter-camping"], 60)
+    query, header = (where, b"") if where.startswith(b"?") else (b"", where)
+    status, headers, _ = raw_request(
+        base, b"GET /p/hero" + query + b" HTTP/1.1\r\nHost: edge.test\r\n" + header + b"\r\n")
+    assert status == 302, headers
+    assert headers["x-edgepick-source"] == "decision"
+    assert "/variant-winter-camping." in headers["location"]
+
+
+@pytest.mark.parametrize("where,named", [
+    (b"Cookie: theme=dark; ep_uid=jos\xe9\r\n", "cookie ep_uid is not UTF-8"),
+    (b"X-User-Id: jos\xe9\r\n", "user id header is not UTF-8"),
+    (b"?uid=jos%E9", "query parameter 'uid' is not UTF-8"),
+])
+def test_user_id_that_is_not_utf8_is_a_400_naming_where_it_came_from(
+        served_example, where: bytes, named: str) -> None:
+    # Decoded as latin-1 (or with replacement characters) it would be another user's key.
+    _, base = served_example
+    query, header = (where, b"") if where.startswith(b"?") else (b"", where)
+    response = raw_request(
+        base, b"GET /p/hero" + query + b" HTTP/1.1\r\nHost: edge.test\r\n" + header + b"\r\n")
+    assert_json_error(response, 400, "invalid_identifier")
+    assert named in json.loads(response[2])["detail"]
+
+
+def test_other_cookies_may_hold_any_bytes(served_example, redis: Redis) -> None:
+    _, base = served_example
+    pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
+    status, headers, _ = raw_request(base, b"GET /p/hero HTTP/1.1\r\nHost: edge.test\r\n"
+                                           b"Cookie: legacy=caf\xe9; ep_uid=alice\r\n\r\n")
+    assert status == 302 and headers["x-edgepick-source"] == "decision"
+
+
 def test_batch_route_maps_each_placement_in_one_round_trip(served_example, redis: Redis) -> None:
     settings, base = served_example
     pin(redis, SECRET.encode(), "alice", "hero", ["trail-running"], 60)
@@ -266,6 +305,7 @@ def test_only_get_is_allowed_on_placements(served_example) -> None:
     response = httpx.post(f"{base}/p/hero", content=b"x")
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET, HEAD"  # RFC 9110: a 405 must list them
 
 
 def assert_json_error(response: tuple[int, dict[str, str], bytes], status: int,
@@ -297,7 +337,7 @@ def test_wrong_method_is_a_json_405(served_example, method: str, path: str) -> N
     _, base = served_example
     request = f"{method} {path} HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 0\r\n\r\n"
     headers = assert_json_error(raw_request(base, request.encode()), 405, "method_not_allowed")
-    assert "GET" in headers.get("allow", "GET")
+    assert "GET" in headers["allow"]
 
 
 def test_unexpected_failure_is_a_json_500(settings: Settings, serve_app, redis) -> None:
