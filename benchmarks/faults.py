@@ -264,7 +264,7 @@ def edge_percentiles(serve: str) -> dict[str, float]:
 
 def logged_ids(origin: Path) -> Counter[str]:
     ids: Counter[str] = Counter()
-    for path in (origin / "events").glob("dt=*/*.jsonl"):
+    for path in (origin / "events").glob("*=*/*.jsonl"):  # event_day= (and dt= of old)
         for line in path.read_bytes().splitlines():
             ids[json.loads(line)["messageId"]] += 1
     return ids

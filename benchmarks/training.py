@@ -19,7 +19,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from redis import Redis
@@ -30,7 +30,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.catalog_fixture import write_catalog  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.learning.synthetic import Population, as_logged  # noqa: E402
+from decision_worker.learning.synthetic import (  # noqa: E402
+    Population,
+    as_logged,
+    log_messages,
+)
 from decision_worker.ranking.candidates import Catalog  # noqa: E402
 from edge_functions.keys import MANIFEST_KEY  # noqa: E402
 from object_store.folder import FolderStore  # noqa: E402
@@ -52,16 +56,16 @@ def main() -> None:
         end = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
         started = time.perf_counter()
         log = EventLog(FolderStore(procs.work / "origin"))
-        by_day: dict[dt.date, list[dict]] = defaultdict(list)
         views = 0
-        for message in as_logged(Population(catalog, users, seed=4).history(
-                SLATES_PER_USER, end, dt.timedelta(days=7))):
-            views += message["event"] == "Variant Viewed"
-            by_day[dt.date.fromisoformat(message["receivedAt"][:10])].append(message)
-        total = sum(len(m) for m in by_day.values())
-        for day, messages in by_day.items():
-            log.append(dt.datetime.combine(day, dt.time(), dt.UTC), messages)
-        del by_day
+
+        def counted(messages: Iterator[dict]) -> Iterator[dict]:
+            nonlocal views
+            for message in messages:
+                views += message["event"] == "Variant Viewed"
+                yield message
+
+        total = log_messages(log, counted(as_logged(Population(catalog, users, seed=4).history(
+            SLATES_PER_USER, end, dt.timedelta(days=7))))).imported
         print(f"generated {views:,} impressions ({total:,} messages, {users:,} users) in "
               f"{time.perf_counter() - started:.0f}s")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEPICK_REDIS_URL": url,

@@ -215,20 +215,39 @@ def worker(burst: bool, metrics_port: int | None) -> None:
     run_worker(_worker(), burst, metrics_port)
 
 
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")
+@click.option("--replay", is_flag=True,
+              help="Also put the imported events on the stream (oldest first), so the worker "
+                   "applies them to profiles and popularity.")
+@_one_line_errors
+def import_history(paths: tuple[Path, ...], strict: bool, replay: bool) -> None:
+    """Import historical Segment messages (JSON Lines files or folders, gzip too) into the
+    event log, each in its event day, deduplicated by messageId."""
+    from edgepick.import_cli import import_with_progress
+
+    summary = import_with_progress(_worker(), list(paths), strict, replay)
+    if summary.imported == 0 and summary.bad_lines:
+        sys.exit(1)
+
+
 @cli.command()
-@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366),
-              help="Length of the rolling window of the event log.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Length of the window when --since is not given.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Start of the window (UTC, event time) [default: UNTIL minus DAYS].")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="End of the window (UTC, exclusive) [default: now].")
+              help="End of the window (UTC, event time, exclusive) [default: now].")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the HTML report [default: DATA_DIR/reports/VERSION.html].")
 @_one_line_errors
-def train(days: int, until: Any, report_path: Path | None) -> None:
+def train(days: int, since: Any, until: Any, report_path: Path | None) -> None:
     """Train a LightGBM ranker on the event log, evaluate it, register it as the shadow model."""
     from edgepick.training_cli import train_and_report
 
     settings = _worker()
-    train_and_report(settings, _redis(settings), days, until, report_path)
+    train_and_report(settings, _redis(settings), days, until, report_path, since=since)
 
 
 @cli.command()

@@ -23,15 +23,15 @@ from edge_functions.keys import MANIFEST_KEY
 
 
 def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: dt.datetime | None,
-                     report_path: Path | None, console: Console | None = None) -> str:
+                     report_path: Path | None, console: Console | None = None,
+                     since: dt.datetime | None = None) -> str:
     console = console or Console(soft_wrap=True)
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     registry = registry_from_url(settings.origin)
-    if until is not None and until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
+    until, since = _utc(until), _utc(since)
     with console.status("training") as status:
         report = run_training(event_log_from_url(settings.origin), catalog, registry,
-                              settings.lateness_s, days, until,
+                              settings.lateness_s, days, until, since,
                               on_step=lambda step: status.update(f"training: {step}"),
                               rules=event_rules(settings), secret=settings.key_secret_bytes)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
@@ -58,3 +58,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
 
 def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.4f}"
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None \
+        else moment

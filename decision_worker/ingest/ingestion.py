@@ -168,9 +168,10 @@ class Ingest:
             await self._bounded(self._dead_letter(rejections, received_at), "dead-lettering")
         if not new:
             return result
-        records = [_log_record(e, received_at) for e in new]
+        records = [log_record(e, received_at) for e in new]
         try:
-            await asyncio.to_thread(self.event_log.append, received_at, records)
+            await asyncio.to_thread(self.event_log.append, received_at,
+                                    [(e.timestamp, r) for e, r in zip(new, records, strict=True)])
         except (EdgepickError, OSError) as e:
             await self._release_quietly(token, new)
             raise IngestUnavailable(f"the event log cannot be written: {e}", 5) from e
@@ -254,6 +255,7 @@ class Ingest:
             await pipe.execute()
 
 
-def _log_record(event: Event, received_at: dt.datetime) -> dict[str, object]:
+def log_record(event: Event, received_at: dt.datetime) -> dict[str, Any]:
+    """The message as the event log and the stream keep it."""
     return {**event.raw, "messageId": event.message_id,
             "receivedAt": received_at.isoformat().replace("+00:00", "Z")}

@@ -4,10 +4,10 @@ The event log is the source of truth: every accepted message is in it before it 
 streamed. Two situations leave logged messages outside the stream: Redis lost its data
 (a restart without persistence, a failover to an empty replica) while entries were unread
 or decisions were live, and an events API process that died with messages it had logged but
-not yet streamed (its backlog). `restream` reads the log's days covering a window of
-*arrival* times and delivers the messages received in it with the ingest's own delivery
-script. An id whose delivery marker exists is skipped, so running it twice, or beside a
-live API, streams nothing twice.
+not yet streamed (its backlog). `restream` reads the log files written in a window of
+*arrival* times (whatever the events' own dates) and delivers the messages received in it
+with the ingest's own delivery script. An id whose delivery marker exists is skipped, so
+running it twice, or beside a live API, streams nothing twice.
 
 The worker runs it by itself when Redis has lost its data: the key `{ep:events}:epoch` is
 set once per dataset, so finding it gone means the data went (`EDGEPICK_RECOVERY_WINDOW_S`
@@ -35,15 +35,12 @@ log = logging.getLogger("edgepick.recovery")
 def logged_between(log_: EventLog, since: dt.datetime, until: dt.datetime
                    ) -> list[tuple[str, bytes]]:
     """(messageId, stream payload) of every logged message received in [since, until),
-    oldest day first (blocking: run it in a thread)."""
+    in the order they were written (blocking: run it in a thread)."""
     pairs: list[tuple[str, bytes]] = []
-    day = since.date()
-    while day <= until.date():
-        for record in log_.read_day(day):
-            received = parse_time(record.get("receivedAt"))
-            if received is not None and since <= received < until:
-                pairs.append((str(record["messageId"]), encode_json(record)))
-        day += dt.timedelta(days=1)
+    for record in log_.received_between(since.date(), until.date()):
+        received = parse_time(record.get("receivedAt"))
+        if received is not None and since <= received < until:
+            pairs.append((str(record["messageId"]), encode_json(record)))
     return pairs
 
 

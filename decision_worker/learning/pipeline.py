@@ -1,6 +1,7 @@
-"""`edgepick train`: collect → features → train → evaluate → register, on a rolling window.
+"""`edgepick train`: collect → features → train → evaluate → register, on a window of time.
 
-The window is `days` days of the event log ending at `until` (exclusive; default now).
+The window is [since, until) of *event* time (default: the `days` days before now), read
+from the log's event-day partitions, so imported history trains like live traffic.
 Its slates are split by time: the first 70 % train, the next 10 % stop training early, the
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
 is promoted) and plain popularity, side by side. The candidate is registered with its card
@@ -51,12 +52,16 @@ class TrainingReport:
 
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
                  days: int = 7, until: dt.datetime | None = None,
+                 since: dt.datetime | None = None,
                  params: dict[str, Any] | None = None,
                  on_step: Callable[[str], None] = lambda step: None,
                  rules: EventRules = DEFAULT_RULES, secret: bytes = b"") -> TrainingReport:
     """`secret` (EDGEPICK_KEY_SECRET) recognises forgotten ids in the log's tombstones."""
     until = until or dt.datetime.now(dt.UTC)
-    since = until - dt.timedelta(days=days)
+    since = since or until - dt.timedelta(days=days)
+    if since >= until:
+        raise ModelError(f"the window is empty: since {since:%Y-%m-%d %H:%M} is not before "
+                         f"until {until:%Y-%m-%d %H:%M}")
     if not catalog.placements:
         raise ModelError("the manifest has no placements: publish content first")
     steps = _Steps(on_step)
@@ -102,19 +107,15 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
 
 
 def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
-    """Every message logged in the window's days, each messageId once."""
-    messages: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    day = since.date()
-    while day <= until.date():
-        for message in log.read_day(day):
-            if message["messageId"] not in seen:
-                seen.add(message["messageId"])
-                messages.append(message)
-        day += dt.timedelta(days=1)
+    """Every message of the window's event days, each messageId once."""
+    last = (until - dt.timedelta(microseconds=1)).date()
+    messages = log.read_days(since.date(), last)
     if not messages:
-        raise ModelError(f"no events in the log from {since:%Y-%m-%d} to {until:%Y-%m-%d} "
-                         f"({log.describe()})")
+        days = log.event_days()
+        found = (f"the log holds events from {days[0]} to {days[-1]} ({len(days):,} days)"
+                 if days else "the log holds no events")
+        raise ModelError(f"no events in the log from {since:%Y-%m-%d} to {last:%Y-%m-%d} "
+                         f"by event time; {found} ({log.describe()})")
     return messages
 
 
@@ -125,7 +126,13 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
     """(train, validation, test) examples by slate time, the two cuts, and the skips."""
     times = slate_times(events, since.timestamp(), until.timestamp())
     if len(times) == 0:
-        raise ModelError("no slates (Variant Viewed events) in the window")
+        views = [e.timestamp for e in events
+                 if e.engagement is not None and e.engagement.kind == "view"]
+        found = (f"{len(views):,} views were read, from {min(views):%Y-%m-%d %H:%M} to "
+                 f"{max(views):%Y-%m-%d %H:%M}" if views else
+                 f"{len(events):,} events were read, none a Variant Viewed")
+        raise ModelError(f"no slates (Variant Viewed events) from {since:%Y-%m-%d %H:%M} to "
+                         f"{until:%Y-%m-%d %H:%M} by event time: {found}")
     first, last = float(times[0]), float(times[-1])
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)

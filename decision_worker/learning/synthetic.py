@@ -17,12 +17,14 @@ Everything is drawn from one seeded generator, so a population is reproducible.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from decision_worker.ingest.event_log import EventLog
+from decision_worker.ingest.history_import import HistoryImport, ImportSummary
 from decision_worker.ranking.candidates import Catalog
 
 BASE_CTR = 0.03
@@ -137,3 +139,12 @@ def as_logged(messages: Iterator[dict[str, Any]], delay_s: float = 0.5) -> Itera
         at = dt.datetime.fromisoformat(message["timestamp"].replace("Z", "+00:00"))
         received = (at + dt.timedelta(seconds=delay_s)).isoformat().replace("+00:00", "Z")
         yield {**message, "receivedAt": received}
+
+
+def log_messages(log: EventLog, messages: Iterable[dict[str, Any]]) -> ImportSummary:
+    """Write messages into the event log as `edgepick import` does (validated, each in its
+    event day, once per messageId)."""
+    run = HistoryImport(log)
+    for line, message in enumerate(messages, start=1):
+        run.add("synthetic", line, message)
+    return run.close()

@@ -25,7 +25,7 @@ from decision_worker.api import create_api
 from decision_worker.errors import RequestRejected
 from decision_worker.ingest.event_log import decode_lines, encode_json
 from decision_worker.ingest.events import parse_request
-from decision_worker.ingest.ingestion import _log_record
+from decision_worker.ingest.ingestion import log_record
 from decision_worker.keys import CONSUMER_GROUP, DEAD_LETTER_STREAM, EVENTS_STREAM
 from decision_worker.learning.replay import parse_log
 from decision_worker.online.stream_entries import decode_entry
@@ -80,7 +80,7 @@ def test_what_the_api_accepts_the_worker_decodes_and_applies(doc: Any,
         return
     profile = Profile()
     for i, event in enumerate(events):
-        record = _log_record(event, received)
+        record = log_record(event, received)
         payload = encode_json(record)
         assert decode_entry({b"m": payload}) == event  # the stream entry the worker reads
         lines: list[dict[str, Any]] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import json
 import os
 import re
 import subprocess
@@ -284,21 +286,19 @@ def test_worker_burst_drains_the_stream_and_exits(cli_env, redis) -> None:
 def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_path) -> None:
     import datetime as dt
 
-    from decision_worker.ingest.event_log import event_log_from_url
-    from decision_worker.learning.synthetic import Population, as_logged
+    from decision_worker.learning.synthetic import Population
     from decision_worker.ranking.candidates import Catalog
     from edge_functions.keys import MANIFEST_KEY
 
     assert run(["publish", str(EXAMPLE_CONTENT)], cli_env).returncode == 0
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     end = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    log = event_log_from_url(cli_env["EDGEPICK_ORIGIN"])
-    by_day: dict = {}
-    for message in as_logged(Population(catalog, 600, seed=9).history(
-            12, end, dt.timedelta(days=2))):
-        by_day.setdefault(message["receivedAt"][:10], []).append(message)
-    for day, messages in by_day.items():
-        log.append(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC), messages)
+    history = tmp_path / "history.jsonl.gz"  # as a warehouse export holds it
+    with gzip.open(history, "wt") as export:
+        for message in Population(catalog, 600, seed=9).history(12, end, dt.timedelta(days=2)):
+            export.write(json.dumps(message) + "\n")
+    imported = run(["import", str(history)], cli_env, timeout=120)
+    assert imported.returncode == 0 and ", 0 bad" in imported.stderr, imported.stderr
     report = tmp_path / "report.html"
     trained = run(["train", "--days", "3", "--report", str(report)], cli_env, timeout=300)
     assert trained.returncode == 0, trained.stderr
@@ -348,3 +348,30 @@ def test_hooks_serves_the_cms_hook_end_to_end(cli_env, tmp_path: Path) -> None:
 def test_hooks_without_a_content_folder_is_one_line(cli_env) -> None:
     line = one_error_line(run(["hooks", "--port", str(free_port())], cli_env))
     assert "EDGEPICK_CONTENT_DIR" in line
+
+
+def test_import_reports_what_it_did_and_replays_into_the_stream(cli_env, tmp_path: Path,
+                                                                 redis) -> None:
+    from decision_worker.keys import EVENTS_STREAM
+
+    history = tmp_path / "export.jsonl"
+    lines = [{"type": "track", "event": "Session Started", "userId": f"u{i}",
+              "messageId": f"imp-{i}", "timestamp": f"2017-0{1 + i % 3}-15T08:00:00Z"}
+             for i in range(6)]
+    history.write_text("\n".join(map(json.dumps, lines)) + "\n{broken\n")
+    first = run(["import", str(history), "--replay"], cli_env)
+    assert first.returncode == 0, first.stderr
+    assert "imported 6 of 7 lines from 1 file(s)" in first.stderr
+    assert "event times 2017-01-15 to 2017-03-15 (3 days)" in first.stderr
+    assert f"skipped {history}:7: is not a JSON message" in first.stderr
+    assert "put 6 imported events on the stream" in first.stderr
+    assert redis.xlen(EVENTS_STREAM) == 6
+    again = run(["import", str(history), "--replay"], cli_env)
+    assert "imported 0 of 7 lines" in again.stderr and "6 already in the log" in again.stderr
+    assert redis.xlen(EVENTS_STREAM) == 6  # nothing twice
+    strict = run(["import", "--strict", str(history)], cli_env)
+    assert one_error_line(strict) == f"edgepick: error: {history}:7: is not a JSON message: " \
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    missing = run(["import", str(tmp_path / "nope")], cli_env)
+    assert one_error_line(missing) == f"edgepick: error: {tmp_path / 'nope'}: no such file " \
+        "or folder"

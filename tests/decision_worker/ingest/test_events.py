@@ -18,7 +18,7 @@ from decision_worker.ingest.events import (
     parse_request,
     validate_message,
 )
-from decision_worker.ingest.ingestion import _log_record
+from decision_worker.ingest.ingestion import log_record
 from decision_worker.online.stream_entries import decode_entry
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -131,7 +131,7 @@ def test_numeric_user_ids_are_strings() -> None:
 
 def _stored_and_read_back(event: Event, received: dt.datetime = NOW) -> Event | Rejection:
     """The event as the worker reads it: the stream entry ingest writes, decoded."""
-    return decode_entry({b"m": encode_json(_log_record(event, received))})
+    return decode_entry({b"m": encode_json(log_record(event, received))})
 
 
 @pytest.mark.parametrize("slack", [-200, -120, -80, -40, -1, 0, 1])

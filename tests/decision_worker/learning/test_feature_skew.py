@@ -59,7 +59,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
 
     asyncio.run(run_online())
 
-    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
+    today = dt.datetime.now(dt.UTC).date()  # the history reaches into yesterday's event day
+    logged = EventLog(FolderStore(settings.origin_dir)).read_days(today - dt.timedelta(days=2),
+                                                                  today)
     events, invalid = parse_log(logged)
     assert invalid == 0
     replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0)

@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from decision_worker.learning.examples import build_examples
 from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
-from decision_worker.learning.synthetic import Population, as_logged
+from decision_worker.learning.synthetic import Population, as_logged, log_messages
 from decision_worker.learning.training import train
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
@@ -50,12 +49,9 @@ MARGIN = 1.2
 def log_population(settings, population: Population, impressions: int, days: float,
                    **history) -> EventLog:
     log = EventLog(FolderStore(settings.origin_dir))
-    by_day: dict[dt.date, list[dict]] = defaultdict(list)
-    for message in as_logged(population.history(impressions, END, dt.timedelta(days=days),
-                                                **history)):
-        by_day[dt.date.fromisoformat(message["receivedAt"][:10])].append(message)
-    for day, messages in by_day.items():
-        log.append(dt.datetime.combine(day, dt.time(), dt.UTC), messages)
+    summary = log_messages(log, as_logged(population.history(
+        impressions, END, dt.timedelta(days=days), **history)))
+    assert summary.bad_lines == 0
     return log
 
 
@@ -260,13 +256,38 @@ def test_bad_training_inputs_are_clear_errors(shop, settings, registry) -> None:
         run_training(log, shop, registry, settings.lateness_s, days=2,
                      until=END + dt.timedelta(minutes=5))
     # corrupt lines are skipped and counted, never fatal
-    path = next(Path(settings.origin_dir, "events").glob("dt=*/*.jsonl"))
+    path = next(Path(settings.origin_dir, "events").glob("event_day=*/*.jsonl"))
     with path.open("a") as f:
         f.write('{"torn line\n')
     fresh = EventLog(FolderStore(settings.origin_dir))
-    day = dt.date.fromisoformat(path.parent.name[3:])
+    day = dt.date.fromisoformat(path.parent.name.removeprefix("event_day="))
     assert fresh.read_day(day) and fresh.corrupt_lines == 1
     assert registry.pointers()["shadow"] is None  # nothing was registered
+
+
+def test_imported_history_from_years_ago_trains_by_event_time(settings, registry) -> None:
+    # A backfill: two days of history that happened in 2019, imported today.
+    end = dt.datetime(2019, 6, 1, tzinfo=dt.UTC)
+    log = EventLog(FolderStore(settings.origin_dir))
+    log_messages(log, Population(shop_catalog(), 300, seed=5).history(12, end,
+                                                                      dt.timedelta(days=2)))
+    assert log.event_days()[0] == dt.date(2019, 5, 30)
+    report = run_training(log, shop_catalog(), registry, settings.lateness_s,
+                          since=end - dt.timedelta(days=3), until=end + dt.timedelta(hours=1))
+    assert report.groups["train"] > 100 and registry.pointers()["shadow"] == report.version
+    # a window with nothing in it says what the log does hold
+    with pytest.raises(ModelError, match=r"no events in the log from 2020-01-01 to 2020-01-30 "
+                                         r"by event time; the log holds events from "
+                                         r"2019-05-30 to 2019-05-31 \(2 days\)"):
+        run_training(log, shop_catalog(), registry, settings.lateness_s, days=30,
+                     until=dt.datetime(2020, 1, 31, tzinfo=dt.UTC))
+    # events in the window's days, but no views inside the window itself
+    last = max(dt.datetime.fromisoformat(m["timestamp"])
+               for m in log.read_days(dt.date(2019, 5, 31), dt.date(2019, 5, 31)))
+    with pytest.raises(ModelError, match=r"no slates .* by event time: [0-9,]+ views were "
+                                         r"read, from 2019-05-3"):
+        run_training(log, shop_catalog(), registry, settings.lateness_s,
+                     since=last + dt.timedelta(seconds=1), until=last + dt.timedelta(seconds=2))
 
 
 def test_single_variant_placement_is_a_documented_skip(redis: Redis, settings) -> None:

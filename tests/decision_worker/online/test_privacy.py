@@ -49,7 +49,7 @@ def keys_of(redis: Redis, secret: bytes, user: str) -> dict[str, bytes | None]:
 def logged_ids(settings: Settings) -> list[str]:
     assert settings.origin_dir is not None
     return [json.loads(line)["messageId"]
-            for path in (settings.origin_dir / "events").glob("dt=*/*.jsonl")
+            for path in (settings.origin_dir / "events").glob("event_day=*/*.jsonl")
             for line in path.read_bytes().splitlines()]
 
 
