@@ -3,6 +3,7 @@
     content/
       hero/                      ← a placement (folder name = placement id)
         _template.json.j2        ← jinja2 template rendering one variant to JSON
+        _placement.yaml          ← optional: its decision policy (placement_settings.py)
         spring-sale.yaml         ← a variant (YAML or JSON), one file each
         evergreen.yaml
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ from pydantic import (
 from content_variants import variant_yaml
 from content_variants.errors import ContentError, FolderRefused, PublishTimeout
 from content_variants.limits import PublishLimits
+from content_variants.placement_settings import SETTINGS_NAME, default_policy, parse_settings
 from content_variants.safe_files import is_folder, read_text
+from content_variants.validation_errors import describe_validation_error, first_key, line_of_key
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.identifiers import ID_PATTERN, check_id, is_valid_id
 
@@ -160,6 +163,7 @@ class PlacementSource:
     id: str
     template: TemplateSource
     variants: list[VariantSource]
+    policy: dict[str, Any] = field(default_factory=default_policy)  # complete, for the manifest
 
     @property
     def template_path(self) -> Path:
@@ -239,6 +243,9 @@ def _load_placement(root: Path, folder: Path, budget: ReadBudget,
         raise ContentError(folder, f"folder name is not a valid placement id "
                                    f"({ID_PATTERN.pattern})")
     template = load_template(root, folder.name, budget)
+    settings = folder / SETTINGS_NAME
+    policy = parse_settings(settings, budget.read(settings)) if os.path.lexists(settings) \
+        else default_policy()
     variants: list[VariantSource] = []
     seen: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
@@ -262,7 +269,7 @@ def _load_placement(root: Path, folder: Path, budget: ReadBudget,
     if len(defaults) > 1:
         raise ContentError(folder, "more than one variant is marked default: "
                                    + ", ".join(v.path.name for v in defaults))
-    return PlacementSource(folder.name, template, variants)
+    return PlacementSource(folder.name, template, variants, policy)
 
 
 def load_template(root: Path, placement: str,
@@ -300,28 +307,5 @@ def parse_variant(path: Path, text: str) -> VariantSource:
         spec = VariantSpec.model_validate(data)
     except ValidationError as e:
         raise ContentError(path, describe_validation_error(e),
-                           _line_of_key(node, _first_key(e))) from e
-    return VariantSource(path, spec, _line_of_key(node, "id"))
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """"field 'x' <problem>" for the first problem pydantic found."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(file)"
-    problem = "missing" if first["type"] == "missing" else \
-        str(first["msg"]).removeprefix("Value error, ")
-    return f"field '{field}' {problem}"
-
-
-def _first_key(error: ValidationError) -> str:
-    loc = error.errors()[0]["loc"]
-    return str(loc[0]) if loc else ""
-
-
-def _line_of_key(node: yaml.Node | None, key: str) -> int:
-    """1-based line of a top-level key in a YAML mapping node (1 when the key is absent)."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            if key_node.value == key:
-                return int(key_node.start_mark.line) + 1
-    return 1
+                           line_of_key(node, first_key(e))) from e
+    return VariantSource(path, spec, line_of_key(node, "id"))

@@ -12,16 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from content_variants.content_folder import (
-    ReadBudget,
-    VariantSpec,
-    describe_validation_error,
-    load_template,
-)
+from content_variants.content_folder import ReadBudget, VariantSpec, load_template
 from content_variants.errors import ContentError
 from content_variants.hook_payload import HookItems, PublishItem, UnpublishItem
 from content_variants.limits import PublishLimits
 from content_variants.publish_request import PublishRequest, UnpublishInput, VariantInput
+from content_variants.validation_errors import describe_validation_error
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.identifiers import check_id
 

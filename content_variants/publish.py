@@ -79,6 +79,7 @@ class Publisher:
             variants=[VariantInput(p.id, v.spec, v.where) for p in placements
                       for v in p.variants],
             templates={p.id: p.template for p in placements},
+            policies={p.id: p.policy for p in placements},
             failed=[str(e) for e in errors])
         return self.run(request, on_step, deadline)
 
@@ -282,6 +283,9 @@ class _Run:
             target = doc["placements"].setdefault(placement.id,
                                                   {"default": None, "variants": {}})
             target["variants"].update(placement.entries)
+            policy = self.request.policies.get(placement.id)
+            if policy is not None:
+                target["policy"] = policy
             if placement.default is not None and placement.default in target["variants"]:
                 target["default"] = placement.default
             if target["default"] not in target["variants"]:

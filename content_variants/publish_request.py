@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from content_variants.content_folder import TemplateSource, VariantSpec
 
@@ -30,6 +31,9 @@ class PublishRequest:
 
     variants: list[VariantInput] = field(default_factory=list)
     templates: dict[str, TemplateSource] = field(default_factory=dict)
+    # placement → its complete decision policy, from a content folder (a CMS hook leaves
+    # the published policy as it is)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     unpublish: list[UnpublishInput] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 

@@ -216,7 +216,7 @@ def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
     subset = None
     if len(candidates.variants) > rank_limit:
         eligible = candidates.eligible(np.array([at]), [language_of(profile)],
-                                       [profile.converted])[0]
+                                       candidates.excluded([profile.seen]))[0]
         full = replay.popularity(at).for_placement(candidates)
         subset = retrieve(variant_index(replay.catalog, placement), user_vector(profile, at),
                           full, eligible, candidates, rank_limit)

@@ -5,7 +5,8 @@ its object is uploaded and pre-warmed). On top of that, per user and moment:
 - schedule: a variant with `starts_at`/`ends_at` is eligible only inside that window;
 - locale: a variant with a locale is eligible only for users of the same language
   (`es-ES` content for `es`, `es-MX`, …); without a locale it is for everyone;
-- exclusions: a variant the user has already converted on is not offered again.
+- the placement's policy (placement_policy.py): variants the user already engaged with in
+  the ways it names, or viewed as often as its frequency cap, are not offered again.
 The default is always eligible: it is the last resort.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
+from decision_worker.ranking.placement_policy import LEGACY_POLICY, PlacementPolicy
 from edge_functions.manifest import parse_document
 
 
@@ -34,6 +36,7 @@ class PlacementCandidates:
     language: tuple[str | None, ...]
     starts: FloatArray  # (V,) unix seconds, -inf when open
     ends: FloatArray  # (V,) unix seconds, +inf when open
+    policy: PlacementPolicy = LEGACY_POLICY
     # Derived once, so a placement of 100,000 variants costs no Python loop per decision:
     key_index: dict[str, int] = field(default_factory=dict)  # "placement/variant" → index
     language_codes: dict[str, int] = field(default_factory=dict)  # language → code
@@ -44,7 +47,8 @@ class PlacementCandidates:
     @classmethod
     def build(cls, placement: str, variants: tuple[str, ...], default_index: int,
               category_index: IntArray, language: tuple[str | None, ...], starts: FloatArray,
-              ends: FloatArray) -> PlacementCandidates:
+              ends: FloatArray, policy: PlacementPolicy = LEGACY_POLICY
+              ) -> PlacementCandidates:
         keys = tuple(f"{placement}/{v}" for v in variants)
         is_default = np.zeros(len(variants))
         is_default[default_index] = 1.0
@@ -55,7 +59,7 @@ class PlacementCandidates:
         language_index = np.array([-1 if lang is None else codes[lang] for lang in language],
                                   dtype=np.int64)
         return cls(placement, variants, keys, default_index, is_default, category_index,
-                   language, starts, ends, {k: i for i, k in enumerate(keys)}, codes,
+                   language, starts, ends, policy, {k: i for i, k in enumerate(keys)}, codes,
                    language_index, np.flatnonzero(np.isfinite(starts) | np.isfinite(ends)),
                    np.flatnonzero(language_index >= 0))
 
@@ -65,7 +69,8 @@ class PlacementCandidates:
         return PlacementCandidates.build(
             self.placement, tuple(self.variants[i] for i in picked),
             picked.index(self.default_index), self.category_index[indices],
-            tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices])
+            tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices],
+            self.policy)
 
     def user_language_codes(self, languages: list[str | None]) -> IntArray:
         """Each user's language as this placement's code (-2: matches no variant)."""
@@ -79,10 +84,14 @@ class PlacementCandidates:
             self.language_index[None, :] == mine[:, None])
         return match
 
+    def excluded(self, seen: list[dict[str, list[float]]]) -> list[list[str]]:
+        """Per user, the keys the policy excludes, from each user's `Profile.seen`."""
+        return [self.policy.excluded(s, self.placement) for s in seen]
+
     def eligible(self, clock: FloatArray, languages: list[str | None],
-                 converted: list[list[str]]) -> BoolArray:
+                 excluded: list[list[str]]) -> BoolArray:
         """(users, variants) mask of what each user may be shown, schedules checked at
-        `clock` (the worker's time of deciding, per user)."""
+        `clock` (the worker's time of deciding, per user), `excluded` keys left out."""
         # Only the variants with a schedule or a locale need checking (few, usually).
         mask = np.ones((len(clock), len(self.variants)), dtype=bool)
         s = self.scheduled
@@ -93,7 +102,7 @@ class PlacementCandidates:
         if len(loc):
             mine = self.user_language_codes(languages)
             mask[:, loc] &= self.language_index[loc][None, :] == mine[:, None]
-        for u, keys in enumerate(converted):
+        for u, keys in enumerate(excluded):
             for key in keys:
                 found = self.key_index.get(key)
                 if found is not None:
@@ -137,7 +146,8 @@ class Catalog:
                 np.array(cats, dtype=np.int64),
                 tuple(language_of_locale(m.get("locale")) for m in metas),
                 np.array([_time(m.get("starts_at"), -np.inf) for m in metas]),
-                np.array([_time(m.get("ends_at"), np.inf) for m in metas]))
+                np.array([_time(m.get("ends_at"), np.inf) for m in metas]),
+                PlacementPolicy.from_manifest(entry.get("policy")))
         return cls(manifest.rev, placements, tuple(categories), category_of, tags)
 
     @classmethod

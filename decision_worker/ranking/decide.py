@@ -1,8 +1,9 @@
 """Decisions for a batch of users: candidates → features → one scoring call → top few.
 
-Ties go to the placement's default (with no evidence either way, the editor's choice wins),
-and the default is always in the list, appended last when the ranker left it out, so the
-edge has a last resort inside the decision itself. A user in the persistent holdout
+Each placement's policy (placement_policy.py) says how many variants the list holds and
+whether the default must be among them (appended last when the ranker left it out); it
+need not be, since the edge falls back to the default by itself. Ties go to the default
+(with no evidence either way, the editor's choice wins). A user in the persistent holdout
 gets the default alone, with arm `holdout`, whatever the ranker says.
 """
 
@@ -64,12 +65,15 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
 
 def _ranked(candidates: PlacementCandidates, scores: FloatArray, eligible: BoolArray,
             ranked_size: int) -> list[str]:
+    """The top of the eligible variants, as many as the placement's policy asks for."""
+    policy = candidates.policy
+    slots = policy.slots_or(ranked_size)
     default = candidates.variants[candidates.default_index]
     scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
-    order = np.argsort(-scores, kind="stable")[:ranked_size]
+    order = np.argsort(-scores, kind="stable")[:slots]
     ranked = [candidates.variants[i] for i in order if eligible[i]]
-    if default not in ranked:
-        ranked = ranked[:ranked_size - 1] + [default] if ranked_size > 1 else ranked
+    if policy.include_default and default not in ranked:
+        ranked = ranked[:slots - 1] + [default] if slots > 1 else ranked
     return ranked or [default]
 
 
@@ -80,7 +84,7 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
     default = candidates.variants[candidates.default_index]
     full = popularity.for_placement(candidates)
     eligible = candidates.eligible(schedule_clock(users), users.languages,
-                                   [p.converted for p in users.profiles])
+                                   candidates.excluded([p.seen for p in users.profiles]))
     index = variant_index(catalog, candidates.placement)
     out = []
     for u, profile in enumerate(users.profiles):

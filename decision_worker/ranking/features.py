@@ -143,5 +143,5 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["hour"]] = users.hour[:, None]
     x[:, :, COLUMN["source"]] = users.source[:, None]
     x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
-    converted = [p.converted for p in users.profiles]
-    return x, candidates.eligible(schedule_clock(users), users.languages, converted)
+    excluded = candidates.excluded([p.seen for p in users.profiles])
+    return x, candidates.eligible(schedule_clock(users), users.languages, excluded)

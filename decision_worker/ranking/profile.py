@@ -41,7 +41,7 @@ MAX_APPLIED = 32
 MAX_TRAITS = 32
 MAX_TRAIT_CHARS = 64
 MAX_LINKED = 16
-MAX_CONVERTED = 32
+MAX_SEEN = 512  # variants with per-user engagement counts (exclusions, frequency caps)
 MAX_PLACEMENTS = 32
 log = logging.getLogger("edgepick.profile")
 
@@ -57,7 +57,9 @@ class Profile:
     total: DecayedCounts = field(default_factory=new_counts)
     categories: dict[str, DecayedCounts] = field(default_factory=dict)
     variants: dict[str, DecayedCounts] = field(default_factory=dict)  # "placement/variant"
-    converted: list[str] = field(default_factory=list)  # "placement/variant"
+    # "placement/variant" → [views, clicks, conversions, last event time]: plain counts
+    # (not decayed), for the placement policies' exclusions and frequency caps
+    seen: dict[str, list[float]] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     traits_at: float = 0.0
     context: dict[str, Any] = field(default_factory=dict)  # device, hour, source, locale
@@ -80,7 +82,7 @@ class Profile:
         return orjson.dumps({
             "v": self.version, "u": self.updated_at, "f": self.first_seen, "s": self.sessions,
             "ls": self.last_session, "t": self.total, "c": self.categories, "va": self.variants,
-            "cv": self.converted, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
+            "sn": self.seen, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
             "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
             "mi": self.merged_into, "h": self.holdout_hash, "pl": self.placements,
             "oo": self.opted_out, "oa": self.consent_at, "fg": self.forgotten})
@@ -93,7 +95,7 @@ class Profile:
         try:
             d = orjson.loads(raw)
             return cls(int(d["v"]), float(d["u"]), float(d["f"]), int(d["s"]), float(d["ls"]),
-                       list(d["t"]), dict(d["c"]), dict(d["va"]), list(d["cv"]), dict(d["tr"]),
+                       list(d["t"]), dict(d["c"]), dict(d["va"]), _seen_of(d), dict(d["tr"]),
                        float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
                        list(d["ln"]), d["mi"], d["h"], list(d.get("pl", [])),
                        bool(d.get("oo", False)), float(d.get("oa", 0.0)),
@@ -163,9 +165,9 @@ class Profile:
             add_to_counter(self.categories[category], at, kind)
         _counter_in(self.variants, key, MAX_VARIANTS)
         add_to_counter(self.variants[key], at, kind)
-        if engagement.kind == "conversion" and key not in self.converted:
-            self.converted.append(key)
-            del self.converted[:-MAX_CONVERTED]
+        counts = _seen_in(self.seen, key)
+        counts[kind] += 1
+        counts[3] = max(counts[3], at)
 
     def clear_personal_data(self) -> None:
         """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),
@@ -208,10 +210,11 @@ class Profile:
         self.first_seen = min(x for x in (self.first_seen, anonymous.first_seen) if x) \
             if (self.first_seen or anonymous.first_seen) else 0.0
         self.updated_at = max(self.updated_at, anonymous.updated_at)
-        for key in anonymous.converted:
-            if key not in self.converted:
-                self.converted.append(key)
-        del self.converted[:-MAX_CONVERTED]
+        for key, counts in anonymous.seen.items():
+            mine = _seen_in(self.seen, key)
+            for i in range(3):
+                mine[i] += counts[i]
+            mine[3] = max(mine[3], counts[3])
         if anonymous.context_at > self.context_at:
             self.context, self.context_at = anonymous.context, anonymous.context_at
         if not self.traits and anonymous.traits:
@@ -232,6 +235,24 @@ def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:
     if len(counters) >= cap:  # forget the counter touched longest ago
         del counters[min(counters, key=lambda k: counters[k][0])]
     counters[key] = new_counts()
+
+
+def _seen_in(seen: dict[str, list[float]], key: str) -> list[float]:
+    """The counts of `key`, made room for by forgetting the variant engaged longest ago."""
+    counts = seen.get(key)
+    if counts is None:
+        if len(seen) >= MAX_SEEN:
+            del seen[min(seen, key=lambda k: seen[k][3])]
+        counts = seen[key] = [0.0, 0.0, 0.0, 0.0]
+    return counts
+
+
+def _seen_of(stored: dict[str, Any]) -> dict[str, list[float]]:
+    """`seen` of a stored profile; profiles written before it held only conversions."""
+    if "sn" in stored:
+        return {str(k): [float(x) for x in v] for k, v in dict(stored["sn"]).items()}
+    at = float(stored.get("u", 0.0))
+    return {str(k): [0.0, 0.0, 1.0, at] for k in stored.get("cv", [])}
 
 
 def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""A placement's decision policy: `_placement.yaml` beside its template.
+
+    kind: row              # banner (default), row or email: the preset the keys below refine
+    slots: 5               # how many ranked variants each decision holds (1-8)
+    exclude: [click, conversion]   # not offered again once the user did one of these
+    max_views: 3           # frequency cap: not offered once viewed this many times (0: none)
+    include_default: false # whether the default must be in every ranked list
+
+The presets fit the three kinds of placement edgepick serves:
+- `banner` (a hero, a call to action): one variant shown; the list holds 3 so the edge has
+  fallbacks should the first be unpublished; offers already converted on are not repeated.
+- `row` (an "up next" or "because you watched" row): 8 slots; what the user already
+  clicked or converted on is not offered again.
+- `email` (a header chosen at send time): 1 slot; converted offers are not repeated, and a
+  header seen 3 times is retired for that user.
+The default variant never takes a slot unless `include_default` says so: the edge falls back
+to it by itself whenever a decision is missing or nothing in it is eligible.
+
+The publisher writes the complete policy (preset and file merged) into the manifest entry of
+the placement (`"policy"`, docs/contracts.md); the worker and the offline replay read it
+from there (decision_worker/ranking/placement_policy.py), so both apply the same one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from content_variants import variant_yaml
+from content_variants.errors import ContentError
+from content_variants.validation_errors import describe_validation_error, first_key, line_of_key
+
+SETTINGS_NAME = "_placement.yaml"
+ENGAGEMENTS = ("view", "click", "conversion")
+MAX_SLOTS = 8  # a decision record ranks at most 8 variants (edge_functions/decision_record.py)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "banner": {"slots": 3, "exclude": ["conversion"], "max_views": 0,
+               "include_default": False},
+    "row": {"slots": MAX_SLOTS, "exclude": ["click", "conversion"], "max_views": 0,
+            "include_default": False},
+    "email": {"slots": 1, "exclude": ["conversion"], "max_views": 3,
+              "include_default": False},
+}
+
+
+class PlacementSettings(BaseModel):
+    """What `_placement.yaml` may say (every key optional; unknown keys refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["banner", "row", "email"] = "banner"
+    slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
+    exclude: tuple[Literal["view", "click", "conversion"], ...] | None = None
+    max_views: int | None = Field(default=None, ge=0, le=1000)
+    include_default: bool | None = None
+
+    def policy(self) -> dict[str, Any]:
+        """The complete policy: the preset, refined by what the file says."""
+        merged = dict(PRESETS[self.kind])
+        for key in ("slots", "exclude", "max_views", "include_default"):
+            value = getattr(self, key)
+            if value is not None:
+                merged[key] = sorted(set(value), key=ENGAGEMENTS.index) if key == "exclude" \
+                    else value
+        return {"kind": self.kind, **merged}
+
+
+def default_policy() -> dict[str, Any]:
+    """The policy of a placement without a settings file."""
+    return PlacementSettings().policy()
+
+
+def parse_settings(path: Path, text: str) -> dict[str, Any]:
+    """A settings file's complete policy; a ContentError naming file and line otherwise."""
+    try:
+        data, node = variant_yaml.parse(text)
+    except yaml.MarkedYAMLError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark is not None else None
+        raise ContentError(path, f"not valid YAML: {e.problem}", line) from e
+    except (yaml.YAMLError, ValueError) as e:
+        raise ContentError(path, f"not valid YAML: {e}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ContentError(path, "placement settings must be a mapping of keys", 1)
+    try:
+        return PlacementSettings.model_validate(data).policy()
+    except ValidationError as e:
+        raise ContentError(path, describe_validation_error(e),
+                           line_of_key(node, first_key(e))) from e
