@@ -84,7 +84,7 @@ class PlacementCandidates:
             self.language_index[None, :] == mine[:, None])
         return match
 
-    def excluded(self, seen: list[dict[str, list[float]]]) -> list[list[str]]:
+    def excluded(self, seen: list[dict[str, list[int]]]) -> list[list[str]]:
         """Per user, the keys the policy excludes, from each user's `Profile.seen`."""
         return [self.policy.excluded(s, self.placement) for s in seen]
 

@@ -40,19 +40,18 @@ class PlacementPolicy:
     def slots_or(self, ranked_size: int) -> int:
         return self.slots if self.slots is not None else ranked_size
 
-    def excluded(self, seen: dict[str, list[float]], placement: str) -> list[str]:
-        """The "placement/variant" keys of `placement` this user is not to be offered."""
+    def excluded(self, seen: dict[str, list[int]], placement: str) -> list[str]:
+        """The "placement/variant" keys of `placement` this user is not to be offered
+        (`seen`: Profile.seen, [views, clicks, conversions, last time] per key)."""
+        if not seen:
+            return []
         prefix = f"{placement}/"
-        columns = [KINDS.index(k) for k in self.exclude]
-        view = KINDS.index("view")
-        out = []
-        for key, counts in seen.items():
-            if not key.startswith(prefix):
-                continue
-            if any(counts[c] > 0 for c in columns) or (
-                    self.max_views and counts[view] >= self.max_views):
-                out.append(key)
-        return out
+        no_views, no_clicks, no_conversions = (k in self.exclude for k in KINDS)
+        cap = self.max_views or 2**62
+        return [key for key, (views, clicks, conversions, _) in seen.items()
+                if key.startswith(prefix) and (
+                    views >= cap or (no_clicks and clicks > 0)
+                    or (no_conversions and conversions > 0) or (no_views and views > 0))]
 
 
 LEGACY_POLICY = PlacementPolicy(None, frozenset({"conversion"}), 0, False)

@@ -59,7 +59,7 @@ class Profile:
     variants: dict[str, DecayedCounts] = field(default_factory=dict)  # "placement/variant"
     # "placement/variant" → [views, clicks, conversions, last event time]: plain counts
     # (not decayed), for the placement policies' exclusions and frequency caps
-    seen: dict[str, list[float]] = field(default_factory=dict)
+    seen: dict[str, list[int]] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     traits_at: float = 0.0
     context: dict[str, Any] = field(default_factory=dict)  # device, hour, source, locale
@@ -167,7 +167,7 @@ class Profile:
         add_to_counter(self.variants[key], at, kind)
         counts = _seen_in(self.seen, key)
         counts[kind] += 1
-        counts[3] = max(counts[3], at)
+        counts[3] = max(counts[3], int(at))
 
     def clear_personal_data(self) -> None:
         """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),
@@ -237,22 +237,23 @@ def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:
     counters[key] = new_counts()
 
 
-def _seen_in(seen: dict[str, list[float]], key: str) -> list[float]:
+def _seen_in(seen: dict[str, list[int]], key: str) -> list[int]:
     """The counts of `key`, made room for by forgetting the variant engaged longest ago."""
     counts = seen.get(key)
     if counts is None:
         if len(seen) >= MAX_SEEN:
             del seen[min(seen, key=lambda k: seen[k][3])]
-        counts = seen[key] = [0.0, 0.0, 0.0, 0.0]
+        counts = seen[key] = [0, 0, 0, 0]
     return counts
 
 
-def _seen_of(stored: dict[str, Any]) -> dict[str, list[float]]:
-    """`seen` of a stored profile; profiles written before it held only conversions."""
+def _seen_of(stored: dict[str, Any]) -> dict[str, list[int]]:
+    """`seen` of a stored profile (as orjson read it: lists of four ints); profiles
+    written before it existed held only conversions."""
     if "sn" in stored:
-        return {str(k): [float(x) for x in v] for k, v in dict(stored["sn"]).items()}
-    at = float(stored.get("u", 0.0))
-    return {str(k): [0.0, 0.0, 1.0, at] for k in stored.get("cv", [])}
+        return dict(stored["sn"])
+    at = int(stored.get("u", 0))
+    return {str(k): [0, 0, 1, at] for k in stored.get("cv", [])}
 
 
 def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:

@@ -94,11 +94,11 @@ def test_seen_counts_are_bounded_merged_and_read_from_old_profiles() -> None:
     engaged(anonymous, "x500", "view")
     before = list(profile.seen["row/x500"])
     assert profile.merge(anonymous, "anon-tag")
-    assert profile.seen["row/x500"][:3] == [before[0] + 1, before[1] + 1, 0.0]
+    assert profile.seen["row/x500"][:3] == [before[0] + 1, before[1] + 1, 0]
     restored = Profile.loads(profile.dumps())
     assert restored.seen == profile.seen
     # a profile stored before `seen` existed kept its conversions in "cv"
     old = Profile.loads(b'{"v":3,"u":100.0,"f":1.0,"s":1,"ls":1.0,"t":[0,0,0,0,0,0,0],'
                         b'"c":{},"va":{},"cv":["row/v4"],"tr":{},"tra":0,"cx":{},"cxa":0,'
                         b'"ap":[],"ln":[],"mi":null,"h":null}')
-    assert old.seen == {"row/v4": [0.0, 0.0, 1.0, 100.0]}
+    assert old.seen == {"row/v4": [0, 0, 1, 100]}
