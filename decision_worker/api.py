@@ -1,5 +1,6 @@
 """`edgepick api`: the events API process, put together from the rooms' routes:
-`POST /v1/events` (ingest), `POST /v1/privacy/forget` (online), `/healthz`, `/metrics`.
+`POST /v1/events` (ingest), `POST /v1/privacy/forget` and `GET /v1/decisions/{user}`
+(online, operator routes), `/healthz`, `/metrics`.
 
 Every answer is JSON. A request the process cannot take now (Redis down or frozen, the event
 log unwritable, the stream full) is a 503 with `Retry-After` within `EDGEPICK_API_TIMEOUT_S`;
@@ -27,6 +28,7 @@ from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
 from decision_worker.ingest.events_api import events_route
 from decision_worker.ingest.ingestion import Ingest
+from decision_worker.online.decisions_api import decisions_route
 from decision_worker.online.privacy_api import forget_route
 from decision_worker.settings import WorkerSettings
 from edge_functions.errors import ConfigError
@@ -75,6 +77,7 @@ def create_api(settings: WorkerSettings) -> Starlette:
 
     app = Starlette(routes=[events_route(ingest, registry),
                             forget_route(redis, ingest.event_log, settings),
+                            decisions_route(redis, settings),
                             Route("/healthz", healthz), Route("/metrics", metrics)],
                     lifespan=lifespan, exception_handlers={HTTPException: http_exception})
     app.router.redirect_slashes = False

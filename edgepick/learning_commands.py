@@ -1,0 +1,91 @@
+"""The `edgepick` commands of the learning loop: import history, train, promote, roll
+back, and explain what was decided."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgepick.cli_support import one_line_errors, redis_client, worker_settings
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Stop at the first bad line instead of skipping it.")
+@click.option("--replay", is_flag=True,
+              help="Also put the imported events on the stream (oldest first), so the worker "
+                   "applies them to profiles and popularity.")
+@one_line_errors
+def import_history(paths: tuple[Path, ...], strict: bool, replay: bool) -> None:
+    """Import historical Segment messages (JSON Lines files or folders, gzip too) into the
+    event log, each in its event day, deduplicated by messageId."""
+    from edgepick.import_cli import import_with_progress
+
+    summary = import_with_progress(worker_settings(), list(paths), strict, replay)
+    if summary.imported == 0 and summary.bad_lines:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--days", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Length of the window when --since is not given.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Start of the window (UTC, event time) [default: UNTIL minus DAYS].")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="End of the window (UTC, event time, exclusive) [default: now].")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="Where to write the HTML report [default: DATA_DIR/reports/VERSION.html].")
+@one_line_errors
+def train(days: int, since: Any, until: Any, report_path: Path | None) -> None:
+    """Train a LightGBM ranker on the event log, evaluate it, register it as the shadow model."""
+    from edgepick.training_cli import train_and_report
+
+    settings = worker_settings()
+    train_and_report(settings, redis_client(settings), days, until, report_path, since=since)
+
+
+@click.command()
+@click.argument("version", required=False)
+@click.option("--force", "reason", metavar="REASON", default=None,
+              help="Promote even if it does not win; the reason is recorded.")
+@one_line_errors
+def promote(version: str | None, reason: str | None) -> None:
+    """Make VERSION (default: the shadow model) the production model, if it wins."""
+    from decision_worker.learning.registry import registry_from_url
+
+    promoted = registry_from_url(worker_settings().origin).promote(version, reason)
+    click.echo(f"production is now {promoted}; workers pick it up within a few seconds")
+
+
+@click.command()
+@one_line_errors
+def rollback() -> None:
+    """Return production to the version before the current one."""
+    from decision_worker.learning.registry import registry_from_url
+
+    previous = registry_from_url(worker_settings().origin).rollback()
+    click.echo(f"production is now {previous or 'the baseline ranker'}")
+
+
+@click.command()
+@click.argument("user")
+@click.argument("placement", required=False)
+@one_line_errors
+def explain(user: str, placement: str | None) -> None:
+    """Show what was decided for USER (every placement, or PLACEMENT): the ranked variants,
+    the model, the arm and when, as the edge reads them."""
+    from edge_functions.identifiers import check_id, check_user_id
+    from edgepick.privacy_cli import explain as read
+    from edgepick.privacy_cli import explanation_lines
+
+    check_user_id(user)
+    if placement is not None:
+        check_id("placement", placement)
+    for line in explanation_lines(read(worker_settings(), user, placement)):
+        click.echo(line)
+
+
+COMMANDS = (import_history, train, promote, rollback, explain)
