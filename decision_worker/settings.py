@@ -34,6 +34,7 @@ class WorkerSettings(CommonSettings, HttpServerSettings):
     redecide_interval_s: float = setting(60.0, above=0)  # how often the schedule is looked at
     active_window_s: int = setting(7 * 86_400, low=1)  # "active": an event within this window
     recovery_window_s: int = setting(3600, low=1)  # Redis lost its data: re-stream since
+    stats_reload_s: float = setting(5.0, low=0.0)  # how stale the copy of popularity may get
 
     @property
     def redecide_margin_s(self) -> float:

@@ -49,6 +49,8 @@ class FolderStore:
 
     def keys(self, prefix: str) -> list[str]:
         base = self.path(prefix) if prefix else self.root.resolve()
+        if prefix.endswith("/") and not base.is_dir():
+            return []  # a folder that is not there (not a scan of its parent)
         folder = base if base.is_dir() else base.parent
         if not folder.is_dir():
             return []

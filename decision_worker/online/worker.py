@@ -75,6 +75,7 @@ class Worker:
         self.inputs = WorkerInputs(redis, self.batch, self.metrics,
                                    registry if ranker is None else None,
                                    settings.data_dir / "compiled")
+        self.inputs.stats_reload_s = settings.stats_reload_s
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False
         self._waiting_for_manifest = False
