@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_CONTENT
+from tests.conftest import EXAMPLE_CONTENT, free_port
 
 
 @pytest.fixture
@@ -26,3 +27,12 @@ def write(content: Path) -> Callable[[str, str], Path]:
         return path
 
     return put
+
+
+@pytest.fixture
+def origin_server(settings, serve):
+    """An app serving the folder origin, so pre-warm GETs succeed; returns its settings."""
+    port = free_port()
+    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
+    serve(settings, port)
+    return settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,15 +16,7 @@ from content_variants.publish import publish
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 from edge_functions.manifest import parse_bytes
 from object_store.folder import FolderStore
-from tests.conftest import EXAMPLE_CONTENT, free_port
-
-
-@pytest.fixture
-def origin_server(settings, serve):
-    port = free_port()
-    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-    serve(settings, port)
-    return settings
+from tests.conftest import EXAMPLE_CONTENT
 
 
 def only(content: Path, tmp_path: Path, placement: str) -> Path:

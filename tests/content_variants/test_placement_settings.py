@@ -3,7 +3,6 @@ the worker in the manifest."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -11,18 +10,9 @@ import pytest
 from redis import Redis
 
 from edge_functions.keys import MANIFEST_KEY
-from tests.conftest import free_port
 
 BANNER = {"kind": "banner", "slots": 3, "exclude": ["conversion"], "max_views": 0,
           "include_default": False}
-
-
-@pytest.fixture
-def origin_server(settings, serve):
-    port = free_port()
-    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-    serve(settings, port)
-    return settings
 
 
 def policies(redis: Redis) -> dict[str, object]:

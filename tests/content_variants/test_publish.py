@@ -18,15 +18,6 @@ from edge_functions.manifest import parse_bytes
 from tests.conftest import free_port
 
 
-@pytest.fixture
-def origin_server(settings, serve):
-    """An app serving the folder origin, so pre-warm GETs succeed; returns its settings."""
-    port = free_port()
-    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-    serve(settings, port)
-    return settings
-
-
 def objects(settings) -> dict[str, float]:
     """Variant objects on the folder origin (the manifest copy lives beside them)."""
     root = settings.origin_dir

@@ -3,7 +3,6 @@ as one `file:line: reason`, and nothing of a failing variant is published."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import signal
@@ -15,17 +14,8 @@ from redis import Redis
 
 from edge_functions.keys import MANIFEST_KEY
 from edge_functions.manifest import parse_bytes
-from tests.conftest import free_port
 
 HERO_FIELDS = "fields: {headline: h, image: i, link: l}\n"
-
-
-@pytest.fixture
-def origin_server(settings, serve):
-    port = free_port()
-    settings = dataclasses.replace(settings, cdn_base=f"http://127.0.0.1:{port}")
-    serve(settings, port)
-    return settings
 
 
 def variant_objects(settings) -> list[str]:
