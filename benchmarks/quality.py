@@ -144,12 +144,18 @@ class Product:
               flush=True)
 
     def train(self, since: int, until: int) -> str:
+        """Train on the history and ask for promotion, as an operator would; what serves
+        afterwards (the candidate, or the baseline ranker if it was refused) is measured."""
         done = self.cli("train", "--since", ml.iso(since)[:19], "--until",
                         ml.iso(until)[:19])
-        outcome = (done.stdout + done.stderr).strip().splitlines()
-        summary = outcome[-1] if outcome else "(no output)"
-        print(f"train: exit {done.returncode}: {summary}", flush=True)
-        return summary
+        table = [line for line in done.stdout.splitlines() if line.startswith("│")]
+        print(f"train: exit {done.returncode}", *table, sep="\n", flush=True)
+        promoted = self.cli("promote")
+        outcome = (promoted.stdout + promoted.stderr).strip()
+        print(f"promote: {outcome}", flush=True)
+        if promoted.returncode == 0:
+            time.sleep(6)  # workers follow the production pointer within 5 s
+        return outcome
 
     def run_protocol(self, protocol: str, split: int) -> dict[Any, list[str]]:
         """{key: ranked variant ids}: key = user (global) or session (session replay)."""
