@@ -22,6 +22,7 @@ from decision_worker.ingest.event_time import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
 from decision_worker.ranking.placement_policy import LEGACY_POLICY, PlacementPolicy
+from decision_worker.ranking.seen_counts import SeenCounts
 from edge_functions.manifest import parse_document
 
 
@@ -84,7 +85,7 @@ class PlacementCandidates:
             self.language_index[None, :] == mine[:, None])
         return match
 
-    def excluded(self, seen: list[dict[str, list[int]]]) -> list[list[str]]:
+    def excluded(self, seen: list[SeenCounts]) -> list[list[str]]:
         """Per user, the keys the policy excludes, from each user's `Profile.seen`."""
         return [self.policy.excluded(s, self.placement) for s in seen]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from decision_worker.ranking.counters import KINDS  # the first columns of Profile.seen
+from decision_worker.ranking.counters import KINDS
+from decision_worker.ranking.seen_counts import BITS, MASK, SeenCounts
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,20 @@ class PlacementPolicy:
     def slots_or(self, ranked_size: int) -> int:
         return self.slots if self.slots is not None else ranked_size
 
-    def excluded(self, seen: dict[str, list[int]], placement: str) -> list[str]:
+    def excluded(self, seen: SeenCounts, placement: str) -> list[str]:
         """The "placement/variant" keys of `placement` this user is not to be offered
-        (`seen`: Profile.seen, [views, clicks, conversions, last time] per key)."""
+        (`seen`: Profile.seen, counts packed as seen_counts.py says; read here with bit
+        operations, since this runs for every user and placement decided)."""
         if not seen:
             return []
         prefix = f"{placement}/"
         no_views, no_clicks, no_conversions = (k in self.exclude for k in KINDS)
-        cap = self.max_views or 2**62
-        return [key for key, (views, clicks, conversions, _) in seen.items()
-                if key.startswith(prefix) and (
-                    views >= cap or (no_clicks and clicks > 0)
-                    or (no_conversions and conversions > 0) or (no_views and views > 0))]
+        cap = self.max_views or MASK + 1
+        views_of, clicks_of, conversions_from = MASK, MASK << BITS, 1 << (2 * BITS)
+        return [key for key, c in seen.items()
+                if ((c & views_of) >= cap or (no_clicks and c & clicks_of)
+                    or (no_conversions and c >= conversions_from)
+                    or (no_views and c & views_of)) and key.startswith(prefix)]
 
 
 LEGACY_POLICY = PlacementPolicy(None, frozenset({"conversion"}), 0, False)

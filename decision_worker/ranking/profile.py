@@ -26,6 +26,7 @@ import orjson
 from decision_worker.ingest.events import Event
 from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
+from decision_worker.ranking import seen_counts
 from decision_worker.ranking.context import language_of_locale, session_context
 from decision_worker.ranking.counters import (
     KINDS,
@@ -34,6 +35,7 @@ from decision_worker.ranking.counters import (
     merge_counters,
     new_counts,
 )
+from decision_worker.ranking.seen_counts import SeenCounts
 
 MAX_CATEGORIES = 32
 MAX_VARIANTS = 64
@@ -41,7 +43,6 @@ MAX_APPLIED = 32
 MAX_TRAITS = 32
 MAX_TRAIT_CHARS = 64
 MAX_LINKED = 16
-MAX_SEEN = 512  # variants with per-user engagement counts (exclusions, frequency caps)
 MAX_PLACEMENTS = 32
 log = logging.getLogger("edgepick.profile")
 
@@ -57,9 +58,9 @@ class Profile:
     total: DecayedCounts = field(default_factory=new_counts)
     categories: dict[str, DecayedCounts] = field(default_factory=dict)
     variants: dict[str, DecayedCounts] = field(default_factory=dict)  # "placement/variant"
-    # "placement/variant" → [views, clicks, conversions, last event time]: plain counts
-    # (not decayed), for the placement policies' exclusions and frequency caps
-    seen: dict[str, list[int]] = field(default_factory=dict)
+    # "placement/variant" → packed plain counts (seen_counts.py), for the placement
+    # policies' exclusions and frequency caps
+    seen: SeenCounts = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     traits_at: float = 0.0
     context: dict[str, Any] = field(default_factory=dict)  # device, hour, source, locale
@@ -165,9 +166,7 @@ class Profile:
             add_to_counter(self.categories[category], at, kind)
         _counter_in(self.variants, key, MAX_VARIANTS)
         add_to_counter(self.variants[key], at, kind)
-        counts = _seen_in(self.seen, key)
-        counts[kind] += 1
-        counts[3] = max(counts[3], int(at))
+        seen_counts.add(self.seen, key, kind)
 
     def clear_personal_data(self) -> None:
         """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),
@@ -210,11 +209,7 @@ class Profile:
         self.first_seen = min(x for x in (self.first_seen, anonymous.first_seen) if x) \
             if (self.first_seen or anonymous.first_seen) else 0.0
         self.updated_at = max(self.updated_at, anonymous.updated_at)
-        for key, counts in anonymous.seen.items():
-            mine = _seen_in(self.seen, key)
-            for i in range(3):
-                mine[i] += counts[i]
-            mine[3] = max(mine[3], counts[3])
+        seen_counts.merge(self.seen, anonymous.seen)
         if anonymous.context_at > self.context_at:
             self.context, self.context_at = anonymous.context, anonymous.context_at
         if not self.traits and anonymous.traits:
@@ -237,23 +232,12 @@ def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:
     counters[key] = new_counts()
 
 
-def _seen_in(seen: dict[str, list[int]], key: str) -> list[int]:
-    """The counts of `key`, made room for by forgetting the variant engaged longest ago."""
-    counts = seen.get(key)
-    if counts is None:
-        if len(seen) >= MAX_SEEN:
-            del seen[min(seen, key=lambda k: seen[k][3])]
-        counts = seen[key] = [0, 0, 0, 0]
-    return counts
-
-
-def _seen_of(stored: dict[str, Any]) -> dict[str, list[int]]:
-    """`seen` of a stored profile (as orjson read it: lists of four ints); profiles
-    written before it existed held only conversions."""
+def _seen_of(stored: dict[str, Any]) -> SeenCounts:
+    """`seen` of a stored profile; profiles written before it existed held only
+    conversions."""
     if "sn" in stored:
         return dict(stored["sn"])
-    at = int(stored.get("u", 0))
-    return {str(k): [0, 0, 1, at] for k in stored.get("cv", [])}
+    return {str(k): seen_counts.pack(0, 0, 1) for k in stored.get("cv", [])}
 
 
 def _bounded_traits(traits: dict[str, Any]) -> dict[str, Any]:

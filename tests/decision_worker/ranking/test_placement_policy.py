@@ -10,8 +10,9 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import decide
 from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity
-from decision_worker.ranking.profile import MAX_SEEN, Profile
+from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.ranking.seen_counts import MAX_SEEN, pack, unpack
 
 AT = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
 URL = "https://cdn.test/content/row/variant-{}.0123456789abcdef.json"
@@ -92,13 +93,17 @@ def test_seen_counts_are_bounded_merged_and_read_from_old_profiles() -> None:
     anonymous = Profile()
     engaged(anonymous, "x500", "click")
     engaged(anonymous, "x500", "view")
-    before = list(profile.seen["row/x500"])
+    assert "row/x0" not in profile.seen and "row/x10" in profile.seen  # oldest went first
+    before = unpack(profile.seen["row/x500"])
     assert profile.merge(anonymous, "anon-tag")
-    assert profile.seen["row/x500"][:3] == [before[0] + 1, before[1] + 1, 0]
+    assert unpack(profile.seen["row/x500"]) == (before[0] + 1, before[1] + 1, 0)
+    assert list(profile.seen)[-1] == "row/x500"  # now the most recent
     restored = Profile.loads(profile.dumps())
-    assert restored.seen == profile.seen
+    assert restored.seen == profile.seen and list(restored.seen) == list(profile.seen)
     # a profile stored before `seen` existed kept its conversions in "cv"
     old = Profile.loads(b'{"v":3,"u":100.0,"f":1.0,"s":1,"ls":1.0,"t":[0,0,0,0,0,0,0],'
                         b'"c":{},"va":{},"cv":["row/v4"],"tr":{},"tra":0,"cx":{},"cxa":0,'
                         b'"ap":[],"ln":[],"mi":null,"h":null}')
-    assert old.seen == {"row/v4": [0, 0, 1, 100]}
+    assert old.seen == {"row/v4": pack(0, 0, 1)}
+    # counts saturate instead of spilling into the next field
+    assert unpack(pack(2**21, 0, 0)) == (2**20 - 1, 0, 0)
