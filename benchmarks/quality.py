@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -109,9 +110,9 @@ class Product:
         self.serving_agrees = {"checked": 0, "agreed": 0}
 
     def cli(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         return subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
-                              text=True, env={**self._os_env(), **self.env}, cwd=ROOT,
-                              timeout=timeout)
+                              text=True, env=env, cwd=ROOT, timeout=timeout)
 
     def publish(self, data_dir: Path) -> None:
         movies = pd.read_csv(data_dir / "movies.csv")
@@ -226,11 +227,6 @@ class Product:
                 return
             time.sleep(0.2)
 
-    @staticmethod
-    def _os_env() -> dict[str, str]:
-        import os
-
-        return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def choose_baselines(data: ml.Data, valid_from: int, split: int) -> tuple[float, float]:

@@ -78,8 +78,8 @@ def explain(user: str, placement: str | None) -> None:
     """Show what was decided for USER (every placement, or PLACEMENT): the ranked variants,
     the model, the arm and when, as the edge reads them."""
     from edge_functions.identifiers import check_id, check_user_id
-    from edgepick.privacy_cli import explain as read
-    from edgepick.privacy_cli import explanation_lines
+    from edgepick.explain_cli import explain as read
+    from edgepick.explain_cli import explanation_lines
 
     check_user_id(user)
     if placement is not None:

@@ -1,21 +1,19 @@
 """The operator commands that act on the worker's Redis with its async client:
-`edgepick forget`, `edgepick recover-stream` and `edgepick explain`."""
+`edgepick forget` and `edgepick recover-stream`."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 
 from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
 from decision_worker.ingest.ingestion import Ingest
 from decision_worker.ingest.recovery import restream
-from decision_worker.online.decisions_api import read_decisions
 from decision_worker.online.forget import ForgetReport, forget, published_placements
 from decision_worker.settings import WorkerSettings
-from edge_functions.errors import EdgepickError, UnknownPlacement
+from edge_functions.errors import EdgepickError
 from edge_functions.redis_client import connect_async
 
 
@@ -55,36 +53,3 @@ def recover(settings: WorkerSettings, since: dt.datetime) -> int:
 
     return asyncio.run(run())
 
-
-def explain(settings: WorkerSettings, user: str, placement: str | None
-            ) -> dict[str, dict[str, Any] | None]:
-    """What was decided for USER, per published placement (or the one named)."""
-    async def run() -> dict[str, dict[str, Any] | None]:
-        assert settings.redis_url is not None
-        redis = connect_async(settings.redis_url, timeout_s=10, retries=1)
-        try:
-            placements = await published_placements(redis)
-            if placement is not None:
-                if placement not in placements:
-                    raise UnknownPlacement(f"no published placement {placement!r}")
-                placements = [placement]
-            return await read_decisions(redis, settings.key_secret_bytes, user, placements)
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(run())
-
-
-def explanation_lines(found: dict[str, dict[str, Any] | None]) -> list[str]:
-    lines = []
-    for name, decision in found.items():
-        if decision is None:
-            lines.append(f"{name}: no decision (the edge serves the default)")
-        elif "error" in decision:
-            lines.append(f"{name}: unreadable decision ({decision['error']})")
-        else:
-            at = dt.datetime.fromtimestamp(decision["decided_at"], dt.UTC)
-            lines.append(f"{name}: {', '.join(decision['ranked'])}  (model "
-                         f"{decision['model_version']}, arm {decision['arm']}, decided "
-                         f"{at:%Y-%m-%d %H:%M:%S}Z)")
-    return lines

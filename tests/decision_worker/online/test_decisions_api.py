@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from decision_worker.api import create_api
-from edgepick.privacy_cli import explain, explanation_lines
+from edgepick.explain_cli import explain, explanation_lines
 from tests.conftest import Settings
 
 from .test_worker import clicks_on, not_held, session
