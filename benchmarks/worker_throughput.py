@@ -31,6 +31,7 @@ from benchmarks.scoring import model_with_200_trees  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.features import FEATURES  # noqa: E402
+from decision_worker.ranking.ranker import BaselineRanker  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
 from object_store.folder import FolderStore  # noqa: E402
 
@@ -78,7 +79,7 @@ def main() -> None:
         env = {"EDGEPICK_REDIS_URL": url, "EDGEPICK_KEY_SECRET": SECRET,
                "EDGEPICK_ORIGIN": f"file://{procs.work / 'origin'}",
                "EDGEPICK_DATA_DIR": str(procs.work / "data")}
-        model = "baseline-1"
+        model = BaselineRanker.version
         if args.learned:
             model = "bench-200"
             registry = Registry(FolderStore(procs.work / "origin"))

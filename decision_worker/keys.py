@@ -17,6 +17,9 @@ CONSUMER_GROUP = "edgepick-workers"
 REDECIDE_DUE = "{ep:refresh}:due"  # sorted set: user tag → when to re-decide (unix seconds)
 REDECIDE_LOCK = "{ep:refresh}:lock"  # one scheduler at a time
 STATS_KEY = "{ep:stats}:engagement"  # hash "<kind>|<placement>/<variant>[|<device>]" → count
+# The same counts per event day (trending.py): a hash per day, and one that says how many
+# increments each day has had, so a worker re-reads only the days that moved.
+TREND_DAYS_KEY = "{ep:stats}:trend-days"  # hash day number → increments so far
 
 SEEN_TTL_S = 24 * 3600  # default dedupe window (EDGEPICK_DEDUPE_WINDOW_S), as Segment's
 RESERVE_TTL_S = 60  # a request's reservation of its messageIds, if it never finishes
@@ -28,6 +31,10 @@ STREAM_RETENTION_S = 10
 DEAD_LETTER_MAX_LEN = 50_000
 DEAD_LETTER_RAW_BYTES = 4096  # of each dead letter's message: enough to see what was wrong
 DEAD_LETTER_RETENTION_S = 7 * 86_400
+
+
+def trend_day_key(day: int) -> str:
+    return f"{{ep:stats}}:trend:{day}"
 
 
 def profile_key(tag: str) -> str:

@@ -35,16 +35,21 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
                               on_step=lambda step: status.update(f"training: {step}"),
                               rules=event_rules(settings), secret=settings.key_secret_bytes)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
-                        f"{report.groups['test']:,} slates of the window")
-    table.add_column("model")
-    for metric in METRICS:
-        table.add_column(metric, justify="right")
+                        f"{report.groups['test']:,} slates and session starts of the window")
+    table.add_column("metric")
     for evaluation in report.evaluations:
-        table.add_row(evaluation.name, *(_fmt(evaluation.metrics[m]) for m in METRICS))
+        table.add_column(evaluation.name, justify="right")
+    for metric in METRICS:
+        table.add_row(metric, *(_fmt(e.metrics[metric]) for e in report.evaluations))
     console.print(table)
+    if report.comparison is not None:
+        c = report.comparison
+        console.print(f"candidate − production on {report.primary}: {c.describe()} "
+                      f"(95 % interval, {c.groups:,} groups of {c.users:,} users resampled)",
+                      highlight=False)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
-                  f"{report.corrupt_lines} unreadable lines); slates: "
+                  f"{report.corrupt_lines} unreadable lines); groups: "
                   f"{report.groups['train']:,} train, {report.groups['valid']:,} validation; "
                   f"{report.rounds} trees; {timing}", highlight=False)
     for reason, count in report.skipped.items():

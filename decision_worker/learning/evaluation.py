@@ -1,5 +1,7 @@
-"""Offline evaluation on a later time window: NDCG@1/3/5 of the logged slates, AUC of click
-prediction, catalog coverage and category diversity of what each model would show first.
+"""Offline evaluation on a later time window: NDCG@1/3/5 of the logged slates; for session
+starts (session_groups.py), hit@1, hit@5 and NDCG@5 of what the user then clicked among
+*every* candidate the worker would have ranked; AUC of click prediction; catalog coverage
+and category diversity of what each model would show first.
 
 Every model is scored on the same examples: the candidate, the production model (the
 baseline ranker until a model is promoted) and plain popularity (the smoothed click-through
@@ -11,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,15 +21,51 @@ from decision_worker.learning.examples import Examples
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.features import COLUMN
+from decision_worker.ranking.trending import HALF_LIVES_DAYS
 
 Scorer = Callable[[FloatArray], FloatArray]
 HISTORY_BUCKETS = ((0, 0, "no history"), (1, 9, "1-9 events"), (10, 29, "10-29"),
                    (30, 10**9, "30+"))
-METRICS = ("ndcg@1", "ndcg@3", "ndcg@5", "auc", "coverage", "diversity")
+METRICS = ("ndcg@1", "ndcg@3", "ndcg@5", "s_hit@1", "s_hit@5", "s_ndcg@5", "auc", "coverage",
+           "diversity")
+SESSION_METRICS = ("s_hit@1", "s_hit@5", "s_ndcg@5")
 
 
 def popularity_scorer(rows: FloatArray) -> FloatArray:
     return rows[:, COLUMN["pop_ctr"]]
+
+
+def trending_scorer(half_life: int) -> Scorer:
+    """What a site would show without edgepick: the most clicked lately (trending.py)."""
+    column = COLUMN[f"trend_{half_life}d"]
+    return lambda rows: rows[:, column]
+
+
+def trending_half_life(valid_set: Examples) -> int:
+    """The half-life whose trending ranks the validation window best: NDCG@5 of session
+    starts among every candidate (the product's own decisions) where there are any, of
+    the logged slates otherwise."""
+    starts = np.concatenate([[0], np.cumsum(valid_set.group_sizes)]).astype(np.int64)
+    best, best_score = HALF_LIVES_DAYS[0], -1.0
+    for half_life in HALF_LIVES_DAYS:
+        scorer = trending_scorer(half_life)
+        users, per_session = session_outcomes(scorer, valid_set)
+        if users:
+            mean = float(per_session["s_ndcg@5"].mean())
+        else:
+            scores = scorer(valid_set.x) if len(valid_set) else np.zeros(0)
+            mean = _mean([ndcg_at(valid_set.label[starts[g]:starts[g + 1]],
+                                  scores[starts[g]:starts[g + 1]], 5)
+                          for g in range(valid_set.groups)])
+        if mean > best_score:
+            best, best_score = half_life, mean
+    return best
+
+
+def primary_metric(candidate: Evaluation) -> str:
+    """NDCG@5 of session starts where there are any (the decision the product makes),
+    NDCG@1 of logged slates otherwise."""
+    return "s_ndcg@5" if len(candidate.session_users) else "ndcg@1"
 
 
 @dataclass
@@ -35,6 +73,18 @@ class Evaluation:
     name: str
     metrics: dict[str, float]
     ndcg1_by_history: dict[str, float]
+    # Per session group with kept candidates: its user and each session metric (the
+    # paired bootstrap of promotion resamples these by user).
+    session_users: list[str] = field(default_factory=list)
+    per_session: dict[str, FloatArray] = field(default_factory=dict)
+    slate_users: list[str] = field(default_factory=list)
+    per_slate_ndcg1: FloatArray = field(default_factory=lambda: np.zeros(0))
+
+    def outcomes(self, metric: str) -> tuple[list[str], FloatArray]:
+        """(users, per-group values) of a metric, for the paired bootstrap."""
+        if metric == "ndcg@1":
+            return self.slate_users, self.per_slate_ndcg1
+        return self.session_users, self.per_session[metric]
 
 
 def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> Evaluation:
@@ -43,13 +93,16 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
     starts = np.concatenate([[0], np.cumsum(examples.group_sizes)]).astype(np.int64)
     per_group = {k: [] for k in (1, 3, 5)}  # type: dict[int, list[float]]
     by_bucket: dict[str, list[float]] = {label: [] for *_, label in HISTORY_BUCKETS}
+    kinds = examples.group_kind or ["slate"] * examples.groups
+    slate_users: list[str] = []
     for g in range(examples.groups):
         labels = examples.label[starts[g]:starts[g + 1]]
-        if labels.max() <= 0:
+        if labels.max() <= 0 or kinds[g] != "slate":
             continue
         s = scores[starts[g]:starts[g + 1]]
         for k in per_group:
             per_group[k].append(ndcg_at(labels, s, k))
+        slate_users.append(examples.group_user[g] if examples.group_user else str(g))
         history = int(examples.group_history[g])
         for low, high, label in HISTORY_BUCKETS:
             if low <= history <= high:
@@ -64,7 +117,34 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
                        if p in catalog.placements)
     metrics["coverage"] = len(set(keyed)) / catalog_size if catalog_size else float("nan")
     metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed])
-    return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()})
+    users, per_session = session_outcomes(score, examples)
+    metrics.update({m: _mean(list(per_session[m])) for m in SESSION_METRICS})
+    return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()}, users,
+                      per_session, slate_users, np.array(per_group[1]))
+
+
+def session_outcomes(score: Scorer, examples: Examples
+                     ) -> tuple[list[str], dict[str, FloatArray]]:
+    """Per session group with every candidate kept: hit@1, hit@5, NDCG@5 of the variants
+    the user clicked, among all candidates ranked by `score`."""
+    starts = np.concatenate([[0], np.cumsum(examples.group_sizes)]).astype(np.int64)
+    users: list[str] = []
+    values: dict[str, list[float]] = {m: [] for m in SESSION_METRICS}
+    for g, kept in enumerate(examples.candidates):
+        if kept is None or not kept[1] or examples.group_kind[g] != "session":
+            continue
+        rows = slice(starts[g], starts[g + 1])
+        truth = {v for v, label in zip(examples.variant[rows], examples.label[rows],
+                                       strict=True) if label > 0}
+        order = np.argsort(-score(kept[0]), kind="stable")[:5]
+        hits = np.array([kept[1][i] in truth for i in order], dtype=np.float64)
+        discounts = 1.0 / np.log2(np.arange(2, 2 + len(hits)))
+        ideal = discounts[:min(len(truth), len(hits))].sum()
+        users.append(examples.group_user[g])
+        values["s_hit@1"].append(float(hits[:1].sum() > 0))
+        values["s_hit@5"].append(float(hits.sum() > 0))
+        values["s_ndcg@5"].append(float((hits * discounts).sum() / ideal) if ideal else 0.0)
+    return users, {m: np.array(v) for m, v in values.items()}
 
 
 def ndcg_at(labels: np.ndarray, scores: FloatArray, k: int) -> float:

@@ -22,10 +22,16 @@ import numpy as np
 
 from decision_worker.ingest.events import Event
 from decision_worker.learning.replay import Replay
+from decision_worker.learning.session_groups import (
+    ORGANIC_POSITION,
+    candidate_pool,
+    engaged_after,
+    next_session_starts,
+    session_groups,
+)
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.profile import Profile, language_of
-from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.profile import Profile
 
 ATTRIBUTION_S = 30 * 60
 LABEL = {"view": 0, "click": 1, "conversion": 2}
@@ -47,6 +53,10 @@ class Examples:
     # model *would* show (coverage, diversity), not only what was logged.
     # One entry per group (None where not kept).
     candidates: list[tuple[FloatArray, list[str]] | None] = field(default_factory=list)
+    # Per group: "slate" (logged views) or "session" (a session start, session_groups.py),
+    # and whose it was (bootstrap intervals resample users).
+    group_kind: list[str] = field(default_factory=list)
+    group_user: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -67,7 +77,9 @@ class Examples:
                         [p for p, k in zip(self.group_placement, keep, strict=True) if k],
                         self.group_history[keep], [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
-                        [c for c, k in zip(self.candidates, keep, strict=True) if k])
+                        [c for c, k in zip(self.candidates, keep, strict=True) if k],
+                        [c for c, k in zip(self.group_kind, keep, strict=True) if k],
+                        [c for c, k in zip(self.group_user, keep, strict=True) if k])
 
     def shuffled(self, seed: int = 0) -> Examples:
         """Rows in a random order within each group. Logs list a slate in display order,
@@ -83,7 +95,7 @@ class Examples:
                         list(self.group_sizes), self.group_time, list(self.group_placement),
                         self.group_history, [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
-                        list(self.candidates))
+                        list(self.candidates), list(self.group_kind), list(self.group_user))
 
     def with_clicks(self) -> Examples:
         starts = np.concatenate([[0], np.cumsum(self.group_sizes)])
@@ -102,6 +114,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     `keep_candidates`, every eligible candidate's row is kept for slates from
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part)."""
     engaged = _engagement_times(events)
+    after = engaged_after(events)
+    next_start = next_session_starts(events)
     slates = _slates(events)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
@@ -114,8 +128,17 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
             keep = keep_candidates and slate_key[2] >= keep_candidates_since
             out.add_slate(replay, user, slate_key, slates[slate_key], engaged, attribution_s,
                           applied_events[user], rank_limit if keep else None)
-        replay.apply(event)  # outside the window too: everything builds the profiles
-        applied_events[replay.user_of(event)] += 1
+        profile = replay.apply(event)  # outside the window too: it builds the profiles
+        user = replay.user_of(event)
+        if event.session_start and since <= event.timestamp.timestamp() < until:
+            keep = keep_candidates and event.timestamp.timestamp() >= keep_candidates_since
+            for group in session_groups(replay, event, profile, after, next_start[id(event)],
+                                        rank_limit, keep):
+                out.add_group(group.rows, group.labels, [ORGANIC_POSITION] * len(group.labels),
+                              group.variants, replay.catalog, group.placement,
+                              event.timestamp.timestamp(), applied_events[user], group.kept,
+                              "session", user)
+        applied_events[user] += 1
     return out.examples()
 
 
@@ -134,6 +157,25 @@ class _Columns:
         self.history: list[int] = []
         self.skipped: dict[str, int] = defaultdict(int)
         self.kept: list[tuple[FloatArray, list[str]] | None] = []
+        self.kinds: list[str] = []
+        self.users: list[str] = []
+
+    def add_group(self, rows: FloatArray, labels: list[int], positions: list[int],
+                  variants: list[str], catalog: Catalog, placement: str, at: float,
+                  history: int, kept: tuple[FloatArray, list[str]] | None, kind: str,
+                  user: str) -> None:
+        self.rows.append(rows)
+        self.labels.extend(labels)
+        self.positions.extend(positions)
+        self.variants.extend(variants)
+        self.categories.extend(catalog.category_of[f"{placement}/{v}"] for v in variants)
+        self.sizes.append(len(labels))
+        self.group_time.append(at)
+        self.group_placement.append(placement)
+        self.history.append(history)
+        self.kept.append(kept)
+        self.kinds.append(kind)
+        self.users.append(user)
 
     def add_slate(self, replay: Replay, user: str, key: tuple[str, str, float],
                   shown: list[Event], engaged: dict[tuple[str, str, str, str], list[float]],
@@ -149,6 +191,7 @@ class _Columns:
             return
         profile = replay.profiles.get(user) or Profile()
         picked: list[int] = []
+        labels, positions, variants = [], [], []
         for view in shown:
             v = view.engagement
             assert v is not None
@@ -157,23 +200,20 @@ class _Columns:
                 self.skipped["variant not in the catalog"] += 1
                 continue
             picked.append(i)
-            self.labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
-            self.positions.append(v.position or 0)
-            self.variants.append(v.variant)
-            self.categories.append(catalog.category_of[f"{placement}/{v.variant}"])
+            labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
+            positions.append(v.position or 0)
+            variants.append(v.variant)
         if not picked:
             return
         # Features of the shown variants only (and the default, which a subset keeps).
         subset = np.array(sorted(set(picked) | {candidates.default_index}))
         x, _ = replay.features(profile, placement, at, subset)
         where = {int(i): row for row, i in enumerate(subset)}
-        self.rows.append(x[[where[i] for i in picked]])
-        self.kept.append(None if keep_rank_limit is None else
-                         _would_show(replay, profile, placement, at, keep_rank_limit))
-        self.sizes.append(len(picked))
-        self.group_time.append(at)
-        self.group_placement.append(placement)
-        self.history.append(history)
+        self.add_group(x[[where[i] for i in picked]], labels, positions, variants, catalog,
+                       placement, at, history,
+                       None if keep_rank_limit is None else
+                       _would_show(replay, profile, placement, at, keep_rank_limit),
+                       "slate", user)
 
     def examples(self) -> Examples:
         matrix = np.vstack(self.rows) if self.rows else np.zeros((0, 0))
@@ -181,7 +221,8 @@ class _Columns:
                         np.array(self.positions, dtype=np.int64), self.sizes,
                         np.array(self.group_time), self.group_placement,
                         np.array(self.history, dtype=np.int64), self.variants,
-                        self.categories, dict(self.skipped), self.kept)
+                        self.categories, dict(self.skipped), self.kept, self.kinds,
+                        self.users)
 
 
 def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:
@@ -213,28 +254,26 @@ def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
     """Rows of every candidate the worker would rank at that moment (after retrieval, for
     a placement larger than `rank_limit`), eligible ones only."""
     candidates = replay.catalog.placements[placement]
-    subset = None
-    if len(candidates.variants) > rank_limit:
-        eligible = candidates.eligible(np.array([at]), [language_of(profile)],
-                                       candidates.excluded([profile.seen]))[0]
-        full = replay.popularity(at).for_placement(candidates)
-        subset = retrieve(variant_index(replay.catalog, placement), user_vector(profile, at),
-                          full, eligible, candidates, rank_limit)
+    subset = np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
+                        [candidates.default_index]).astype(np.int64)
     x, eligible_rows = replay.features(profile, placement, at, subset)
-    ids = candidates.variants if subset is None else [candidates.variants[i] for i in subset]
+    ids = [candidates.variants[i] for i in subset]
     return x[eligible_rows], [ids[i] for i in np.flatnonzero(eligible_rows)]
 
 
-def slate_times(events: list[Event], since: float, until: float) -> np.ndarray:
-    """When each slate in [since, until) was shown: one cheap pass, to place the
-    train / validation / evaluation cuts before the expensive replay."""
+def decision_times(events: list[Event], since: float, until: float) -> np.ndarray:
+    """When each slate in [since, until) was shown and each session started: one cheap
+    pass, to place the train / validation / evaluation cuts before the expensive replay."""
     keys = set()
     for event in events:
         e = event.engagement
+        at = event.timestamp.timestamp()
+        if not since <= at < until:
+            continue
         if e is not None and e.kind == "view":
-            at = event.timestamp.timestamp()
-            if since <= at < until:
-                keys.add((event.user_id or event.anonymous_id, e.placement, at))
+            keys.add((event.user_id or event.anonymous_id, e.placement, at))
+        elif event.session_start:
+            keys.add((event.user_id or event.anonymous_id, "", at))
     return np.array(sorted(at for _, _, at in keys))
 
 

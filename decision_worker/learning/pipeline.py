@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,8 +22,16 @@ import numpy as np
 from decision_worker.errors import ModelError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
-from decision_worker.learning.evaluation import Evaluation, evaluate, popularity_scorer
-from decision_worker.learning.examples import Examples, build_examples, slate_times
+from decision_worker.learning.evaluation import (
+    Evaluation,
+    evaluate,
+    popularity_scorer,
+    primary_metric,
+    trending_half_life,
+    trending_scorer,
+)
+from decision_worker.learning.examples import Examples, build_examples, decision_times
+from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.training import train
@@ -31,6 +39,7 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from decision_worker.ranking.ranker import BaselineRanker, Ranker
+from decision_worker.ranking.trending import HALF_LIVES_DAYS
 
 TRAIN_SHARE, VALID_SHARE = 0.7, 0.1
 
@@ -48,6 +57,8 @@ class TrainingReport:
     rounds: int
     seconds: dict[str, float] = field(default_factory=dict)
     production_version: str | None = None
+    primary: str = "ndcg@1"
+    comparison: Interval | None = None  # candidate − production on `primary`
 
 
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
@@ -83,10 +94,16 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     steps.start("evaluate")
     production_version = registry.pointers().get("production")
     production = _production_ranker(registry, production_version)
+    half_life = trending_half_life(valid_set)
     evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
                    evaluate(f"production ({production.version})", production.score, test_set,
                             catalog),
+                   evaluate(f"trending ({half_life} d)", trending_scorer(half_life), test_set,
+                            catalog),
                    evaluate("popularity", popularity_scorer, test_set, catalog)]
+    primary = primary_metric(evaluations[0])
+    comparison = paired_difference(*evaluations[0].outcomes(primary),
+                                   evaluations[1].outcomes(primary)[1])
     steps.start(None)
 
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
@@ -97,13 +114,16 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
-        "metrics": dict(zip(("candidate", "production", "popularity"),
+        "metrics": dict(zip(("candidate", "production", "trending", "popularity"),
                             (e.metrics for e in evaluations), strict=True)),
+        "primary": primary, "comparison": asdict(comparison),
+        "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
         "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations},
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
-                          trained.rounds, steps.seconds, production_version)
+                          trained.rounds, steps.seconds, production_version, primary,
+                          comparison)
 
 
 def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
@@ -124,23 +144,25 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                   ) -> tuple[tuple[Examples, Examples, Examples], tuple[float, float],
                              dict[str, int]]:
     """(train, validation, test) examples by slate time, the two cuts, and the skips."""
-    times = slate_times(events, since.timestamp(), until.timestamp())
+    times = decision_times(events, since.timestamp(), until.timestamp())
     if len(times) == 0:
         views = [e.timestamp for e in events
                  if e.engagement is not None and e.engagement.kind == "view"]
         found = (f"{len(views):,} views were read, from {min(views):%Y-%m-%d %H:%M} to "
                  f"{max(views):%Y-%m-%d %H:%M}" if views else
                  f"{len(events):,} events were read, none a Variant Viewed")
-        raise ModelError(f"no slates (Variant Viewed events) from {since:%Y-%m-%d %H:%M} to "
-                         f"{until:%Y-%m-%d %H:%M} by event time: {found}")
+        raise ModelError(f"no slates (Variant Viewed events) or session starts from "
+                         f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} by event time: "
+                         f"{found}")
     first, last = float(times[0]), float(times[-1])
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
     examples = build_examples(events, catalog, lateness_s, since.timestamp(),
                               until.timestamp(), keep_candidates=True,
-                              keep_candidates_since=cut_valid)
+                              keep_candidates_since=cut_train)
     if examples.groups == 0:
-        raise ModelError("no slate in the window shows two or more published variants")
+        raise ModelError("no slate in the window shows two or more published variants, and "
+                         "no session start was followed by a click")
     at = examples.group_time
     train_set = examples.select(at < cut_train).with_clicks()
     valid_set = examples.select((at >= cut_train) & (at < cut_valid)).with_clicks()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ PRIMARY = "ndcg@1"
 @dataclass(frozen=True)
 class Guardrails:
     auc_drop: float = 0.02  # absolute
-    coverage_drop: float = 0.10  # absolute share of the catalog
+    coverage_ratio: float = 0.8  # candidate coverage at least this share of production's
     diversity_ratio: float = 0.8  # candidate entropy at least this share of production's
 
 
@@ -101,15 +102,21 @@ def promotion_refusals(card: dict[str, Any], production: str | None,
         return [f"it was evaluated against {evaluated_against or 'the baseline'}, but "
                 f"production is now {production or 'the baseline'}: train again"]
     refusals = []
-    if not mine[PRIMARY] > theirs[PRIMARY]:
-        refusals.append(f"{PRIMARY} {mine[PRIMARY]:.4f} does not beat production's "
-                        f"{theirs[PRIMARY]:.4f}")
+    primary = card.get("primary", PRIMARY)
+    comparison = card.get("comparison") or {}
+    low = comparison.get("low")
+    if not isinstance(low, (int, float)) or math.isnan(low):
+        refusals.append(f"its card has no interval for {primary}: train again")
+    elif not low > 0:
+        refusals.append(f"{primary} {mine[primary]:.4f} vs production's {theirs[primary]:.4f}: "
+                        f"the difference's 95 % interval [{low:+.4f}, "
+                        f"{comparison['high']:+.4f}] does not exclude zero or worse")
     if mine["auc"] < theirs["auc"] - guardrails.auc_drop:
         refusals.append(f"AUC {mine['auc']:.4f} dropped more than {guardrails.auc_drop} "
                         f"below {theirs['auc']:.4f}")
-    if mine["coverage"] < theirs["coverage"] - guardrails.coverage_drop:
-        refusals.append(f"coverage {mine['coverage']:.2f} dropped more than "
-                        f"{guardrails.coverage_drop} below {theirs['coverage']:.2f}")
+    if mine["coverage"] < theirs["coverage"] * guardrails.coverage_ratio:
+        refusals.append(f"coverage {mine['coverage']:.4f} is under "
+                        f"{guardrails.coverage_ratio:.0%} of {theirs['coverage']:.4f}")
     if mine["diversity"] < theirs["diversity"] * guardrails.diversity_ratio:
         refusals.append(f"diversity {mine['diversity']:.2f} bits is under "
                         f"{guardrails.diversity_ratio:.0%} of {theirs['diversity']:.2f}")

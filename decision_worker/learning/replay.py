@@ -36,8 +36,10 @@ from decision_worker.ranking.popularity import (
     Popularity,
     engagement_counts,
     smooth,
+    stat_field,
 )
 from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.trending import TrendCounts, event_day
 from edge_functions.keys import user_tag
 
 
@@ -86,6 +88,10 @@ class Replay:
                         for p, c in catalog.placements.items()}
         self._index = {p: {v: i for i, v in enumerate(c.variants)}
                        for p, c in catalog.placements.items()}
+        # Per event day, as the worker's day hashes hold them; what arrived since the last
+        # reload waits in `_unloaded`, as it waits in Redis for the worker's next reload.
+        self._trends = TrendCounts()
+        self._unloaded: list[tuple[int, str]] = []
         self._popularity = Popularity()
         self._popularity_at = float("-inf")
 
@@ -112,8 +118,10 @@ class Replay:
         if outcome == "applied" and engagement is not None:
             key = f"{engagement.placement}/{engagement.variant}"
             device = profile.context.get("device", "unknown")
+            day = event_day(event.timestamp.timestamp())
             for kind, _, on_device in engagement_counts(engagement.kind, key, device,
                                                         self.catalog.category_of):
+                self._unloaded.append((day, stat_field(kind, key, on_device)))
                 counts = self._counts[engagement.placement]
                 v = self._index[engagement.placement][engagement.variant]
                 row = 0 if on_device is None else 1 + DEVICES.index(on_device)
@@ -123,10 +131,14 @@ class Replay:
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
         if at - self._popularity_at >= self.stats_reload_s:
-            snapshot = Popularity()
+            for day, name in self._unloaded:
+                self._trends.add(day, name)
+            self._unloaded = []
+            snapshot = Popularity(trends=self._trends)
             for placement, counts in self._counts.items():
-                snapshot._cache[placement] = smooth(counts[0, 0].copy(), counts[1, 0].copy(),
-                                                    counts[0, 1:].copy(), counts[1, 1:].copy())
+                snapshot.remember(self.catalog.placements[placement],
+                                  smooth(counts[0, 0].copy(), counts[1, 0].copy(),
+                                         counts[0, 1:].copy(), counts[1, 1:].copy()))
             self._popularity = snapshot
             self._popularity_at = at
         return self._popularity

@@ -29,7 +29,14 @@ from decision_worker.ingest.events import (
     DEFAULT_RULES,
     Event,
 )
-from decision_worker.keys import REDECIDE_DUE, STATS_KEY, SUPPRESSED, profile_key
+from decision_worker.keys import (
+    REDECIDE_DUE,
+    STATS_KEY,
+    SUPPRESSED,
+    TREND_DAYS_KEY,
+    profile_key,
+    trend_day_key,
+)
 from decision_worker.online.batch_users import BatchUser, Tags, group_by_user, wanted_tags
 from decision_worker.online.stream_entries import Redecide
 from decision_worker.ranking.arrays import FloatArray
@@ -39,6 +46,7 @@ from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
+from decision_worker.ranking.trending import DAY_S, HORIZON_DAYS, event_day
 from decision_worker.settings import WorkerSettings
 from edge_functions.bucketing import holdout_bucket
 from edge_functions.decision_record import encode
@@ -184,10 +192,11 @@ class BatchProcessor:
                 engagement = event.engagement
                 if engagement is not None:
                     key = f"{engagement.placement}/{engagement.variant}"
+                    day = event_day(event.timestamp.timestamp())
                     for kind, _, device in engagement_counts(
                             engagement.kind, key, profile.context.get("device", "unknown"),
                             self.catalog.category_of):
-                        stats[stat_field(kind, key, device)] += 1
+                        stats[f"{day}|{stat_field(kind, key, device)}"] += 1
             received_at = event.raw.get("receivedAt")
             if isinstance(received_at, str):
                 received.append(_epoch(received_at))
@@ -271,8 +280,17 @@ class BatchProcessor:
             for tag, user in users.items():
                 if user.redecide_due is not None and tag not in records and not user.events:
                     pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop re-deciding
+            days: Counter[int] = Counter()
             for name, count in stats.items():
-                pipe.hincrby(STATS_KEY, name, count)
+                day_text, field_name = name.split("|", 1)
+                days[int(day_text)] += count
+                pipe.hincrby(STATS_KEY, field_name, count)
+                pipe.hincrby(trend_day_key(int(day_text)), field_name, count)
+            for day, count in days.items():
+                pipe.hincrby(TREND_DAYS_KEY, str(day), count)
+                # Kept while it can weigh anything (and a while, for a replayed history).
+                pipe.expireat(trend_day_key(day),
+                              int(max((day + 1 + HORIZON_DAYS) * DAY_S, now + 2 * DAY_S)))
             await pipe.execute()
 
 

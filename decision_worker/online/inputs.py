@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from decision_worker.keys import STATS_KEY
+from decision_worker.keys import STATS_KEY, TREND_DAYS_KEY, trend_day_key
 from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.ranking.candidates import Catalog
@@ -25,6 +25,7 @@ from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.popularity import STATS_RELOAD_S, Popularity
 from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.ranking.trending import HORIZON_DAYS, TrendCounts
 from edge_functions.errors import CorruptRecord, EdgepickError
 from edge_functions.keys import MANIFEST_KEY, MANIFEST_REV_KEY
 
@@ -44,6 +45,8 @@ class WorkerInputs:
         self.manifest_missing = False
         self.stats_reload_s = STATS_RELOAD_S
         self._stats_loaded_at = 0.0
+        self.trends = TrendCounts()  # the worker's copy of the day hashes (trending.py)
+        self._trend_days: dict[int, int] = {}  # day → increments when last read
         self.model_check_s = MODEL_CHECK_S
         self._next_model_check = 0.0
         self._model_failed: str | None = None
@@ -55,6 +58,7 @@ class WorkerInputs:
             stats_due = time.monotonic() - self._stats_loaded_at >= self.stats_reload_s
             if stats_due:
                 pipe.hgetall(STATS_KEY)
+                pipe.hgetall(TREND_DAYS_KEY)
             replies = await pipe.execute()
         missing = replies[0] is None
         if missing != self.manifest_missing:
@@ -73,8 +77,28 @@ class WorkerInputs:
             except (CorruptRecord, ValueError) as e:
                 log.error("manifest rev %d unusable, keeping the previous catalog: %s", rev, e)
         if stats_due:
-            self._batch.popularity = Popularity.from_hash(replies[1])
+            await self._reload_trend_days(replies[2])
+            self._batch.popularity = Popularity.from_hash(replies[1], self.trends)
             self._stats_loaded_at = time.monotonic()
+
+    async def _reload_trend_days(self, increments: dict[bytes, bytes]) -> None:
+        """Re-read the day hashes whose increment count moved since the last reload."""
+        now = {int(day): int(count) for day, count in increments.items()}
+        if not now:
+            return
+        newest = max(now)
+        moved = [day for day, count in now.items()
+                 if day > newest - HORIZON_DAYS and self._trend_days.get(day) != count]
+        if moved:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for day in moved:
+                    pipe.hgetall(trend_day_key(day))
+                replies = await pipe.execute()
+            for day, fields in zip(moved, replies, strict=True):
+                self.trends.set_day(day, {k.decode(): int(v) for k, v in fields.items()})
+                self._trend_days[day] = now[day]
+        for day in self.trends.drop_before(newest - HORIZON_DAYS + 1):
+            self._trend_days.pop(day, None)
 
     def reload_popularity_now(self) -> None:
         self._stats_loaded_at = 0.0

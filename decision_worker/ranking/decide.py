@@ -19,6 +19,7 @@ from decision_worker.ranking.features import UserBatch, one_user, placement_matr
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.trending import event_day
 from edge_functions.bucketing import in_holdout_bucket
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord
 
@@ -91,8 +92,9 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
         if held[u]:
             out.append([default])
             continue
-        picked = retrieve(index, user_vector(profile, float(users.as_of[u])), full,
-                          eligible[u], candidates, rank_limit)
+        at = float(users.as_of[u])
+        picked = retrieve(index, user_vector(profile, at), full, eligible[u], candidates,
+                          rank_limit, event_day(at))
         subset = candidates.subset(picked)
         x, sub_eligible = placement_matrix(one_user(users, u), subset, full.take(picked))
         if observe is not None:

@@ -18,6 +18,7 @@ from decision_worker.ranking.context import DEVICES, SOURCES
 from decision_worker.ranking.counters import KINDS, counter_at
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
 from decision_worker.ranking.profile import Profile, language_of
+from decision_worker.ranking.trending import TREND_FEATURES, event_day, no_trend
 
 FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)
@@ -30,6 +31,8 @@ FEATURES: tuple[str, ...] = (
     "v_views_14d", "v_clicks_14d",  # this very variant, for this user (fatigue, loyalty)
     "pop_ctr", "pop_log_views",  # everyone's engagement with the variant
     "ctx_ctr",  # everyone on the same device class
+    *TREND_FEATURES,  # decayed by event day (trending.py): log click shares, click-through
+    "ctx_trend_30d",  # log share of decayed clicks among users of the same device class
     "is_default",
     "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
@@ -104,6 +107,21 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
                      None if clock is None else np.asarray(clock, dtype=np.float64))
 
 
+_TREND = slice(COLUMN[TREND_FEATURES[0]], COLUMN[TREND_FEATURES[-1]] + 1)
+
+
+def _trend_columns(x: FloatArray, users: UserBatch, pop: PlacementPopularity,
+                   n_variants: int) -> None:
+    """The trend columns, at each user's own reference day (usually one for the batch)."""
+    days = [event_day(float(t)) for t in users.as_of]
+    device = users.device.astype(np.int64)
+    for day in set(days):
+        trend = pop.trend_at(day) if pop.trend_at is not None else no_trend(n_variants)
+        rows = np.array([u for u, d in enumerate(days) if d == day])
+        x[rows, :, _TREND] = trend.overall.T[None, :, :]
+        x[rows, :, COLUMN["ctx_trend_30d"]] = trend.device[device[rows]]
+
+
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
                      popularity: Popularity | PlacementPopularity
                      ) -> tuple[FloatArray, BoolArray]:
@@ -137,7 +155,9 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         else popularity
     x[:, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
     x[:, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
-    x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[users.device.astype(np.int64)]
+    device = users.device.astype(np.int64)
+    x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device]
+    _trend_columns(x, users, pop, v)
     x[:, :, COLUMN["is_default"]] = candidates.is_default[None, :]
     x[:, :, COLUMN["device"]] = users.device[:, None]
     x[:, :, COLUMN["hour"]] = users.hour[:, None]

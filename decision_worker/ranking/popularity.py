@@ -9,7 +9,7 @@ overall rate, so a thin context falls back to the global figure.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from decision_worker.ranking.arrays import FloatArray, IntArray
 from decision_worker.ranking.candidates import PlacementCandidates
 from decision_worker.ranking.context import DEVICES
+from decision_worker.ranking.trending import TrendCounts, TrendFeatures
 
 STATS_RELOAD_S = 5.0  # how stale the worker's copy of the counts may get (replayed offline)
 PRIOR_VIEWS = 50.0
@@ -46,24 +47,36 @@ class PlacementPopularity:
     ctr: FloatArray  # (V,) smoothed click-through
     views: FloatArray  # (V,) raw view counts
     device_ctr: FloatArray  # (devices, V) smoothed per device, towards `ctr`
+    # The trend features at a reference day (trending.py); None: no counts kept.
+    trend_at: Callable[[int], TrendFeatures] | None = None
 
     def take(self, indices: IntArray) -> PlacementPopularity:
-        return PlacementPopularity(self.ctr[indices], self.views[indices],
-                                   self.device_ctr[:, indices])
+        trend_at = self.trend_at
+        return PlacementPopularity(
+            self.ctr[indices], self.views[indices], self.device_ctr[:, indices],
+            None if trend_at is None else lambda day: trend_at(day).take(indices))
 
 
 @dataclass
 class Popularity:
     counts: dict[str, float] = field(default_factory=dict)
+    trends: TrendCounts = field(default_factory=TrendCounts)
     _cache: dict[str, PlacementPopularity] = field(default_factory=dict)
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Popularity:
+    def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str],
+                  trends: TrendCounts | None = None) -> Popularity:
         counts = {}
         for name, value in raw.items():
             key = name.decode() if isinstance(name, bytes) else name
             counts[key] = float(value)
-        return cls(counts)
+        return cls(counts, trends or TrendCounts())
+
+    def remember(self, candidates: PlacementCandidates,
+                 counts: PlacementPopularity) -> None:
+        """Keep a placement's smoothed counts (built elsewhere: the replay's arrays)."""
+        counts.trend_at = lambda day: self.trends.features(candidates, day)
+        self._cache[candidates.placement] = counts
 
     def for_placement(self, candidates: PlacementCandidates) -> PlacementPopularity:
         cached = self._cache.get(candidates.placement)
@@ -76,7 +89,7 @@ class Popularity:
             np.array([get(stat_field("click", k), 0.0) for k in keys]),
             np.array([[get(stat_field("view", k, d), 0.0) for k in keys] for d in DEVICES]),
             np.array([[get(stat_field("click", k, d), 0.0) for k in keys] for d in DEVICES]))
-        self._cache[candidates.placement] = result
+        self.remember(candidates, result)
         return result
 
 

@@ -25,13 +25,13 @@ class Ranker(Protocol):
 
 
 class BaselineRanker:
-    """Expected click-through for this user: the variant's click-through among users on the
-    same device class (smoothed towards its overall rate, itself smoothed towards the
-    placement's), times the user's affinity for the variant's category (1 with no history).
-    A user with no history is thus ranked by context and popularity alone."""
+    """What is trending among users on the same device class (the variant's share of the
+    last month's decayed clicks, trending.py), times the user's affinity for the variant's
+    category (1 with no history). A user with no history is thus ranked by trending in
+    their context: the cold-start prior a site would use without edgepick."""
 
-    version: str = "baseline-1"
+    version: str = "baseline-2"
     features: tuple[str, ...] = FEATURES
 
     def score(self, rows: FloatArray) -> FloatArray:
-        return np.log(rows[:, COLUMN["ctx_ctr"]]) + np.log(rows[:, COLUMN["c_affinity"]])
+        return rows[:, COLUMN["ctx_trend_30d"]] + np.log(rows[:, COLUMN["c_affinity"]])

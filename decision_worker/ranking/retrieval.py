@@ -21,9 +21,11 @@ from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.counters import counter_at
 from decision_worker.ranking.popularity import PlacementPopularity
 from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.trending import HALF_LIVES_DAYS
 
 DIMENSIONS = 32
 POPULARITY_WEIGHT = 0.5
+TREND_WEIGHT = 1.0
 VIEW_WEIGHT = 0.1  # a view says a tenth of what a click says about taste
 _CLICK_14D, _VIEW_14D = 4, 3  # positions in counter_at's output
 
@@ -82,10 +84,16 @@ def user_vector(profile: Profile, as_of: float) -> np.ndarray:
 
 
 def retrieve(index: VariantIndex, user: np.ndarray, popularity: PlacementPopularity,
-             eligible: BoolArray, candidates: PlacementCandidates, limit: int) -> IntArray:
-    """Indices of at most `limit` eligible variants to rank (the default among them)."""
+             eligible: BoolArray, candidates: PlacementCandidates, limit: int,
+             day: int | None = None) -> IntArray:
+    """Indices of at most `limit` eligible variants to rank (the default among them).
+    With the decision's event `day`, what trends (the longest half-life's log share of
+    decayed clicks, trending.py) counts as well: it is what finds most of what users like."""
     scores = index.embeddings @ user + POPULARITY_WEIGHT * np.log(popularity.ctr).astype(
         np.float32)
+    if day is not None and popularity.trend_at is not None:
+        scores = scores + TREND_WEIGHT * popularity.trend_at(day).overall[
+            len(HALF_LIVES_DAYS) - 1].astype(np.float32)
     scores = np.where(eligible, scores, -np.inf)
     available = int(eligible.sum())
     if available <= limit:

@@ -15,6 +15,7 @@ from decision_worker.learning.replay import Replay, parse_log, session_moments
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.features import COLUMN
 from edge_functions.keys import MANIFEST_KEY, user_tag
 from object_store.folder import FolderStore
 
@@ -66,13 +67,14 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     assert invalid == 0
     replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0)
     secret = settings.key_secret_bytes
-    compared = 0
+    compared = trending = 0
     for moment in session_moments(replay, events):
         as_of = moment.profile.updated_at
         for placement in catalog.placements:
             offline, _ = replay.features(moment.profile, placement, as_of)
             scored = online[(user_tag(secret, moment.user), placement, as_of)]
             np.testing.assert_array_equal(scored, offline)
+            trending += np.ptp(scored[:, COLUMN["trend_1d"]]) > 0  # the trend columns vary
             # training computes only the shown variants' rows (a subset with the default):
             candidates = catalog.placements[placement]
             shown = np.array(sorted({0, len(candidates.variants) - 1,
@@ -81,6 +83,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
     assert compared == len(sessions) * len(catalog.placements)
+    assert trending > compared / 2
     logged_user = replay.profiles[login]
     assert logged_user.sessions == 1 and logged_user.traits == {"plan": "pro"}
     assert sum(c[4] for c in logged_user.categories.values()) > 0  # anonymous views counted

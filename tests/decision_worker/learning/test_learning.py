@@ -98,8 +98,9 @@ def trained(bed, registry):
 
 
 def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) -> None:
-    candidate, production, popularity = (e.metrics for e in trained.evaluations)
+    candidate, production, trending, popularity = (e.metrics for e in trained.evaluations)
     assert candidate["ndcg@1"] >= MARGIN * popularity["ndcg@1"], trained.evaluations
+    assert trained.evaluations[2].name.startswith("trending (")
     assert candidate["auc"] > 0.55 and candidate["coverage"] > 0
     assert trained.groups["test"] > 1000 and trained.rounds >= 1
     pointers = registry.pointers()
@@ -108,6 +109,10 @@ def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) ->
     assert card["features"] == list(FEATURES) and card["window"]["train_until"]
     assert card["encodings"]["device"] == ["unknown", "desktop", "mobile", "tablet"]
     assert card["metrics"]["candidate"]["ndcg@1"] == candidate["ndcg@1"]
+    comparison, primary = card["comparison"], card["primary"]  # with its interval
+    assert comparison["low"] <= comparison["value"] <= comparison["high"]
+    assert comparison["users"] > 100 and primary in candidate
+    assert card["half_lives_days"] == [1, 7, 30, 365]
     assert LightGBMRanker(trained.version, text, card["features"]).score(probe_rows()).shape \
         == (512,)
 
@@ -153,19 +158,27 @@ def test_promotion_refused_for_a_worse_candidate_allowed_for_a_better_one(traine
                                                                            registry) -> None:
     text, card = registry.load(trained.version)
     worse = json.loads(json.dumps(card))
-    worse["metrics"]["candidate"]["ndcg@1"] = worse["metrics"]["production"]["ndcg@1"] - 0.01
+    # better on average, but the interval of the difference reaches below zero
+    worse["comparison"].update(value=0.01, low=-0.002, high=0.02)
     registry.register("lgbm-worse", text, worse)
-    with pytest.raises(RegistryError, match="does not beat production"):
+    with pytest.raises(RegistryError, match="does not exclude zero"):
         registry.promote("lgbm-worse")
+    no_interval = json.loads(json.dumps(card))
+    del no_interval["comparison"]
+    registry.register("lgbm-old-card", text, no_interval)
+    with pytest.raises(RegistryError, match="no interval"):
+        registry.promote("lgbm-old-card")
     guarded = json.loads(json.dumps(card))
-    guarded["metrics"]["candidate"]["ndcg@1"] = 0.99
+    guarded["comparison"].update(value=0.05, low=0.01, high=0.09)
     guarded["metrics"]["candidate"]["auc"] = guarded["metrics"]["production"]["auc"] - 0.2
+    guarded["metrics"]["candidate"]["coverage"] = \
+        guarded["metrics"]["production"]["coverage"] * 0.5  # relative: half of production's
     registry.register("lgbm-guarded", text, guarded)
-    with pytest.raises(RegistryError, match="AUC"):
+    with pytest.raises(RegistryError, match=r"AUC.*coverage .* is under 80%"):
         registry.promote("lgbm-guarded")
     assert registry.pointers()["production"] is None
     better = json.loads(json.dumps(card))
-    better["metrics"]["candidate"]["ndcg@1"] = better["metrics"]["production"]["ndcg@1"] + 0.05
+    better["comparison"].update(value=0.05, low=0.01, high=0.09)
     better["metrics"]["candidate"]["auc"] = better["metrics"]["production"]["auc"]
     better["metrics"]["candidate"]["coverage"] = better["metrics"]["production"]["coverage"]
     better["metrics"]["candidate"]["diversity"] = better["metrics"]["production"]["diversity"]

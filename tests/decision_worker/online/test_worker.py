@@ -57,7 +57,7 @@ def test_session_start_decides_every_placement(ingest, drain, decision) -> None:
     assert hero.ranked[0] == "trail-running"  # the category the user clicks
     assert cta.ranked[0] == "free-shipping"  # same category, other placement
     assert "evergreen" in hero.ranked and hero.arm == "treatment"  # the default: a fallback
-    assert hero.model_version == "baseline-1"
+    assert hero.model_version == BaselineRanker.version
     assert worker.totals.users_decided == 1 and worker.totals.decisions == 2
 
 

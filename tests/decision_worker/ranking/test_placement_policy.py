@@ -13,6 +13,7 @@ from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import BaselineRanker
 from decision_worker.ranking.seen_counts import MAX_SEEN, pack, unpack
+from decision_worker.ranking.trending import event_day
 
 AT = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
 URL = "https://cdn.test/content/row/variant-{}.0123456789abcdef.json"
@@ -69,9 +70,10 @@ def test_exclusions_and_frequency_cap_follow_the_policy() -> None:
 
 def test_the_default_takes_a_slot_only_when_the_policy_says_so() -> None:
     # everyone clicks the other variants, nobody the default
-    popularity = Popularity({f"{kind}|row/{v}": count for v in VARIANTS
-                             for kind, count in (("view", 100.0),
-                                                 ("click", 0.0 if v == "v0" else 30.0))})
+    counts = {f"{kind}|row/{v}": count for v in VARIANTS
+              for kind, count in (("view", 100), ("click", 0 if v == "v0" else 30))}
+    popularity = Popularity({k: float(c) for k, c in counts.items()})
+    popularity.trends.set_day(event_day(AT.timestamp()) - 1, counts)  # trending yesterday
     policy = {"slots": 2, "exclude": [], "max_views": 0, "include_default": False}
     assert "v0" not in ranked(policy, Profile(), popularity=popularity)
     with_default = ranked({**policy, "include_default": True}, Profile(),

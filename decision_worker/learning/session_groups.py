@@ -1,0 +1,152 @@
+"""Decision moments as training groups: what the user engaged with after a session start.
+
+Logged slates (examples.py) say which of the *shown* variants were clicked. That is not all
+a site learns from: at every session start the worker decides every placement, and what
+the user then clicks in that placement during the session (until their next session start,
+at most `SESSION_WINDOW_S`) is what the decision should have put first, whether edgepick
+showed it or the user found it by themselves. Each such moment with a click becomes a group:
+the clicked variants (label 1, 2 when converted) among a sample of the other candidates the
+worker would have ranked then (label 0), with the worker's features of that moment. A
+placement with one slot learns from these as well as a row does.
+
+Negatives are a seeded sample (`NEGATIVES`) of the eligible candidates (after retrieval for
+a large placement), so the group costs a few dozen rows, not the whole catalog; the
+evaluation window keeps every candidate (`keep`) to rank them all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from decision_worker.ingest.events import Event
+from decision_worker.learning.replay import Replay
+from decision_worker.ranking.arrays import FloatArray, IntArray
+from decision_worker.ranking.profile import Profile, language_of
+from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.trending import event_day
+
+SESSION_WINDOW_S = 6 * 3600
+NEGATIVES = 40
+ORGANIC_POSITION = 15  # no slot was logged: one position-bias factor for all such rows
+LABEL = {"click": 1, "conversion": 2}
+
+Engaged = dict[tuple[str, str], tuple[list[float], list[tuple[str, int]]]]
+
+
+def engaged_after(events: list[Event]) -> Engaged:
+    """(user, placement) → (sorted times, (variant, label) at each), for every click and
+    conversion: what a session start is labelled with."""
+    found: dict[tuple[str, str], list[tuple[float, str, int]]] = defaultdict(list)
+    for event in events:
+        e = event.engagement
+        if e is not None and e.kind in LABEL:
+            who = event.user_id or event.anonymous_id or ""
+            found[(who, e.placement)].append((event.timestamp.timestamp(), e.variant,
+                                              LABEL[e.kind]))
+    out: Engaged = {}
+    for key, items in found.items():
+        items.sort()
+        out[key] = ([t for t, _, _ in items], [(v, label) for _, v, label in items])
+    return out
+
+
+def next_session_starts(events: list[Event]) -> dict[int, float]:
+    """id(session start event) → when that user's next session starts (inf: none)."""
+    by_user: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        if event.session_start:
+            by_user[event.user_id or event.anonymous_id or ""].append(event)
+    out: dict[int, float] = {}
+    for starts in by_user.values():
+        starts.sort(key=lambda e: e.timestamp)
+        for this, following in zip(starts, starts[1:] + [None], strict=True):
+            out[id(this)] = following.timestamp.timestamp() if following else float("inf")
+    return out
+
+
+@dataclass
+class SessionGroup:
+    placement: str
+    rows: FloatArray  # (n, F)
+    labels: list[int]
+    variants: list[str]
+    kept: tuple[FloatArray, list[str]] | None  # every eligible candidate (evaluation)
+
+
+def session_groups(replay: Replay, event: Event, profile: Profile, engaged: Engaged,
+                   ends: float, rank_limit: int, keep: bool) -> list[SessionGroup]:
+    """The groups of one session start (one per placement clicked in the session)."""
+    who = event.user_id or event.anonymous_id or ""
+    at = event.timestamp.timestamp()
+    end = min(ends, at + SESSION_WINDOW_S)
+    out = []
+    for placement in replay.catalog.placements:
+        found = engaged.get((who, placement))
+        if found is None:
+            continue
+        times, items = found
+        labels: dict[str, int] = {}
+        for variant, label in items[bisect.bisect_right(times, at):bisect.bisect_left(times,
+                                                                                       end)]:
+            labels[variant] = max(label, labels.get(variant, 0))
+        if labels:
+            group = _group(replay, profile, placement, at, labels, rank_limit, keep,
+                           _seed(who, at))
+            if group is not None:
+                out.append(group)
+    return out
+
+
+def _group(replay: Replay, profile: Profile, placement: str, at: float,
+           labels: dict[str, int], rank_limit: int, keep: bool,
+           seed: int) -> SessionGroup | None:
+    candidates = replay.catalog.placements[placement]
+    pool = candidate_pool(replay, profile, placement, at, rank_limit)
+    positives = [candidates.key_index[f"{placement}/{v}"] for v in labels
+                 if f"{placement}/{v}" in candidates.key_index]
+    # Only what the worker could have ranked: a click on something retrieval left out
+    # would teach the ranker what retrieval misses, not what to put first.
+    positives = [i for i in positives if i in set(pool.tolist())]
+    if not positives:
+        return None
+    others = np.setdiff1d(pool, positives)
+    rng = np.random.default_rng(seed)
+    negatives = rng.choice(others, size=min(NEGATIVES, len(others)), replace=False)
+    wanted = np.array(sorted(set(positives) | set(negatives.tolist()) | (
+        set(pool.tolist()) if keep else set()) | {candidates.default_index}), dtype=np.int64)
+    x, ok = replay.features(profile, placement, at, wanted)
+    where = {int(i): r for r, i in enumerate(wanted)}
+    picked = positives + [int(i) for i in negatives]
+    variants = [candidates.variants[i] for i in picked]
+    kept = None
+    if keep:
+        rows = [where[int(i)] for i in pool if ok[where[int(i)]]]
+        kept = (x[rows], [candidates.variants[wanted[r]] for r in rows])
+    return SessionGroup(placement, x[[where[i] for i in picked]],
+                        [labels.get(v, 0) for v in variants], variants, kept)
+
+
+def candidate_pool(replay: Replay, profile: Profile, placement: str, at: float,
+                   rank_limit: int) -> IntArray:
+    """Indices of the eligible variants the worker ranks at that moment (after retrieval,
+    for a placement larger than `rank_limit`)."""
+    candidates = replay.catalog.placements[placement]
+    eligible = candidates.eligible(np.array([at]), [language_of(profile)],
+                                   candidates.excluded([profile.seen]))[0]
+    if len(candidates.variants) <= rank_limit:
+        return np.flatnonzero(eligible)
+    picked = retrieve(variant_index(replay.catalog, placement), user_vector(profile, at),
+                      replay.popularity(at).for_placement(candidates), eligible, candidates,
+                      rank_limit, event_day(at))
+    kept: IntArray = picked[eligible[picked]]
+    return kept
+
+
+def _seed(who: str, at: float) -> int:
+    digest = hashlib.blake2b(f"{who}|{at}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
