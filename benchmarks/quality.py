@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +75,13 @@ def main() -> None:
         results = {"split": ml.iso(split), "half_life_days": half_life, "blend": blend,
                    "training": trained}
         for protocol in ("global", "session replay"):
+            product.models.clear()
             decided = product.run_protocol(protocol, split)
+            print(f"{protocol}: decisions by {dict(product.models)}", flush=True)
             outcomes = score_protocol(data, protocol, split, half_life, blend, decided)
             results[protocol] = {g: ml.bootstrap(outcomes, g, PRODUCT)
                                  for g in ("all", "new", "returning")}
+            results[f"{protocol} models"] = dict(product.models)
             print_table(protocol, results[protocol])
         results["serving_agrees"] = product.serving_agrees
     if args.json:
@@ -108,6 +112,7 @@ class Product:
         procs.edgepick(["worker"], self.env)
         self.client = httpx.Client(timeout=30)
         self.serving_agrees = {"checked": 0, "agreed": 0}
+        self.models: Counter[str] = Counter()  # which model made the decisions read
 
     def cli(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
@@ -209,6 +214,7 @@ class Product:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no decision for {user} at {wait_for}")
             time.sleep(0.002)
+        self.models[found["model_version"]] += 1
         if check_serving:
             served = self.client.get(f"{self.serve}/p/{ml.PLACEMENT}",
                                      headers={"x-user-id": user}, follow_redirects=False)

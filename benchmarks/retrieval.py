@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from decision_worker.ranking.candidates import Catalog  # noqa: E402
 from decision_worker.ranking.counters import add_to_counter, new_counts
+from decision_worker.ranking.embeddings import user_vector  # noqa: E402
 from decision_worker.ranking.popularity import Popularity, stat_field  # noqa: E402
 from decision_worker.ranking.profile import Profile  # noqa: E402
-from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index  # noqa: E402
+from decision_worker.ranking.retrieval import retrieve, variant_index  # noqa: E402
 
 VARIANTS, CATEGORIES, LIMIT = 100_000, 200, 500
 

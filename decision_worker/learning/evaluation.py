@@ -108,7 +108,11 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
             if low <= history <= high:
                 by_bucket[label].append(per_group[1][-1])
     metrics = {f"ndcg@{k}": _mean(v) for k, v in per_group.items()}
-    metrics["auc"] = auc(examples.label > 0, scores)
+    # Click prediction among what was shown together: the logged slates' rows (a session
+    # group's sampled negatives are not comparable across groups).
+    slate_rows = np.repeat(np.array([k == "slate" for k in kinds], dtype=bool),
+                           examples.group_sizes)
+    metrics["auc"] = auc(examples.label[slate_rows] > 0, scores[slate_rows])
     keyed = [f"{placement}/{kept[1][int(np.argmax(score(kept[0])))]}"
              for placement, kept in zip(examples.group_placement, examples.candidates,
                                         strict=True) if kept is not None and kept[1]]

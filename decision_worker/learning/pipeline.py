@@ -89,12 +89,13 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     trained = train(train_set, valid_set, params)
     model_text = trained.model_text()
     version = f"lgbm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
-    candidate = LightGBMRanker(version, model_text, list(FEATURES))
+    half_life = trending_half_life(valid_set)
+    candidate = LightGBMRanker(version, model_text, list(FEATURES),
+                               cold_start_half_life=half_life)
 
     steps.start("evaluate")
     production_version = registry.pointers().get("production")
     production = _production_ranker(registry, production_version)
-    half_life = trending_half_life(valid_set)
     evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
                    evaluate(f"production ({production.version})", production.score, test_set,
                             catalog),
@@ -118,6 +119,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                             (e.metrics for e in evaluations), strict=True)),
         "primary": primary, "comparison": asdict(comparison),
         "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
+        "cold_start": {"half_life_days": half_life},
         "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations},
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
@@ -176,7 +178,7 @@ def _production_ranker(registry: Registry, version: str | None) -> Ranker:
     if not version:
         return BaselineRanker()
     text, card = registry.load(version)
-    return LightGBMRanker(version, text, card["features"], card.get("encodings"))
+    return LightGBMRanker.from_card(version, text, card)
 
 
 class _Steps:

@@ -28,7 +28,10 @@ PRIMARY = "ndcg@1"
 @dataclass(frozen=True)
 class Guardrails:
     auc_drop: float = 0.02  # absolute
-    coverage_ratio: float = 0.8  # candidate coverage at least this share of production's
+    # Candidate coverage at least this share of production's: a model that is right more
+    # often may concentrate on what is liked; a collapse onto what trends (a tenth of a
+    # personal ranker's coverage on MovieLens) is what this stops.
+    coverage_ratio: float = 0.5
     diversity_ratio: float = 0.8  # candidate entropy at least this share of production's
 
 
@@ -111,7 +114,10 @@ def promotion_refusals(card: dict[str, Any], production: str | None,
         refusals.append(f"{primary} {mine[primary]:.4f} vs production's {theirs[primary]:.4f}: "
                         f"the difference's 95 % interval [{low:+.4f}, "
                         f"{comparison['high']:+.4f}] does not exclude zero or worse")
-    if mine["auc"] < theirs["auc"] - guardrails.auc_drop:
+    # AUC of click prediction among the logged slates guards a model judged on slates; one
+    # judged on session starts may have few slates in its test window (31 on MovieLens),
+    # too few for an AUC to mean anything: there it is reported, not a gate.
+    if primary == "ndcg@1" and mine["auc"] < theirs["auc"] - guardrails.auc_drop:
         refusals.append(f"AUC {mine['auc']:.4f} dropped more than {guardrails.auc_drop} "
                         f"below {theirs['auc']:.4f}")
     if mine["coverage"] < theirs["coverage"] * guardrails.coverage_ratio:

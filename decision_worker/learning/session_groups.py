@@ -5,8 +5,9 @@ a site learns from: at every session start the worker decides every placement, a
 the user then clicks in that placement during the session (until their next session start,
 at most `SESSION_WINDOW_S`) is what the decision should have put first, whether edgepick
 showed it or the user found it by themselves. Each such moment with a click becomes a group:
-the clicked variants (label 1, 2 when converted) among a sample of the other candidates the
-worker would have ranked then (label 0), with the worker's features of that moment. A
+the clicked variants (label 1, 2 when converted) among the variants shown in the session and
+not clicked and a sample of the other candidates the worker would have ranked then (label
+0), with the worker's features of that moment. A
 placement with one slot learns from these as well as a row does.
 
 Negatives are a seeded sample (`NEGATIVES`) of the eligible candidates (after retrieval for
@@ -26,21 +27,23 @@ import numpy as np
 from decision_worker.ingest.events import Event
 from decision_worker.learning.replay import Replay
 from decision_worker.ranking.arrays import FloatArray, IntArray
+from decision_worker.ranking.embeddings import user_vector
 from decision_worker.ranking.profile import Profile, language_of
-from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.retrieval import retrieve, variant_index
 from decision_worker.ranking.trending import event_day
 
 SESSION_WINDOW_S = 6 * 3600
 NEGATIVES = 40
 ORGANIC_POSITION = 15  # no slot was logged: one position-bias factor for all such rows
-LABEL = {"click": 1, "conversion": 2}
+LABEL = {"view": 0, "click": 1, "conversion": 2}
 
 Engaged = dict[tuple[str, str], tuple[list[float], list[tuple[str, int]]]]
 
 
 def engaged_after(events: list[Event]) -> Engaged:
-    """(user, placement) → (sorted times, (variant, label) at each), for every click and
-    conversion: what a session start is labelled with."""
+    """(user, placement) → (sorted times, (variant, label) at each), for every view, click
+    and conversion: what a session start is labelled with (a variant shown and not
+    clicked is a negative the user really passed over)."""
     found: dict[tuple[str, str], list[tuple[float, str, int]]] = defaultdict(list)
     for event in events:
         e = event.engagement
@@ -94,7 +97,7 @@ def session_groups(replay: Replay, event: Event, profile: Profile, engaged: Enga
         for variant, label in items[bisect.bisect_right(times, at):bisect.bisect_left(times,
                                                                                        end)]:
             labels[variant] = max(label, labels.get(variant, 0))
-        if labels:
+        if any(labels.values()):
             group = _group(replay, profile, placement, at, labels, rank_limit, keep,
                            _seed(who, at))
             if group is not None:
@@ -107,16 +110,19 @@ def _group(replay: Replay, profile: Profile, placement: str, at: float,
            seed: int) -> SessionGroup | None:
     candidates = replay.catalog.placements[placement]
     pool = candidate_pool(replay, profile, placement, at, rank_limit)
-    positives = [candidates.key_index[f"{placement}/{v}"] for v in labels
-                 if f"{placement}/{v}" in candidates.key_index]
     # Only what the worker could have ranked: a click on something retrieval left out
     # would teach the ranker what retrieval misses, not what to put first.
-    positives = [i for i in positives if i in set(pool.tolist())]
+    in_pool = set(pool.tolist())
+    index = {v: i for v in labels
+             if (i := candidates.key_index.get(f"{placement}/{v}", -1)) in in_pool}
+    positives = [i for v, i in index.items() if labels[v] > 0]
     if not positives:
         return None
-    others = np.setdiff1d(pool, positives)
+    shown = [i for v, i in index.items() if labels[v] == 0]
+    others = np.setdiff1d(pool, positives + shown)
     rng = np.random.default_rng(seed)
-    negatives = rng.choice(others, size=min(NEGATIVES, len(others)), replace=False)
+    negatives = np.concatenate([np.array(shown, dtype=np.int64), rng.choice(
+        others, size=min(NEGATIVES, len(others)), replace=False)]).astype(np.int64)
     wanted = np.array(sorted(set(positives) | set(negatives.tolist()) | (
         set(pool.tolist()) if keep else set()) | {candidates.default_index}), dtype=np.int64)
     x, ok = replay.features(profile, placement, at, wanted)

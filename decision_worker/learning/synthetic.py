@@ -86,13 +86,16 @@ class Population:
 
     def history(self, impressions: int, end: dt.datetime,
                 span: dt.timedelta = dt.timedelta(days=2), run: str = "",
-                always_first: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+                always_first: dict[str, str] | None = None, slate_size: int = 3,
+                sessions: bool = False) -> Iterator[dict[str, Any]]:
         """Past impressions and the clicks and conversions the model gives them, user by
         user, in time order: the log an exploring site would have collected. Each
         impression is a slate: up to `len(POSITION_BIAS)` distinct variants of one placement
         in random order, one `Variant Viewed` each with its position. `run` makes the
         messageIds of one replay distinct from another's. `always_first` (placement →
-        variant) is a biased logging policy: that variant always takes the top slot."""
+        variant) is a biased logging policy: that variant always takes the top slot.
+        `slate_size=1` is a one-slot placement (a hero banner); `sessions` starts a session
+        a second before every impression, as a site that decides at session start logs."""
         placements = sorted(self.catalog.placements)
         for user in self.users:
             seen: dict[tuple[str, str], int] = {}
@@ -101,7 +104,10 @@ class Population:
                 at = end - span + dt.timedelta(seconds=float(offset))
                 placement = placements[int(self.rng.integers(len(placements)))]
                 variants = self.catalog.placements[placement].variants
-                size = min(len(POSITION_BIAS), len(variants))
+                size = min(slate_size, len(POSITION_BIAS), len(variants))
+                if sessions:
+                    yield self._track(user, "Session Started", f"{run}{user.user_id}-{n}s",
+                                      at - dt.timedelta(seconds=1), {})
                 slate = [variants[int(i)] for i in self.rng.permutation(len(variants))[:size]]
                 pinned = (always_first or {}).get(placement)
                 if pinned is not None:

@@ -125,8 +125,7 @@ class WorkerInputs:
             return
         try:
             text, card = await asyncio.to_thread(self.registry.load, wanted)
-            ranker = LightGBMRanker(wanted, text, card.get("features", []),
-                                    card.get("encodings"))
+            ranker = LightGBMRanker.from_card(wanted, text, card)
             compiled = await asyncio.to_thread(ranker.compile, self._compiled_dir)
         except (EdgepickError, OSError, ValueError) as e:
             self._model_failed = wanted

@@ -21,6 +21,7 @@ import numpy as np
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
+from decision_worker.ranking.embeddings import DIMENSIONS, variant_embeddings
 from decision_worker.ranking.placement_policy import LEGACY_POLICY, PlacementPolicy
 from decision_worker.ranking.seen_counts import SeenCounts
 from edge_functions.manifest import parse_document
@@ -38,6 +39,11 @@ class PlacementCandidates:
     starts: FloatArray  # (V,) unix seconds, -inf when open
     ends: FloatArray  # (V,) unix seconds, +inf when open
     policy: PlacementPolicy = LEGACY_POLICY
+    embeddings: np.ndarray = field(  # (V, DIMENSIONS) float32 content (embeddings.py)
+        default_factory=lambda: np.zeros((0, DIMENSIONS), dtype=np.float32))
+    # The whole placement's "placement/variant" → row of `embeddings` and embeddings,
+    # shared by every subset (a user's taste is made of variants retrieval left out).
+    content: tuple[dict[str, int], np.ndarray] | None = None
     # Derived once, so a placement of 100,000 variants costs no Python loop per decision:
     key_index: dict[str, int] = field(default_factory=dict)  # "placement/variant" → index
     language_codes: dict[str, int] = field(default_factory=dict)  # language → code
@@ -48,7 +54,9 @@ class PlacementCandidates:
     @classmethod
     def build(cls, placement: str, variants: tuple[str, ...], default_index: int,
               category_index: IntArray, language: tuple[str | None, ...], starts: FloatArray,
-              ends: FloatArray, policy: PlacementPolicy = LEGACY_POLICY
+              ends: FloatArray, policy: PlacementPolicy = LEGACY_POLICY,
+              embeddings: np.ndarray | None = None,
+              content: tuple[dict[str, int], np.ndarray] | None = None
               ) -> PlacementCandidates:
         keys = tuple(f"{placement}/{v}" for v in variants)
         is_default = np.zeros(len(variants))
@@ -59,8 +67,12 @@ class PlacementCandidates:
                 codes.setdefault(lang, len(codes))
         language_index = np.array([-1 if lang is None else codes[lang] for lang in language],
                                   dtype=np.int64)
+        if embeddings is None:
+            embeddings = np.zeros((len(variants), DIMENSIONS), dtype=np.float32)
+        key_index = {k: i for i, k in enumerate(keys)}
         return cls(placement, variants, keys, default_index, is_default, category_index,
-                   language, starts, ends, policy, {k: i for i, k in enumerate(keys)}, codes,
+                   language, starts, ends, policy, embeddings, content or (key_index, embeddings),
+                   key_index, codes,
                    language_index, np.flatnonzero(np.isfinite(starts) | np.isfinite(ends)),
                    np.flatnonzero(language_index >= 0))
 
@@ -71,7 +83,7 @@ class PlacementCandidates:
             self.placement, tuple(self.variants[i] for i in picked),
             picked.index(self.default_index), self.category_index[indices],
             tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices],
-            self.policy)
+            self.policy, self.embeddings[indices], self.content)
 
     def user_language_codes(self, languages: list[str | None]) -> IntArray:
         """Each user's language as this placement's code (-2: matches no variant)."""
@@ -148,7 +160,8 @@ class Catalog:
                 tuple(language_of_locale(m.get("locale")) for m in metas),
                 np.array([_time(m.get("starts_at"), -np.inf) for m in metas]),
                 np.array([_time(m.get("ends_at"), np.inf) for m in metas]),
-                PlacementPolicy.from_manifest(entry.get("policy")))
+                PlacementPolicy.from_manifest(entry.get("policy")),
+                variant_embeddings([category_of[k] for k in keys], tags[placement]))
         return cls(manifest.rev, placements, tuple(categories), category_of, tags)
 
     @classmethod

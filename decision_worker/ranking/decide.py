@@ -15,10 +15,11 @@ import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
+from decision_worker.ranking.embeddings import user_vector
 from decision_worker.ranking.features import UserBatch, one_user, placement_matrix, schedule_clock
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.ranker import Ranker
-from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.retrieval import retrieve, variant_index
 from decision_worker.ranking.trending import event_day
 from edge_functions.bucketing import in_holdout_bucket
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord

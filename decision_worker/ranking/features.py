@@ -16,8 +16,10 @@ from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.context import DEVICES, SOURCES
 from decision_worker.ranking.counters import KINDS, counter_at
+from decision_worker.ranking.embeddings import VIEW_WEIGHT
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
 from decision_worker.ranking.profile import Profile, language_of
+from decision_worker.ranking.seen_counts import unpack
 from decision_worker.ranking.trending import TREND_FEATURES, event_day, no_trend
 
 FEATURES: tuple[str, ...] = (
@@ -33,6 +35,8 @@ FEATURES: tuple[str, ...] = (
     "ctx_ctr",  # everyone on the same device class
     *TREND_FEATURES,  # decayed by event day (trending.py): log click shares, click-through
     "ctx_trend_30d",  # log share of decayed clicks among users of the same device class
+    "taste_similarity",  # the variant's content embedding · the user's taste (below)
+    "u_history",  # log1p(variants the user ever engaged with, Profile.seen): 0 = new user
     "is_default",
     "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
@@ -122,6 +126,30 @@ def _trend_columns(x: FloatArray, users: UserBatch, pop: PlacementPopularity,
         x[rows, :, COLUMN["ctx_trend_30d"]] = trend.device[device[rows]]
 
 
+def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -> FloatArray:
+    """(users, variants): cosine of each variant's content embedding with the user's taste,
+    the sum of the embeddings of the variants they engaged with in this placement (plain
+    counts of `Profile.seen`, which do not decay: a user back after months still has one;
+    a click weighs ten views). 0 for a user with none."""
+    key_index, embeddings = candidates.content or (candidates.key_index,
+                                                   candidates.embeddings)
+    taste = np.zeros((len(profiles), embeddings.shape[1]), dtype=np.float32)
+    for u, profile in enumerate(profiles):
+        rows, weights = [], []
+        for key, packed in profile.seen.items():
+            i = key_index.get(key)
+            if i is not None:
+                views, clicks, conversions = unpack(packed)
+                rows.append(i)
+                weights.append(clicks + conversions + VIEW_WEIGHT * views)
+        if rows:
+            taste[u] = np.asarray(weights, dtype=np.float32) @ embeddings[rows]
+    norms = np.linalg.norm(taste, axis=1, keepdims=True)
+    taste = np.where(norms > 0, taste / np.maximum(norms, 1e-12), 0.0)
+    similarity: FloatArray = (taste @ candidates.embeddings.T).astype(np.float64)
+    return similarity
+
+
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
                      popularity: Popularity | PlacementPopularity
                      ) -> tuple[FloatArray, BoolArray]:
@@ -158,6 +186,8 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     device = users.device.astype(np.int64)
     x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device]
     _trend_columns(x, users, pop, v)
+    x[:, :, COLUMN["taste_similarity"]] = taste_similarity(users.profiles, candidates)
+    x[:, :, COLUMN["u_history"]] = np.log1p([len(p.seen) for p in users.profiles])[:, None]
     x[:, :, COLUMN["is_default"]] = candidates.is_default[None, :]
     x[:, :, COLUMN["device"]] = users.device[:, None]
     x[:, :, COLUMN["hour"]] = users.hour[:, None]

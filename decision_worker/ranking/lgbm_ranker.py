@@ -5,6 +5,12 @@ Categorical features (device, hour, source) are LightGBM categoricals; no normal
 applied (trees do not need it), so the model file, the feature spec and the categorical
 encodings are everything the worker needs. Spec and encodings are checked at load and a
 mismatch is refused. Scoring never sees a position: the worker ranks for the top slot.
+
+Cold start: a user with no history at all (`u_history` 0) is ranked by trending, at the
+half-life training chose on its validation window (the card's `cold_start`), not by the
+trees: on MovieLens the trees, fitted mostly to returning users' sessions, ranked new users
+below plain trending (NDCG@5 0.395 against 0.432), while they lift returning users' 84 %.
+The evaluation and promotion score the candidate with the same rule.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.ranking.arrays import FloatArray
-from decision_worker.ranking.features import ENCODINGS, FEATURES
+from decision_worker.ranking.features import COLUMN, ENCODINGS, FEATURES
 
 log = logging.getLogger("edgepick.model")
 
@@ -28,7 +34,8 @@ class LightGBMRanker:
     """A registered model as the worker's ranker; refuses a model of another feature spec."""
 
     def __init__(self, version: str, model_text: str, features: list[str],
-                 encodings: dict[str, list[str]] | None = None) -> None:
+                 encodings: dict[str, list[str]] | None = None,
+                 cold_start_half_life: int | None = None) -> None:
         if encodings is not None and encodings != ENCODINGS:
             changed = sorted(k for k in set(encodings) | set(ENCODINGS)
                              if encodings.get(k) != ENCODINGS.get(k))
@@ -52,6 +59,19 @@ class LightGBMRanker:
         self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
         self.compiled: Any = None
         self._model_text = model_text
+        self.cold_start_column: int | None = None
+        if cold_start_half_life is not None:
+            name = f"trend_{cold_start_half_life}d"
+            if name not in COLUMN:
+                raise ModelError(f"model {version}: no trending column {name} for cold start")
+            self.cold_start_column = COLUMN[name]
+
+    @classmethod
+    def from_card(cls, version: str, model_text: str, card: dict[str, Any]) -> LightGBMRanker:
+        """A registered model as its card describes it (spec, encodings, cold start)."""
+        cold_start = card.get("cold_start") or {}
+        return cls(version, model_text, card.get("features", []), card.get("encodings"),
+                   cold_start.get("half_life_days"))
 
     def compile(self, cache_dir: Path) -> bool:
         """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
@@ -71,8 +91,13 @@ class LightGBMRanker:
     def score(self, rows: FloatArray) -> FloatArray:
         # One thread: batches are small, and thread start-up costs more than it saves.
         if self.compiled is not None:
-            return np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
-        return self._predict_lightgbm(rows)
+            scores = np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
+        else:
+            scores = self._predict_lightgbm(rows)
+        if self.cold_start_column is not None:  # no history: what trends (see module doc)
+            new = rows[:, COLUMN["u_history"]] == 0
+            scores[new] = rows[new, self.cold_start_column]
+        return scores
 
     def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
         return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)

@@ -8,10 +8,12 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
+import pytest
 from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.learning.replay import Replay, parse_log, session_moments
+from decision_worker.learning.session_groups import candidate_pool
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
@@ -20,8 +22,11 @@ from edge_functions.keys import MANIFEST_KEY, user_tag
 from object_store.folder import FolderStore
 
 
-def test_online_and_offline_features_are_identical(ingest, redis, worker_settings) -> None:
-    settings = dataclasses.replace(worker_settings, redecide_on="conversion")
+@pytest.mark.parametrize("rank_limit", [500, 3])  # 3: every placement goes through retrieval
+def test_online_and_offline_features_are_identical(ingest, redis, worker_settings,
+                                                   rank_limit) -> None:
+    settings = dataclasses.replace(worker_settings, redecide_on="conversion",
+                                   rank_limit=rank_limit)
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     population = Population(catalog, 12, seed=3)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -67,23 +72,35 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     assert invalid == 0
     replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0)
     secret = settings.key_secret_bytes
-    compared = trending = 0
+    compared = trending = held = 0
     for moment in session_moments(replay, events):
         as_of = moment.profile.updated_at
         for placement in catalog.placements:
+            scored = online.get((user_tag(secret, moment.user), placement, as_of))
+            candidates = catalog.placements[placement]
+            if len(candidates.variants) > rank_limit:  # what retrieval kept, and its rows
+                if scored is None:  # the holdout: nothing retrieved, nothing scored
+                    held += 1
+                    continue
+                pool = np.union1d(candidate_pool(replay, moment.profile, placement, as_of,
+                                                 rank_limit), [candidates.default_index])
+                offline, _ = replay.features(moment.profile, placement, as_of, pool)
+                np.testing.assert_array_equal(scored, offline)
+                compared += 1
+                continue
             offline, _ = replay.features(moment.profile, placement, as_of)
-            scored = online[(user_tag(secret, moment.user), placement, as_of)]
+            assert scored is not None
             np.testing.assert_array_equal(scored, offline)
             trending += np.ptp(scored[:, COLUMN["trend_1d"]]) > 0  # the trend columns vary
             # training computes only the shown variants' rows (a subset with the default):
-            candidates = catalog.placements[placement]
             shown = np.array(sorted({0, len(candidates.variants) - 1,
                                      candidates.default_index}))
             rows, _ = replay.features(moment.profile, placement, as_of, shown)
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
-    assert compared == len(sessions) * len(catalog.placements)
-    assert trending > compared / 2
+    assert compared + held == len(sessions) * len(catalog.placements)
+    assert held <= compared / 4
+    assert trending > compared / 2 or rank_limit < 500
     logged_user = replay.profiles[login]
     assert logged_user.sessions == 1 and logged_user.traits == {"plan": "pro"}
     assert sum(c[4] for c in logged_user.categories.values()) > 0  # anonymous views counted

@@ -9,9 +9,10 @@ import numpy as np
 
 from decision_worker.learning.replay import parse_log
 from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.embeddings import user_vector
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
-from decision_worker.ranking.retrieval import retrieve, user_vector, variant_index
+from decision_worker.ranking.retrieval import retrieve, variant_index
 
 from ..conftest import NOW, track, write_catalog
 
