@@ -108,11 +108,13 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    attribution_s: float = ATTRIBUTION_S,
                    keep_candidates: bool = False,
                    keep_candidates_since: float = float("-inf"),
+                   keep_sessions_since: float | None = None,
                    rank_limit: int = 500) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
-    `keep_candidates_since` on (the evaluation window: it is the memory-hungry part)."""
+    `keep_candidates_since` on (the evaluation window: it is the memory-hungry part), and
+    for session starts from `keep_sessions_since` (default: the same) on."""
     engaged = _engagement_times(events)
     after = engaged_after(events)
     next_start = next_session_starts(events)
@@ -131,7 +133,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
         profile = replay.apply(event)  # outside the window too: it builds the profiles
         user = replay.user_of(event)
         if event.session_start and since <= event.timestamp.timestamp() < until:
-            keep = keep_candidates and event.timestamp.timestamp() >= keep_candidates_since
+            keep = keep_candidates and event.timestamp.timestamp() >= (
+                keep_candidates_since if keep_sessions_since is None else keep_sessions_since)
             for group in session_groups(replay, event, profile, after, next_start[id(event)],
                                         rank_limit, keep):
                 out.add_group(group.rows, group.labels, [ORGANIC_POSITION] * len(group.labels),

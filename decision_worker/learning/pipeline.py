@@ -161,7 +161,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
     examples = build_examples(events, catalog, lateness_s, since.timestamp(),
                               until.timestamp(), keep_candidates=True,
-                              keep_candidates_since=cut_train)
+                              keep_candidates_since=cut_valid,
+                              keep_sessions_since=cut_train)  # trending's half-life
     if examples.groups == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")

@@ -19,7 +19,7 @@ from decision_worker.ranking.counters import KINDS, counter_at
 from decision_worker.ranking.embeddings import VIEW_WEIGHT
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
 from decision_worker.ranking.profile import Profile, language_of
-from decision_worker.ranking.seen_counts import unpack
+from decision_worker.ranking.seen_counts import BITS, MASK
 from decision_worker.ranking.trending import TREND_FEATURES, event_day, no_trend
 
 FEATURES: tuple[str, ...] = (
@@ -135,15 +135,17 @@ def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -
                                                    candidates.embeddings)
     taste = np.zeros((len(profiles), embeddings.shape[1]), dtype=np.float32)
     for u, profile in enumerate(profiles):
-        rows, weights = [], []
-        for key, packed in profile.seen.items():
-            i = key_index.get(key)
-            if i is not None:
-                views, clicks, conversions = unpack(packed)
-                rows.append(i)
-                weights.append(clicks + conversions + VIEW_WEIGHT * views)
-        if rows:
-            taste[u] = np.asarray(weights, dtype=np.float32) @ embeddings[rows]
+        if not profile.seen:
+            continue
+        get = key_index.get
+        rows = np.fromiter((get(k, -1) for k in profile.seen), np.int64, len(profile.seen))
+        packed = np.fromiter(profile.seen.values(), np.int64, len(profile.seen))
+        mine = rows >= 0
+        if mine.any():
+            packed = packed[mine]
+            views, clicks = packed & MASK, (packed >> BITS) & MASK
+            weights = (clicks + (packed >> (2 * BITS)) + VIEW_WEIGHT * views)
+            taste[u] = weights.astype(np.float32) @ embeddings[rows[mine]]
     norms = np.linalg.norm(taste, axis=1, keepdims=True)
     taste = np.where(norms > 0, taste / np.maximum(norms, 1e-12), 0.0)
     similarity: FloatArray = (taste @ candidates.embeddings.T).astype(np.float64)
