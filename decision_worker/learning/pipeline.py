@@ -115,17 +115,25 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
-        "metrics": dict(zip(("candidate", "production", "trending", "popularity"),
-                            (e.metrics for e in evaluations), strict=True)),
-        "primary": primary, "comparison": asdict(comparison),
-        "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
-        "cold_start": {"half_life_days": half_life},
-        "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations},
+        **_evaluation_card(evaluations, primary, comparison, half_life),
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison)
+
+
+def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: Interval,
+                     half_life: int) -> dict[str, Any]:
+    """What the card says of the evaluation: every model's metrics, the primary metric and
+    its interval (what promotion decides on), the half-lives and the cold start."""
+    return {
+        "metrics": dict(zip(("candidate", "production", "trending", "popularity"),
+                            (e.metrics for e in evaluations), strict=True)),
+        "primary": primary, "comparison": asdict(comparison),
+        "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
+        "cold_start": {"half_life_days": half_life},
+        "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations}}
 
 
 def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:

@@ -23,6 +23,9 @@ def api(settings, redis: Redis, serve_app) -> Iterator[httpx.Client]:
         yield client
 
 
+EVENT_DAY = dt.date(2026, 11, 23)  # the log is partitioned by event day: the messages' own
+
+
 def message(i: int, **extra: object) -> dict[str, object]:
     return {"type": "track", "event": "Session Started", "userId": f"user-{i}",
             "messageId": f"msg-{i}", "timestamp": "2026-11-23T10:00:00Z", **extra}
@@ -44,7 +47,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_kept(api, redis: Redis, se
         (b"event", b"is required for a track message"),
         (b"timestamp", b"must be an ISO-8601 date-time such as 2026-11-23T10:00:00Z")]
     assert json.loads(dead[1][1][b"raw"])["messageId"] == "msg-3"
-    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
+    logged = EventLog(FolderStore(settings.origin_dir)).read_day(EVENT_DAY)
     assert [m["messageId"] for m in logged] == ["msg-0", "msg-2"]
     assert all("receivedAt" in m for m in logged)
 
@@ -55,7 +58,7 @@ def test_redelivered_message_id_is_processed_once(api, redis: Redis, settings) -
     again = api.post("/v1/events", json={"batch": [message(7), message(8), message(8)]})
     assert again.json() == {"accepted": 1, "duplicates": 2, "suppressed": 0, "rejected": []}
     assert redis.xlen(EVENTS_STREAM) == 2
-    logged = EventLog(FolderStore(settings.origin_dir)).read_day(dt.datetime.now(dt.UTC).date())
+    logged = EventLog(FolderStore(settings.origin_dir)).read_day(EVENT_DAY)
     assert sorted(m["messageId"] for m in logged) == ["msg-7", "msg-8"]
 
 
