@@ -122,7 +122,7 @@ class BatchProcessor:
         s = self._settings
         users, anonymous = await self._load(items)
         result = BatchResult()
-        stats: Counter[str] = Counter()
+        stats: Counter[tuple[int, str]] = Counter()  # (event day, stat field) → count
         received: dict[str, list[float]] = defaultdict(list)
         for tag in sorted(users):
             self._apply(users[tag], result, stats, received[tag])
@@ -162,7 +162,7 @@ class BatchProcessor:
             result.latencies.extend(written_at - t for t in received[tag])
         return result
 
-    def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[str],
+    def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[tuple[int, str]],
                received: list[float]) -> None:
         """Apply a user's events to their profile; count engagement with published
         variants (the popularity hash stays bounded by the catalog)."""
@@ -196,7 +196,7 @@ class BatchProcessor:
                     for kind, _, device in engagement_counts(
                             engagement.kind, key, profile.context.get("device", "unknown"),
                             self.catalog.category_of):
-                        stats[f"{day}|{stat_field(kind, key, device)}"] += 1
+                        stats[(day, stat_field(kind, key, device))] += 1
             received_at = event.raw.get("receivedAt")
             if isinstance(received_at, str):
                 received.append(_epoch(received_at))
@@ -262,7 +262,7 @@ class BatchProcessor:
         return all(int(f) == 1 for f in flags)
 
     async def _after_write(self, users: dict[str, BatchUser], records: dict[str, dict[str, bytes]],
-                           stats: Counter[str], now: float) -> None:
+                           stats: Counter[tuple[int, str]], now: float) -> None:
         s = self._settings
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, per_placement in records.items():
@@ -281,11 +281,10 @@ class BatchProcessor:
                 if user.redecide_due is not None and tag not in records and not user.events:
                     pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop re-deciding
             days: Counter[int] = Counter()
-            for name, count in stats.items():
-                day_text, field_name = name.split("|", 1)
-                days[int(day_text)] += count
+            for (day, field_name), count in stats.items():
+                days[day] += count
                 pipe.hincrby(STATS_KEY, field_name, count)
-                pipe.hincrby(trend_day_key(int(day_text)), field_name, count)
+                pipe.hincrby(trend_day_key(day), field_name, count)
             for day, count in days.items():
                 pipe.hincrby(TREND_DAYS_KEY, str(day), count)
                 # Kept while it can weigh anything (and a while, for a replayed history).

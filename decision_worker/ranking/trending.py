@@ -107,7 +107,7 @@ class _Flat:
         for reference, totals in self.totals.items():
             weighted = decay_weights(reference - days) * counts
             for h in range(len(HALF_LIVES_DAYS)):
-                np.add.at(totals[h], where, weighted[h])
+                totals[h] += np.bincount(where, weighted[h], minlength=totals.shape[1])
 
     def at(self, reference: int) -> FloatArray:
         totals = self.totals.get(reference)
