@@ -9,7 +9,7 @@ import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
+from redis.asyncio.retry import Retry
 
 
 def client_name() -> str:
