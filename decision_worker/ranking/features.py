@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from decision_worker.ranking import seen_archive
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.context import DEVICES, SOURCES
@@ -36,7 +37,7 @@ FEATURES: tuple[str, ...] = (
     *TREND_FEATURES,  # decayed by event day (trending.py): log click shares, click-through
     "ctx_trend_30d",  # log share of decayed clicks among users of the same device class
     "taste_similarity",  # the variant's content embedding · the user's taste (below)
-    "u_history",  # log1p(variants the user ever engaged with, Profile.seen): 0 = new user
+    "u_history",  # log1p(variants the user engaged with, seen + archived): 0 = new user
     "is_default",
     "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
@@ -189,11 +190,12 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device]
     _trend_columns(x, users, pop, v)
     x[:, :, COLUMN["taste_similarity"]] = taste_similarity(users.profiles, candidates)
-    x[:, :, COLUMN["u_history"]] = np.log1p([len(p.seen) for p in users.profiles])[:, None]
+    x[:, :, COLUMN["u_history"]] = np.log1p([len(p.seen) + seen_archive.size(p.seen_archive)
+                                                for p in users.profiles])[:, None]
     x[:, :, COLUMN["is_default"]] = candidates.is_default[None, :]
     x[:, :, COLUMN["device"]] = users.device[:, None]
     x[:, :, COLUMN["hour"]] = users.hour[:, None]
     x[:, :, COLUMN["source"]] = users.source[:, None]
     x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
-    excluded = candidates.excluded([p.seen for p in users.profiles])
+    excluded = candidates.excluded(users.profiles)
     return x, candidates.eligible(schedule_clock(users), users.languages, excluded)
