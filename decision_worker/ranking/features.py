@@ -135,18 +135,22 @@ def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -
     key_index, embeddings = candidates.content or (candidates.key_index,
                                                    candidates.embeddings)
     taste = np.zeros((len(profiles), embeddings.shape[1]), dtype=np.float32)
-    for u, profile in enumerate(profiles):
-        if not profile.seen:
-            continue
+    sizes = [len(p.seen) for p in profiles]
+    total = sum(sizes)
+    if total:  # the whole batch at once: per-user numpy calls were a tenth of the worker
         get = key_index.get
-        rows = np.fromiter((get(k, -1) for k in profile.seen), np.int64, len(profile.seen))
-        packed = np.fromiter(profile.seen.values(), np.int64, len(profile.seen))
+        rows = np.fromiter((get(k, -1) for p in profiles for k in p.seen), np.int64, total)
+        packed = np.fromiter((c for p in profiles for c in p.seen.values()), np.int64, total)
+        owner = np.repeat(np.arange(len(profiles)), sizes)
         mine = rows >= 0
-        if mine.any():
-            packed = packed[mine]
+        rows, packed, owner = rows[mine], packed[mine], owner[mine]
+        if len(rows):
             views, clicks = packed & MASK, (packed >> BITS) & MASK
-            weights = (clicks + (packed >> (2 * BITS)) + VIEW_WEIGHT * views)
-            taste[u] = weights.astype(np.float32) @ embeddings[rows[mine]]
+            weights = (clicks + (packed >> (2 * BITS)) + VIEW_WEIGHT * views).astype(
+                np.float32)
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            taste[owner[starts]] = np.add.reduceat(weights[:, None] * embeddings[rows],
+                                                   starts, axis=0)
     norms = np.linalg.norm(taste, axis=1, keepdims=True)
     taste = np.where(norms > 0, taste / np.maximum(norms, 1e-12), 0.0)
     similarity: FloatArray = (taste @ candidates.embeddings.T).astype(np.float64)
