@@ -154,7 +154,8 @@ class Product:
         afterwards (the candidate, or the baseline ranker if it was refused) is measured."""
         done = self.cli("train", "--since", ml.iso(since)[:19], "--until",
                         ml.iso(until)[:19])
-        table = [line for line in done.stdout.splitlines() if line.startswith("│")]
+        table = [line for line in done.stdout.splitlines()
+                 if line.startswith("│") or "by history" in line or " − " in line]
         print(f"train: exit {done.returncode}", *table, sep="\n", flush=True)
         promoted = self.cli("promote")
         outcome = (promoted.stdout + promoted.stderr).strip()
