@@ -1,0 +1,148 @@
+"""What a learned model reads: its columns in its order and how each categorical column is
+coded. Stored in the model card, so a loaded model is fed exactly what it was trained on.
+
+Rows (features.py) hold every base feature (`FEATURES`, the context signals coded by their
+fixed vocabularies, `ENCODINGS`) followed by the model's trait columns (trait_columns.py,
+coded by the model's own categories). A model reads a subset of them: training leaves out
+the context signals the feature configuration did not declare and every column that had a
+single value in all training rows. Its categorical context columns are coded by the
+categories it saw in training, `(other)` for any other (a device class or an hour training
+never saw), so no model reads a code it never learned. `model_rows` selects and recodes:
+the worker's scoring and training both call it, and nothing else does.
+
+A card written before feature specs existed (no `columns`) reads every base feature with
+the fixed vocabularies: it loads and scores as it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from decision_worker.errors import ModelError
+from decision_worker.ranking.arrays import FloatArray, IntArray
+from decision_worker.ranking.features import ENCODINGS, FEATURES
+from decision_worker.ranking.trait_columns import (
+    MISSING,
+    NUMERIC,
+    OTHER,
+    PREFIX,
+    TraitColumn,
+)
+
+# Context signals a feature configuration may declare → the base column each one is.
+CONTEXT_SIGNALS: dict[str, str] = {"device": "device", "hour": "hour", "source": "source",
+                                   "locale": "locale_match"}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    columns: tuple[str, ...]  # what the model reads, in its order (LightGBM's names)
+    encodings: Mapping[str, tuple[str, ...]]  # categorical column → category of each code
+    traits: tuple[TraitColumn, ...] = ()  # the trait columns rows carry after FEATURES
+    _take: IntArray = field(init=False, compare=False, repr=False)
+    _recode: tuple[tuple[int, IntArray], ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = {name: i for i, name in enumerate(self.row_features)}
+        unknown = [c for c in self.columns if c not in where]
+        if unknown or len(set(self.columns)) != len(self.columns):
+            raise ModelError(f"columns {unknown or 'repeated'} are not in the rows the worker "
+                             "builds")
+        recode = tuple((j, context_lookup(c, self.encodings[c]))
+                       for j, c in enumerate(self.columns) if c in ENCODINGS)
+        object.__setattr__(self, "_take", np.array([where[c] for c in self.columns],
+                                                   dtype=np.int64))
+        object.__setattr__(self, "_recode", tuple(
+            (j, lut) for j, lut in recode if not np.array_equal(lut, np.arange(len(lut)))))
+
+    @property
+    def row_features(self) -> tuple[str, ...]:
+        """The rows' layout: the base features, then the trait columns."""
+        return FEATURES + tuple(t.name for t in self.traits)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c in self.encodings)
+
+    def model_rows(self, rows: FloatArray, trait_rows: FloatArray | None = None) -> FloatArray:
+        """(N, len(row_features)) rows → (N, len(columns)), context codes recoded. With
+        `trait_rows` (N, len(traits)), `rows` holds the base features only (training: no
+        copy of the whole matrix to append a few columns)."""
+        if trait_rows is None:
+            if not self._recode and len(self._take) == rows.shape[1] and \
+                    np.array_equal(self._take, np.arange(len(self._take))):
+                return rows
+            out = rows[:, self._take]
+        else:
+            out = np.empty((len(rows), len(self._take)))
+            base = self._take < len(FEATURES)
+            out[:, base] = rows[:, self._take[base]]
+            out[:, ~base] = trait_rows[:, self._take[~base] - len(FEATURES)]
+        for j, lut in self._recode:
+            out[:, j] = np.take(lut, out[:, j].astype(np.int64), mode="clip")
+        return out
+
+    def card(self) -> dict[str, Any]:
+        """The model card's part about features (docs/contracts.md)."""
+        return {"features": list(self.row_features), "columns": list(self.columns),
+                "categorical": list(self.categorical),
+                "encodings": {k: list(v) for k, v in self.encodings.items()}}
+
+    @classmethod
+    def legacy(cls) -> FeatureSpec:
+        """Every base feature, the fixed vocabularies: what models were before specs."""
+        return cls(FEATURES, {k: tuple(v) for k, v in ENCODINGS.items()})
+
+    @classmethod
+    def from_card(cls, card: Mapping[str, Any], version: str) -> FeatureSpec:
+        """The spec a card describes; a ModelError saying what differs from this worker."""
+        features = list(card.get("features") or [])
+        encodings = {str(k): tuple(str(c) for c in v)
+                     for k, v in card.get("encodings", ENCODINGS).items()}
+        base, extra = features[:len(FEATURES)], features[len(FEATURES):]
+        if tuple(base) != FEATURES or any(not str(f).startswith(PREFIX) for f in extra) or (
+                "columns" not in card and extra):
+            missing = sorted(set(FEATURES) - set(features))
+            unknown = sorted(set(features) - set(FEATURES) - {f for f in extra
+                                                            if str(f).startswith(PREFIX)})
+            raise ModelError(f"model {version} was trained on another feature spec "
+                             f"(missing {missing or 'none'}, unknown {unknown or 'none'}, "
+                             "or another order)")
+        traits = tuple(trait_column(str(f), encodings.get(str(f)), version) for f in extra)
+        columns = tuple(str(c) for c in card.get("columns") or FEATURES)
+        missing_codes = [c for c in columns if c in ENCODINGS and c not in encodings]
+        if missing_codes:
+            raise ModelError(f"model {version}: no encoding for {', '.join(missing_codes)}")
+        try:
+            return cls(columns, encodings, traits)
+        except ModelError as e:
+            raise ModelError(f"model {version}: {e}") from e
+
+
+def trait_column(name: str, categories: Sequence[str] | None, version: str) -> TraitColumn:
+    """A card's trait column: categorical when it has an encoding, numeric otherwise."""
+    trait = name.removeprefix(PREFIX)
+    if categories is None:
+        return TraitColumn(trait, NUMERIC, ())
+    if tuple(categories[:2]) != (OTHER, MISSING):
+        raise ModelError(f"model {version}: the encoding of {name} does not start with "
+                         f"{OTHER}, {MISSING}")
+    return TraitColumn(trait, categories=tuple(categories))
+
+
+def context_lookup(column: str, categories: Sequence[str]) -> IntArray:
+    """Fixed code of a context signal (features.py) → the model's code for it: the
+    category's place in the model's encoding, else that of `(other)`. A model whose
+    encoding lacks a category and has no `(other)` cannot read this worker's rows."""
+    places = {c: i for i, c in enumerate(categories)}
+    other = places.get(OTHER)
+    lut = [places.get(name, other) for name in ENCODINGS[column]]
+    lost = [name for name, code in zip(ENCODINGS[column], lut, strict=True) if code is None]
+    if lost:
+        raise ModelError(f"encodes {column} differently from this worker (no code for "
+                         f"{', '.join(lost)})")
+    return np.array(lut, dtype=np.int64)
