@@ -7,12 +7,15 @@ read. A YAML file given to `edgepick train --features FILE` (or named by
       age_band: {kind: categorical, max_categories: 8}
       lifetime_value: numeric
     context: [device, hour, source, locale]   # the default: all four
+    content: [category]                       # the default: the variant's category
 
 A trait must be in the privacy allow-list (`EDGEPICK_TRAITS`): no other trait is ever
 stored, so naming one is a mistake, refused with its name before anything is read. A
 categorical trait keeps at most `max_categories` values (default `MAX_CATEGORIES`, 32): the
 most frequent in the training rows; rarer ones and values never seen become "(other)".
-Without a file a model reads no trait and every context signal, as models did before.
+The variant's category (`content`) is what lets trees tie a trait to what users click
+("plan pro clicks trail running"): it keeps its `MAX_CONTENT_CATEGORIES` (64) most frequent
+categories. Without a file a model reads no trait and every context and content signal.
 
 The configuration goes into the model card (`feature_config`) beside what training made
 of it (feature_fit.py: the columns read, their categories, the columns dropped).
@@ -29,10 +32,12 @@ from typing import Any, NoReturn
 import yaml
 
 from decision_worker.errors import FeatureConfigError
-from decision_worker.ranking.feature_spec import CONTEXT_SIGNALS
+from decision_worker.ranking.feature_spec import CONTENT_SIGNALS, CONTEXT_SIGNALS
 from decision_worker.ranking.trait_columns import CATEGORICAL, NUMERIC
 
 MAX_CATEGORIES = 32
+MAX_CONTENT_CATEGORIES = 64
+KEYS = ("traits", "context", "content")
 MAX_CATEGORIES_LIMIT = 1000
 TRAIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # as LightGBM names columns
 
@@ -50,6 +55,7 @@ class FeatureConfig:
     traits: tuple[TraitDeclaration, ...] = ()
     context: tuple[str, ...] = tuple(CONTEXT_SIGNALS)
     source: str = "the default feature configuration"
+    content: tuple[str, ...] = tuple(CONTENT_SIGNALS)
 
     def check_traits(self, allowed: Iterable[str]) -> None:
         """Refuse a trait outside the privacy allow-list, naming it."""
@@ -65,7 +71,7 @@ class FeatureConfig:
         return {"traits": {t.trait: {"kind": t.kind, **(
                     {"max_categories": t.max_categories} if t.kind == CATEGORICAL else {})}
                            for t in self.traits},
-                "context": list(self.context)}
+                "context": list(self.context), "content": list(self.content)}
 
     def _where(self, line: int | None) -> str:
         return f"{self.source}:{line}: " if line else f"{self.source}: "
@@ -99,15 +105,18 @@ def parse_feature_config(text: str, source: str) -> FeatureConfig:
         return FeatureConfig(source=source)
     fail = _Failer(source)
     if not isinstance(data, dict):
-        fail("a feature configuration is a mapping with the keys traits and context", 1)
+        fail(f"a feature configuration is a mapping with the keys {', '.join(KEYS)}", 1)
     lines = _key_lines(node)
     for key in data:
-        if key not in ("traits", "context"):
-            fail(f"unknown key '{key}' (use traits, context)", lines.get(key))
+        if key not in KEYS:
+            fail(f"unknown key '{key}' (use {', '.join(KEYS)})", lines.get(key))
     traits = _traits(data.get("traits"), _key_lines(_value_of(node, "traits")), fail,
                      lines.get("traits"))
-    return FeatureConfig(traits, _context(data.get("context", list(CONTEXT_SIGNALS)), fail,
-                                          lines.get("context")), source)
+    return FeatureConfig(
+        traits, _signals("context", data.get("context", list(CONTEXT_SIGNALS)),
+                         tuple(CONTEXT_SIGNALS), fail, lines.get("context")), source,
+        _signals("content", data.get("content", list(CONTENT_SIGNALS)),
+                 tuple(CONTENT_SIGNALS), fail, lines.get("content")))
 
 
 def _traits(raw: Any, lines: dict[Any, int], fail: _Failer,
@@ -137,15 +146,16 @@ def _traits(raw: Any, lines: dict[Any, int], fail: _Failer,
     return tuple(out)
 
 
-def _context(raw: Any, fail: _Failer, line: int | None) -> tuple[str, ...]:
+def _signals(key: str, raw: Any, known: tuple[str, ...], fail: _Failer,
+             line: int | None) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
-        fail(f"context: a list of signals ({', '.join(CONTEXT_SIGNALS)})", line)
-    unknown = [s for s in raw if s not in CONTEXT_SIGNALS]
+        fail(f"{key}: a list of signals ({', '.join(known)})", line)
+    unknown = [s for s in raw if s not in known]
     if unknown:
-        fail(f"context signal '{unknown[0]}' is not one of {', '.join(CONTEXT_SIGNALS)}", line)
-    return tuple(s for s in CONTEXT_SIGNALS if s in raw)
+        fail(f"{key} signal '{unknown[0]}' is not one of {', '.join(known)}", line)
+    return tuple(s for s in known if s in raw)
 
 
 class _Failer:

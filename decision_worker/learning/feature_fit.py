@@ -1,9 +1,10 @@
 """What training makes of a feature configuration (feature_config.py): the model's spec.
 
 - Categories are learned from the training rows: each declared categorical trait keeps its
-  `max_categories` most frequent values (ties by name), each declared context signal the
-  values that occur; everything else reads as `(other)` (trait_columns.py).
-- Columns: the base features, the declared context signals and traits, minus every column
+  `max_categories` most frequent values (ties by name), the variant's category its
+  `MAX_CONTENT_CATEGORIES` most frequent, each declared context signal the values that
+  occur; everything else reads as `(other)` (trait_columns.py, feature_spec.py).
+- Columns: the base features, the declared signals and traits, minus every column
   with a single value in all training rows. Such a column cannot split anything, and at
   serving it would only ever read values the model never learned from (a device class the
   training window never had), so it is dropped and the card says why.
@@ -18,9 +19,13 @@ import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.learning.examples import Examples
-from decision_worker.learning.feature_config import FeatureConfig, TraitDeclaration
+from decision_worker.learning.feature_config import (
+    MAX_CONTENT_CATEGORIES,
+    FeatureConfig,
+    TraitDeclaration,
+)
 from decision_worker.ranking.arrays import FloatArray
-from decision_worker.ranking.feature_spec import CONTEXT_SIGNALS, FeatureSpec
+from decision_worker.ranking.feature_spec import CONTENT_SIGNALS, CONTEXT_SIGNALS, FeatureSpec
 from decision_worker.ranking.features import COLUMN, ENCODINGS, FEATURES
 from decision_worker.ranking.trait_columns import (
     MISSING,
@@ -40,9 +45,14 @@ UNDECLARED = "not in the feature configuration"
 def fit_spec(config: FeatureConfig, train_set: Examples) -> tuple[FeatureSpec, dict[str, str]]:
     """The spec of a model trained on `train_set`, and the columns left out with why."""
     traits = tuple(_trait_column(d, train_set) for d in config.traits)
-    declared = {CONTEXT_SIGNALS[s] for s in config.context}
-    undeclared = {c for c in CONTEXT_SIGNALS.values() if c not in declared}
+    declared = {CONTEXT_SIGNALS[s] for s in config.context} | {
+        CONTENT_SIGNALS[s] for s in config.content}
+    undeclared = {c for c in (*CONTEXT_SIGNALS.values(), *CONTENT_SIGNALS.values())
+                  if c not in declared}
     encodings = {c: _context_categories(c, train_set.x) for c in declared if c in ENCODINGS}
+    if "v_category" in declared:
+        encodings["v_category"] = (OTHER, *_most_frequent(Counter(train_set.category),
+                                                          MAX_CONTENT_CATEGORIES))
     encodings.update({t.name: t.categories for t in traits if t.kind != NUMERIC})
     candidates = tuple(c for c in FEATURES if c not in undeclared) + tuple(t.name for t in traits)
     full = FeatureSpec(candidates, encodings, traits)
@@ -88,8 +98,12 @@ def _trait_column(declared: TraitDeclaration, train_set: Examples) -> TraitColum
         category = category_of(traits.get(declared.trait))
         if category is not None:
             counts[category] += size
-    top = sorted(counts, key=lambda c: (-counts[c], c))[:declared.max_categories]
-    return TraitColumn(declared.trait, categories=(OTHER, MISSING, *top))
+    return TraitColumn(declared.trait, categories=(
+        OTHER, MISSING, *_most_frequent(counts, declared.max_categories)))
+
+
+def _most_frequent(counts: Counter[str], limit: int) -> list[str]:
+    return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
 
 
 def _context_categories(column: str, x: FloatArray) -> tuple[str, ...]:

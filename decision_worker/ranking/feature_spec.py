@@ -1,22 +1,23 @@
 """What a learned model reads: its columns in its order and how each categorical column is
 coded. Stored in the model card, so a loaded model is fed exactly what it was trained on.
 
-Rows (features.py) hold every base feature (`FEATURES`, the context signals coded by their
-fixed vocabularies, `ENCODINGS`) followed by the model's trait columns (trait_columns.py,
-coded by the model's own categories). A model reads a subset of them: training leaves out
-the context signals the feature configuration did not declare and every column that had a
-single value in all training rows. Its categorical context columns are coded by the
-categories it saw in training, `(other)` for any other (a device class or an hour training
-never saw), so no model reads a code it never learned. `model_rows` selects and recodes:
-the worker's scoring and training both call it, and nothing else does.
+Rows (features.py) hold every base feature (`FEATURES`: the context signals coded by their
+fixed vocabularies, `ENCODINGS`; the variant's category by a stable code of its name)
+followed by the model's trait columns (trait_columns.py, coded by the model's own
+categories). A model reads a subset of them, by name: training leaves out the signals the
+feature configuration did not declare and every column that had a single value in all
+training rows. Its categorical columns are coded by the categories it saw in training,
+`(other)` for any other (a device class, an hour or a content category training never saw),
+so no model reads a code it never learned. `model_rows` selects and recodes: the worker's
+scoring and training both call it, and nothing else does.
 
-A card written before feature specs existed (no `columns`) reads every base feature with
-the fixed vocabularies: it loads and scores as it did.
+A card written before feature specs existed (no `columns`) reads its `features` with the
+fixed vocabularies: it loads and scores as it did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.ranking.arrays import FloatArray, IntArray
-from decision_worker.ranking.features import ENCODINGS, FEATURES
+from decision_worker.ranking.features import COLUMN, ENCODINGS, FEATURES, NAME_CODED
+from decision_worker.ranking.name_codes import NameLookup
 from decision_worker.ranking.trait_columns import (
     MISSING,
     NUMERIC,
@@ -33,9 +35,11 @@ from decision_worker.ranking.trait_columns import (
     TraitColumn,
 )
 
-# Context signals a feature configuration may declare → the base column each one is.
+# Signals a feature configuration may declare → the base column each one is.
 CONTEXT_SIGNALS: dict[str, str] = {"device": "device", "hour": "hour", "source": "source",
                                    "locale": "locale_match"}
+CONTENT_SIGNALS: dict[str, str] = {"category": "v_category"}
+Recode = Callable[[FloatArray], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class FeatureSpec:
     encodings: Mapping[str, tuple[str, ...]]  # categorical column → category of each code
     traits: tuple[TraitColumn, ...] = ()  # the trait columns rows carry after FEATURES
     _take: IntArray = field(init=False, compare=False, repr=False)
-    _recode: tuple[tuple[int, IntArray], ...] = field(init=False, compare=False, repr=False)
+    _recode: tuple[tuple[int, Recode], ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         where = {name: i for i, name in enumerate(self.row_features)}
@@ -52,12 +56,14 @@ class FeatureSpec:
         if unknown or len(set(self.columns)) != len(self.columns):
             raise ModelError(f"columns {unknown or 'repeated'} are not in the rows the worker "
                              "builds")
-        recode = tuple((j, context_lookup(c, self.encodings[c]))
-                       for j, c in enumerate(self.columns) if c in ENCODINGS)
+        uncoded = [c for c in self.columns if c in NAME_CODED and c not in self.encodings]
+        if uncoded:
+            raise ModelError(f"no encoding for {', '.join(uncoded)}")
         object.__setattr__(self, "_take", np.array([where[c] for c in self.columns],
                                                    dtype=np.int64))
         object.__setattr__(self, "_recode", tuple(
-            (j, lut) for j, lut in recode if not np.array_equal(lut, np.arange(len(lut)))))
+            (j, recode) for j, c in enumerate(self.columns)
+            if (recode := _recoding(c, self.encodings.get(c))) is not None))
 
     @property
     def row_features(self) -> tuple[str, ...]:
@@ -82,8 +88,8 @@ class FeatureSpec:
             base = self._take < len(FEATURES)
             out[:, base] = rows[:, self._take[base]]
             out[:, ~base] = trait_rows[:, self._take[~base] - len(FEATURES)]
-        for j, lut in self._recode:
-            out[:, j] = np.take(lut, out[:, j].astype(np.int64), mode="clip")
+        for j, recode in self._recode:
+            out[:, j] = recode(out[:, j])
         return out
 
     def card(self) -> dict[str, Any]:
@@ -94,29 +100,23 @@ class FeatureSpec:
 
     @classmethod
     def legacy(cls) -> FeatureSpec:
-        """Every base feature, the fixed vocabularies: what models were before specs."""
-        return cls(FEATURES, {k: tuple(v) for k, v in ENCODINGS.items()})
+        """Every base feature of fixed vocabulary: what models read before specs."""
+        return cls(tuple(c for c in FEATURES if c not in NAME_CODED),
+                   {k: tuple(v) for k, v in ENCODINGS.items()})
 
     @classmethod
     def from_card(cls, card: Mapping[str, Any], version: str) -> FeatureSpec:
         """The spec a card describes; a ModelError saying what differs from this worker."""
-        features = list(card.get("features") or [])
+        features = [str(f) for f in card.get("features") or []]
         encodings = {str(k): tuple(str(c) for c in v)
                      for k, v in card.get("encodings", ENCODINGS).items()}
-        base, extra = features[:len(FEATURES)], features[len(FEATURES):]
-        if tuple(base) != FEATURES or any(not str(f).startswith(PREFIX) for f in extra) or (
-                "columns" not in card and extra):
-            missing = sorted(set(FEATURES) - set(features))
-            unknown = sorted(set(features) - set(FEATURES) - {f for f in extra
-                                                            if str(f).startswith(PREFIX)})
-            raise ModelError(f"model {version} was trained on another feature spec "
-                             f"(missing {missing or 'none'}, unknown {unknown or 'none'}, "
-                             "or another order)")
-        traits = tuple(trait_column(str(f), encodings.get(str(f)), version) for f in extra)
-        columns = tuple(str(c) for c in card.get("columns") or FEATURES)
-        missing_codes = [c for c in columns if c in ENCODINGS and c not in encodings]
-        if missing_codes:
-            raise ModelError(f"model {version}: no encoding for {', '.join(missing_codes)}")
+        unknown = [f for f in features if f not in COLUMN and not f.startswith(PREFIX)]
+        if unknown or not features:
+            raise ModelError(f"model {version} was trained on features this worker does not "
+                             f"build: {', '.join(unknown) or 'none listed'}")
+        traits = tuple(trait_column(f, encodings.get(f), version) for f in features
+                       if f.startswith(PREFIX))
+        columns = tuple(str(c) for c in card.get("columns") or features)
         try:
             return cls(columns, encodings, traits)
         except ModelError as e:
@@ -132,6 +132,20 @@ def trait_column(name: str, categories: Sequence[str] | None, version: str) -> T
         raise ModelError(f"model {version}: the encoding of {name} does not start with "
                          f"{OTHER}, {MISSING}")
     return TraitColumn(trait, categories=tuple(categories))
+
+
+def _recoding(column: str, categories: Sequence[str] | None) -> Recode | None:
+    """How a base categorical column's values become the model's codes (None: as they
+    are, for numeric columns, trait columns and fixed codes the model reads unchanged)."""
+    if column in NAME_CODED and categories is not None:
+        return NameLookup(categories, list(categories).index(OTHER) if OTHER in categories
+                          else 0)
+    if column not in ENCODINGS or categories is None:
+        return None
+    lut = context_lookup(column, categories)
+    if np.array_equal(lut, np.arange(len(lut))):
+        return None
+    return lambda codes: np.take(lut, codes.astype(np.int64), mode="clip").astype(np.float64)
 
 
 def context_lookup(column: str, categories: Sequence[str]) -> IntArray:

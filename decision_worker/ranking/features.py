@@ -45,8 +45,12 @@ FEATURES: tuple[str, ...] = (
     "is_default",
     "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
+    "v_category",  # categorical: the variant's category, by name code (name_codes.py)
 )
-CATEGORICAL = ("device", "hour", "source")
+CATEGORICAL = ("device", "hour", "source", "v_category")
+# Categorical columns without a fixed vocabulary: a model reads them only through the
+# categories its card lists (feature_spec.py); models from before feature specs never did.
+NAME_CODED = ("v_category",)
 # How the categorical columns are encoded: stored in every model card and checked at load,
 # so a model never reads indices that meant something else when it was trained.
 ENCODINGS: dict[str, list[str]] = {
@@ -209,5 +213,6 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["hour"]] = users.hour[:, None]
     x[:, :, COLUMN["source"]] = users.source[:, None]
     x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
+    x[:, :, COLUMN["v_category"]] = candidates.category_codes[None, :]
     excluded = candidates.excluded([p.seen for p in users.profiles])
     return x, candidates.eligible(schedule_clock(users), users.languages, excluded)
