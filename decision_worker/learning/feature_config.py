@@ -12,7 +12,8 @@ read. A YAML file given to `edgepick train --features FILE` (or named by
 A trait must be in the privacy allow-list (`EDGEPICK_TRAITS`): no other trait is ever
 stored, so naming one is a mistake, refused with its name before anything is read. A
 categorical trait keeps at most `max_categories` values (default `MAX_CATEGORIES`, 32): the
-most frequent in the training rows; rarer ones and values never seen become "(other)".
+most frequent in the training rows among those at least 10 distinct users have; rarer ones
+and values never seen become "(other)".
 The variant's category (`content`) is what lets trees tie a trait to what users click
 ("plan pro clicks trail running"): it keeps its `MAX_CONTENT_CATEGORIES` (64) most frequent
 categories. Without a file a model reads no trait and every context and content signal.

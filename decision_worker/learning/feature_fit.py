@@ -1,7 +1,9 @@
 """What training makes of a feature configuration (feature_config.py): the model's spec.
 
 - Categories are learned from the training rows: each declared categorical trait keeps its
-  `max_categories` most frequent values (ties by name), the variant's category its
+  `max_categories` most frequent values (ties by name) among those at least
+  `MIN_TRAIT_USERS` distinct users have (a rarer value says more about a person than about
+  a segment, and would be written into the model card), the variant's category its
   `MAX_CONTENT_CATEGORIES` most frequent, each declared context signal the values that
   occur; everything else reads as `(other)` (trait_columns.py, feature_spec.py).
 - Columns: the base features, the declared signals and traits, minus every column
@@ -12,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import replace
 
 import numpy as np
@@ -37,6 +39,7 @@ from decision_worker.ranking.trait_columns import (
     trait_matrix,
 )
 
+MIN_TRAIT_USERS = 10
 CONSTANT = "one value in every training row"
 ABSENT = "no training row has this trait"
 UNDECLARED = "not in the feature configuration"
@@ -94,12 +97,16 @@ def _trait_column(declared: TraitDeclaration, train_set: Examples) -> TraitColum
     if declared.kind == NUMERIC:
         return TraitColumn(declared.trait, NUMERIC, ())
     counts: Counter[str] = Counter()
-    for traits, size in zip(train_set.group_traits, train_set.group_sizes, strict=True):
+    users: dict[str, set[str]] = defaultdict(set)
+    for g, (traits, size) in enumerate(zip(train_set.group_traits, train_set.group_sizes,
+                                           strict=True)):
         category = category_of(traits.get(declared.trait))
         if category is not None:
             counts[category] += size
+            users[category].add(train_set.group_user[g] if train_set.group_user else str(g))
+    shared = Counter({c: n for c, n in counts.items() if len(users[c]) >= MIN_TRAIT_USERS})
     return TraitColumn(declared.trait, categories=(
-        OTHER, MISSING, *_most_frequent(counts, declared.max_categories)))
+        OTHER, MISSING, *_most_frequent(shared, declared.max_categories)))
 
 
 def _most_frequent(counts: Counter[str], limit: int) -> list[str]:

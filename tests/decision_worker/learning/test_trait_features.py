@@ -128,6 +128,7 @@ def test_unseen_categories_read_as_other_at_serving() -> None:
 
 
 def test_a_trait_with_many_values_keeps_its_most_frequent_and_the_rest_is_other() -> None:
+    # one decision per user here
     values = [f"segment-{i:02d}" for i in range(40) for _ in range(40 - i)]  # 00 most often
     examples = _examples([{"segment": v} for v in values] + [{}])
     spec, _ = fit_spec(FeatureConfig((TraitDeclaration("segment", max_categories=5),)),
@@ -136,6 +137,9 @@ def test_a_trait_with_many_values_keeps_its_most_frequent_and_the_rest_is_other(
     assert column.categories == (OTHER, MISSING, *(f"segment-{i:02d}" for i in range(5)))
     codes = trait_matrix([{"segment": "segment-00"}, {"segment": "segment-30"}, {}], (column,))
     assert codes[:, 0].tolist() == [2.0, 0.0, 1.0]
+    # a value fewer than MIN_TRAIT_USERS people have is not kept, however few values there are
+    spec, _ = fit_spec(FeatureConfig((TraitDeclaration("segment"),)), examples)
+    assert spec.traits[0].categories[-1] == "segment-30"  # 10 users; segment-31 has 9
 
 
 def test_a_card_from_before_feature_specs_loads_and_scores_as_it_did() -> None:
