@@ -4,9 +4,11 @@ The window is [since, until) of *event* time (default: the `days` days before no
 from the log's event-day partitions, so imported history trains like live traffic.
 Its slates are split by time: the first 70 % train, the next 10 % stop training early, the
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
-is promoted) and plain popularity, side by side. The candidate is registered with its card
-(spec, parameters, window, metrics) and becomes the shadow model; `edgepick promote`
-decides whether it serves.
+is promoted) and plain popularity, side by side. The feature configuration
+(feature_config.py) says which traits and context signals the candidate may read; what it
+reads is fitted on the training part (feature_fit.py). The candidate is registered with its
+card (feature spec, parameters, window, metrics) and becomes the shadow model;
+`edgepick promote` decides whether it serves.
 """
 
 from __future__ import annotations
