@@ -91,17 +91,21 @@ class Examples:
         and a sort that keeps ties in input order would then rank by position: an
         all-ties model would look as good as the position bias. Training and evaluation
         therefore never see the logged order."""
-        rng = np.random.default_rng(seed)
-        starts = np.concatenate([[0], np.cumsum(self.group_sizes)]).astype(np.int64)
-        rows = np.concatenate([starts[g] + rng.permutation(size)
-                               for g, size in enumerate(self.group_sizes)]
-                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        rows = self.shuffle_order(seed)
         return Examples(self.x[rows], self.label[rows], self.position[rows],
                         list(self.group_sizes), self.group_time, list(self.group_placement),
                         self.group_history, [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
                         list(self.candidates), list(self.group_kind), list(self.group_user),
                         list(self.group_traits))
+
+    def shuffle_order(self, seed: int = 0) -> np.ndarray:
+        """The row order of `shuffled(seed)`."""
+        rng = np.random.default_rng(seed)
+        starts = np.concatenate([[0], np.cumsum(self.group_sizes)]).astype(np.int64)
+        return np.concatenate([starts[g] + rng.permutation(size)
+                               for g, size in enumerate(self.group_sizes)]
+                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
     def with_clicks(self) -> Examples:
         starts = np.concatenate([[0], np.cumsum(self.group_sizes)])

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lightgbm as lgb
+import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.learning.examples import Examples
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.feature_fit import fit_spec, trait_rows
+from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.feature_spec import FeatureSpec
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -64,17 +66,16 @@ def train(train_set: Examples, valid_set: Examples, params: dict[str, Any] | Non
     if valid_set.groups == 0:
         raise ModelError("no validation groups with a click: cannot stop early honestly")
     merged = {**DEFAULT_PARAMS, **(params or {})}
-    train_set, valid_set = train_set.shuffled(1), valid_set.shuffled(2)
     spec, dropped = fit_spec(features, train_set)
     categorical = [spec.columns.index(c) for c in spec.categorical]
-    dtrain = lgb.Dataset(spec.model_rows(train_set.x, trait_rows(train_set, spec.traits)),
-                         train_set.label, group=train_set.group_sizes,
-                         position=train_set.position if position_debiasing else None,
+    x, label, position = model_matrix(train_set, spec, 1)
+    dtrain = lgb.Dataset(x, label, group=train_set.group_sizes,
+                         position=position if position_debiasing else None,
                          feature_name=list(spec.columns),
                          categorical_feature=categorical, free_raw_data=False)
-    dvalid = lgb.Dataset(spec.model_rows(valid_set.x, trait_rows(valid_set, spec.traits)),
-                         valid_set.label, group=valid_set.group_sizes,
-                         reference=dtrain, categorical_feature=categorical)
+    x, label, _ = model_matrix(valid_set, spec, 2)
+    dvalid = lgb.Dataset(x, label, group=valid_set.group_sizes, reference=dtrain,
+                         categorical_feature=categorical)
     evals: dict[str, Any] = {}
     booster = lgb.train(merged, dtrain, num_boost_round=int(merged.pop("num_boost_round",
                                                                        MAX_ROUNDS)),
@@ -85,3 +86,15 @@ def train(train_set: Examples, valid_set: Examples, params: dict[str, Any] | Non
     rounds = (booster.best_iteration if early_stopping else 0) or booster.current_iteration()
     valid = {name: float(values[rounds - 1]) for name, values in evals["valid"].items()}
     return TrainedModel(booster, rounds, merged, spec, valid, dropped)
+
+
+def model_matrix(examples: Examples, spec: FeatureSpec,
+                 seed: int) -> tuple[FloatArray, np.ndarray, np.ndarray]:
+    """The model's rows of `examples` with their labels and positions, rows shuffled within
+    each group (Examples.shuffled says why), shuffled column by column in place: no copy of
+    the whole base matrix (training's peak memory)."""
+    order = examples.shuffle_order(seed)
+    x = spec.model_rows(examples.x, trait_rows(examples, spec.traits))
+    for j in range(x.shape[1]):
+        x[:, j] = x[order, j]
+    return x, examples.label[order], examples.position[order]

@@ -83,11 +83,10 @@ class FeatureSpec:
                     np.array_equal(self._take, np.arange(len(self._take))):
                 return rows
             out = rows[:, self._take]
-        else:
+        else:  # column by column: no temporary copy of the whole matrix
             out = np.empty((len(rows), len(self._take)))
-            base = self._take < len(FEATURES)
-            out[:, base] = rows[:, self._take[base]]
-            out[:, ~base] = trait_rows[:, self._take[~base] - len(FEATURES)]
+            for j, i in enumerate(self._take):
+                out[:, j] = rows[:, i] if i < len(FEATURES) else trait_rows[:, i - len(FEATURES)]
         for j, recode in self._recode:
             out[:, j] = recode(out[:, j])
         return out
