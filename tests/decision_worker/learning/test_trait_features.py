@@ -26,6 +26,7 @@ from decision_worker.learning.feature_fit import fit_spec
 from decision_worker.learning.pipeline import evaluate_side_by_side, run_training, split_by_time
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
+from decision_worker.learning.report import write_html
 from decision_worker.learning.synthetic import Population, as_logged, log_messages
 from decision_worker.learning.training import train
 from decision_worker.ranking.compiled import probe_rows
@@ -98,6 +99,8 @@ def test_constant_columns_are_dropped_and_the_card_round_trips(tmp_path: Path) -
     assert ranker.spec.columns == report.columns and ranker.traits == (
         TraitColumn("plan", categories=tuple(card["encodings"]["trait_plan"])),
         TraitColumn("tier", NUMERIC, ()))
+    html = write_html(report, tmp_path / "report.html").read_text()
+    assert "trait_plan" in html and "trait_segment: no training row has this trait" in html
     assert ranker.compile(tmp_path / "compiled")  # the compiled model agrees on probe rows
     rows = probe_rows(ranker.traits)
     assert ranker.score(rows).shape == (len(rows),)
