@@ -69,7 +69,8 @@ def main() -> None:
         profiles.append(profile)
     batch = min(200, args.users)
     started = time.perf_counter()
-    eligible = feed.eligible(np.full(batch, now), ["en"] * batch, [[] for _ in range(batch)])
+    nothing = [([], np.zeros(0, np.uint64)) for _ in range(batch)]
+    eligible = feed.eligible(np.full(batch, now), ["en"] * batch, nothing)
     eligibility_us = (time.perf_counter() - started) / batch * 1e6
     times = []
     for n, profile in enumerate(profiles):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -39,18 +38,21 @@ from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.settings import WorkerSettings
 from edge_functions.app import create_app
-from edge_functions.decision_record import decode
 from edge_functions.env import HttpServerSettings
 from edge_functions.errors import EdgepickError
 from edge_functions.http_protocol import http_protocol
-from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
+from edge_functions.keys import MANIFEST_KEY
 from edge_functions.redis_client import connect_async, connect_sync
 from edge_functions.settings import ServingSettings
+from edgepick.demo_summary import print_summary
 from edgepick.reporting import publish_with_progress
 
 EXAMPLE_CONTENT = Path(__file__).parent / "examples" / "content"
 HISTORY_IMPRESSIONS = 12  # past impressions per synthetic user
 POST_BATCH = 500
+# Session starts arrive one per request at this pace (a busy site's, not a burst), so the
+# latency the summary prints is what a user would wait for.
+SESSION_STARTS_PER_S = 100
 
 
 class DemoError(EdgepickError):
@@ -97,9 +99,12 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
                 HISTORY_IMPRESSIONS, now - dt.timedelta(minutes=1), run=run))
             _wait_drained(redis)
             worker.reset_latencies()
-            _post(console, client, api.base, "session start", population.session_starts(now, run))
+            _post(console, client, api.base, "session start", population.session_starts(now, run),
+                  per_second=SESSION_STARTS_PER_S)
             _wait_drained(redis)
-            _print_summary(console, redis, settings, population, worker.worker)
+            assert worker.worker is not None
+            print_summary(console, redis, settings, population, worker.worker.totals,
+                          SESSION_STARTS_PER_S)
             _train_on_the_log(console, settings, redis)
             _print_tour(console, client, edge.base, api.base, population)
         if once:
@@ -172,13 +177,19 @@ class _WorkerThread:
 
 
 def _post(console: Console, client: httpx.Client, api: str, what: str,
-          messages: Iterable[dict[str, Any]]) -> None:
+          messages: Iterable[dict[str, Any]], per_second: float | None = None) -> None:
+    """Post in batches of POST_BATCH, or with `per_second` one message per request at
+    that pace."""
     items = list(messages)
+    size = 1 if per_second else POST_BATCH
+    started = time.monotonic()
     with Progress(TextColumn(f"posting {what} events"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task(what, total=len(items))
         iterator = iter(items)
-        while batch := list(islice(iterator, POST_BATCH)):
+        for sent, batch in enumerate(iter(lambda: list(islice(iterator, size)), [])):
+            if per_second:
+                time.sleep(max(0.0, started + sent / per_second - time.monotonic()))
             answer = client.post(f"{api}/v1/events", json={"batch": batch})
             if answer.status_code != 200:
                 raise DemoError(f"the events API answered {answer.status_code}: "
@@ -195,49 +206,6 @@ def _wait_drained(redis: Redis, seconds: float = 120) -> None:
         return bool(group["pending"] == 0 and group["last-delivered-id"] == newest)
 
     _wait_for(drained, seconds, "the worker did not catch up with the events")
-
-
-def _print_summary(console: Console, redis: Redis, settings: WorkerSettings,
-                   population: Population,
-                   worker: Worker | None) -> None:
-    assert worker is not None
-    secret = settings.key_secret_bytes
-    placements = sorted(population.catalog.placements)
-    decided_ctr: list[float] = []
-    default_ctr: list[float] = []
-    held = 0
-    for user in population.users:
-        tag = user_tag(secret, user.user_id)
-        raws: Any = redis.mget([decision_key(tag, p) for p in placements])
-        for placement, raw in zip(placements, raws, strict=True):
-            if raw is None:
-                raise DemoError(f"no decision for {user.user_id} in {placement}")
-            record = decode(raw)
-            if record.arm == "holdout":
-                held += placement == placements[0]
-                continue
-            candidates = population.catalog.placements[placement]
-            default = candidates.variants[candidates.default_index]
-            decided_ctr.append(population.click_probability(user, placement, record.ranked[0]))
-            default_ctr.append(population.click_probability(user, placement, default))
-    latencies = sorted(worker.totals.latencies)
-    table = Table(title=f"Synthetic population: {len(population.users)} users, "
-                        f"{len(placements)} placements", show_header=False)
-    table.add_column("what")
-    table.add_column("figure")
-    table.add_row("decisions written", f"{worker.totals.decisions:,}")
-    if latencies:
-        p50 = statistics.median(latencies) * 1000
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-        table.add_row("session start → decision", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-        table.add_row("", f"({len(population.users)} sessions posted in bursts of {POST_BATCH})")
-    if decided_ctr:
-        mine, theirs = statistics.fmean(decided_ctr), statistics.fmean(default_ctr)
-        table.add_row("click-through, decided variants", f"{mine:.2%}")
-        table.add_row("click-through, the defaults", f"{theirs:.2%}")
-        table.add_row("lift", f"×{mine / theirs:.2f}")
-    table.add_row("holdout (always the default)", f"{held} users")
-    console.print(table)
 
 
 def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) -> None:

@@ -15,6 +15,7 @@ from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
 from decision_worker.learning.evaluation import METRICS
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
+from decision_worker.learning.history_buckets import describe
 from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import registry_from_url
 from decision_worker.learning.report import write_html
@@ -36,7 +37,7 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
                               settings.lateness_s, days, until, since,
                               on_step=lambda step: status.update(f"training: {step}"),
                               rules=event_rules(settings), secret=settings.key_secret_bytes,
-                              features=features)
+                              rank_limit=settings.rank_limit, features=features)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
                         f"{report.groups['test']:,} slates and session starts of the window")
     table.add_column("metric")
@@ -50,6 +51,9 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
         console.print(f"candidate − production on {report.primary}: {c.describe()} "
                       f"(95 % interval, {c.groups:,} groups of {c.users:,} users resampled)",
                       highlight=False)
+    trending = report.evaluations[2].name if len(report.evaluations) > 2 else ""
+    for line in describe(report.by_history, report.primary, trending.split(" (")[0]):
+        console.print(f"  by history: {line}", highlight=False)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
                   f"{report.corrupt_lines} unreadable lines); groups: "

@@ -49,7 +49,7 @@ def trending_half_life(valid_set: Examples) -> int:
     best, best_score = HALF_LIVES_DAYS[0], -1.0
     for half_life in HALF_LIVES_DAYS:
         scorer = trending_scorer(half_life)
-        users, per_session = session_outcomes(scorer, valid_set)
+        users, per_session, _ = session_outcomes(scorer, valid_set)
         if users:
             mean = float(per_session["s_ndcg@5"].mean())
         else:
@@ -77,6 +77,8 @@ class Evaluation:
     # paired bootstrap of promotion resamples these by user).
     session_users: list[str] = field(default_factory=list)
     per_session: dict[str, FloatArray] = field(default_factory=dict)
+    session_history: np.ndarray = field(  # events the user had before each session start
+        default_factory=lambda: np.zeros(0, dtype=np.int64))
     slate_users: list[str] = field(default_factory=list)
     per_slate_ndcg1: FloatArray = field(default_factory=lambda: np.zeros(0))
 
@@ -121,18 +123,20 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
                        if p in catalog.placements)
     metrics["coverage"] = len(set(keyed)) / catalog_size if catalog_size else float("nan")
     metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed])
-    users, per_session = session_outcomes(score, examples)
+    users, per_session, histories = session_outcomes(score, examples)
     metrics.update({m: _mean(list(per_session[m])) for m in SESSION_METRICS})
     return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()}, users,
-                      per_session, slate_users, np.array(per_group[1]))
+                      per_session, histories, slate_users, np.array(per_group[1]))
 
 
 def session_outcomes(score: Scorer, examples: Examples
-                     ) -> tuple[list[str], dict[str, FloatArray]]:
-    """Per session group with every candidate kept: hit@1, hit@5, NDCG@5 of the variants
-    the user clicked, among all candidates ranked by `score`."""
+                     ) -> tuple[list[str], dict[str, FloatArray], np.ndarray]:
+    """Per session group with every candidate kept: its user, hit@1, hit@5, NDCG@5 of the
+    variants the user clicked, among all candidates ranked by `score`, and the user's
+    events before it."""
     starts = np.concatenate([[0], np.cumsum(examples.group_sizes)]).astype(np.int64)
     users: list[str] = []
+    history: list[int] = []
     values: dict[str, list[float]] = {m: [] for m in SESSION_METRICS}
     for g, kept in enumerate(examples.candidates):
         if kept is None or not kept[1] or examples.group_kind[g] != "session":
@@ -145,10 +149,11 @@ def session_outcomes(score: Scorer, examples: Examples
         discounts = 1.0 / np.log2(np.arange(2, 2 + len(hits)))
         ideal = discounts[:min(len(truth), len(hits))].sum()
         users.append(examples.group_user[g])
+        history.append(int(examples.group_history[g]))
         values["s_hit@1"].append(float(hits[:1].sum() > 0))
         values["s_hit@5"].append(float(hits.sum() > 0))
         values["s_ndcg@5"].append(float((hits * discounts).sum() / ideal) if ideal else 0.0)
-    return users, {m: np.array(v) for m, v in values.items()}
+    return users, {m: np.array(v) for m, v in values.items()}, np.array(history, np.int64)
 
 
 def ndcg_at(labels: np.ndarray, scores: FloatArray, k: int) -> float:

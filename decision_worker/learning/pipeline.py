@@ -25,6 +25,7 @@ from decision_worker.errors import ModelError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning.evaluation import (
+    SESSION_METRICS,
     Evaluation,
     evaluate,
     popularity_scorer,
@@ -35,6 +36,7 @@ from decision_worker.learning.evaluation import (
 from decision_worker.learning.examples import Examples, build_examples, decision_times
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.feature_fit import with_trait_columns
+from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
@@ -62,6 +64,7 @@ class TrainingReport:
     production_version: str | None = None
     primary: str = "ndcg@1"
     comparison: Interval | None = None  # candidate − production on `primary`
+    by_history: dict[str, dict[str, Any]] = field(default_factory=dict)  # history_buckets.py
     columns: tuple[str, ...] = ()  # what the candidate reads
     dropped: dict[str, str] = field(default_factory=dict)  # column → why it is not read
 
@@ -72,17 +75,13 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                  params: dict[str, Any] | None = None,
                  on_step: Callable[[str], None] = lambda step: None,
                  rules: EventRules = DEFAULT_RULES, secret: bytes = b"",
+                 rank_limit: int = 500,
                  features: FeatureConfig = DEFAULT_FEATURES) -> TrainingReport:
     """`secret` (EDGEPICK_KEY_SECRET) recognises forgotten ids in the log's tombstones;
+    `rank_limit` is the worker's (EDGEPICK_RANK_LIMIT), so the replay retrieves as it does;
     `features` says which traits and context signals the model may read (a trait outside
     `rules`' allow-list is refused before anything is read)."""
-    until = until or dt.datetime.now(dt.UTC)
-    since = since or until - dt.timedelta(days=days)
-    if since >= until:
-        raise ModelError(f"the window is empty: since {since:%Y-%m-%d %H:%M} is not before "
-                         f"until {until:%Y-%m-%d %H:%M}")
-    if not catalog.placements:
-        raise ModelError("the manifest has no placements: publish content first")
+    since, until = _window(catalog, days, since, until)
     features.check_traits(rules.allowed_traits)
     steps = _Steps(on_step)
 
@@ -91,7 +90,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
 
     steps.start("features")
-    sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until)
+    sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until, rank_limit)
     train_set, valid_set, test_set = sets
 
     steps.start("train")
@@ -106,6 +105,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     production = _production_ranker(registry, production_version)
     evaluations, primary, comparison = evaluate_side_by_side(candidate, production, half_life,
                                                              test_set, catalog)
+    buckets = by_history(evaluations[:3], primary) if primary in SESSION_METRICS else {}
     steps.start(None)
 
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
@@ -117,11 +117,12 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
+        "by_history": buckets,
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
-                          comparison, trained.spec.columns, trained.dropped)
+                          comparison, buckets, trained.spec.columns, trained.dropped)
 
 
 def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
@@ -170,7 +171,7 @@ def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[
 
 
 def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
-                  since: dt.datetime, until: dt.datetime
+                  since: dt.datetime, until: dt.datetime, rank_limit: int = 500
                   ) -> tuple[tuple[Examples, Examples, Examples], tuple[float, float],
                              dict[str, int]]:
     """(train, validation, test) examples by slate time, the two cuts, and the skips."""
@@ -190,7 +191,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
     examples = build_examples(events, catalog, lateness_s, since.timestamp(),
                               until.timestamp(), keep_candidates=True,
                               keep_candidates_since=cut_valid,
-                              keep_sessions_since=cut_train)  # trending's half-life
+                              keep_sessions_since=cut_train,  # trending's half-life
+                              rank_limit=rank_limit)
     if examples.groups == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")
@@ -201,6 +203,19 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
         raise ModelError("no clicks in the training part of the window: nothing to learn")
     return ((train_set, valid_set, examples.select(at >= cut_valid)), (cut_train, cut_valid),
             examples.skipped)
+
+
+def _window(catalog: Catalog, days: int, since: dt.datetime | None,
+            until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    """(since, until) of the training window, checked; until defaults to now."""
+    until = until or dt.datetime.now(dt.UTC)
+    since = since or until - dt.timedelta(days=days)
+    if since >= until:
+        raise ModelError(f"the window is empty: since {since:%Y-%m-%d %H:%M} is not before "
+                         f"until {until:%Y-%m-%d %H:%M}")
+    if not catalog.placements:
+        raise ModelError("the manifest has no placements: publish content first")
+    return since, until
 
 
 def _production_ranker(registry: Registry, version: str | None) -> Ranker:

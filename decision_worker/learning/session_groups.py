@@ -143,7 +143,7 @@ def candidate_pool(replay: Replay, profile: Profile, placement: str, at: float,
     for a placement larger than `rank_limit`)."""
     candidates = replay.catalog.placements[placement]
     eligible = candidates.eligible(np.array([at]), [language_of(profile)],
-                                   candidates.excluded([profile.seen]))[0]
+                                   candidates.excluded([profile]))[0]
     if len(candidates.variants) <= rank_limit:
         return np.flatnonzero(eligible)
     picked = retrieve(variant_index(replay.catalog, placement), user_vector(profile, at),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,8 +24,13 @@ from decision_worker.ranking.context import language_of_locale
 from decision_worker.ranking.embeddings import DIMENSIONS, variant_embeddings
 from decision_worker.ranking.name_codes import name_codes
 from decision_worker.ranking.placement_policy import LEGACY_POLICY, PlacementPolicy
-from decision_worker.ranking.seen_counts import SeenCounts
+from decision_worker.ranking.seen_archive import key_hashes
 from edge_functions.manifest import parse_document
+
+if TYPE_CHECKING:
+    from decision_worker.ranking.profile import Profile
+
+Exclusions = list[tuple[list[str], np.ndarray]]  # per user: keys from `seen`, archived hashes
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class PlacementCandidates:
     language_index: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     scheduled: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     localized: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    key_hashes: np.ndarray = field(  # (V,) uint64 CRC-32 of `keys` (seen_archive.py)
+        default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     @classmethod
     def build(cls, placement: str, variants: tuple[str, ...], default_index: int,
@@ -60,6 +67,7 @@ class PlacementCandidates:
               ends: FloatArray, policy: PlacementPolicy = LEGACY_POLICY,
               embeddings: np.ndarray | None = None,
               content: tuple[dict[str, int], np.ndarray] | None = None,
+              hashes: np.ndarray | None = None,
               category_codes: FloatArray | None = None) -> PlacementCandidates:
         keys = tuple(f"{placement}/{v}" for v in variants)
         is_default = np.zeros(len(variants))
@@ -78,7 +86,8 @@ class PlacementCandidates:
                    np.zeros(len(variants)) if category_codes is None else category_codes,
                    key_index, codes,
                    language_index, np.flatnonzero(np.isfinite(starts) | np.isfinite(ends)),
-                   np.flatnonzero(language_index >= 0))
+                   np.flatnonzero(language_index >= 0),
+                   key_hashes(keys) if hashes is None else hashes)
 
     def subset(self, indices: IntArray) -> PlacementCandidates:
         """The same placement restricted to `indices` (which must include the default)."""
@@ -87,7 +96,8 @@ class PlacementCandidates:
             self.placement, tuple(self.variants[i] for i in picked),
             picked.index(self.default_index), self.category_index[indices],
             tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices],
-            self.policy, self.embeddings[indices], self.content, self.category_codes[indices])
+            self.policy, self.embeddings[indices], self.content, self.key_hashes[indices],
+            self.category_codes[indices])
 
     def user_language_codes(self, languages: list[str | None]) -> IntArray:
         """Each user's language as this placement's code (-2: matches no variant)."""
@@ -101,12 +111,14 @@ class PlacementCandidates:
             self.language_index[None, :] == mine[:, None])
         return match
 
-    def excluded(self, seen: list[SeenCounts]) -> list[list[str]]:
-        """Per user, the keys the policy excludes, from each user's `Profile.seen`."""
-        return [self.policy.excluded(s, self.placement) for s in seen]
+    def excluded(self, profiles: list[Profile]) -> Exclusions:
+        """Per user, what the policy excludes: keys from `Profile.seen`, hashes from the
+        archive of what was engaged with longest ago (`Profile.seen_archive`)."""
+        return [(self.policy.excluded(p.seen, self.placement),
+                 self.policy.excluded_archived(p.seen_archive)) for p in profiles]
 
     def eligible(self, clock: FloatArray, languages: list[str | None],
-                 excluded: list[list[str]]) -> BoolArray:
+                 excluded: Exclusions) -> BoolArray:
         """(users, variants) mask of what each user may be shown, schedules checked at
         `clock` (the worker's time of deciding, per user), `excluded` keys left out."""
         # Only the variants with a schedule or a locale need checking (few, usually).
@@ -119,11 +131,13 @@ class PlacementCandidates:
         if len(loc):
             mine = self.user_language_codes(languages)
             mask[:, loc] &= self.language_index[loc][None, :] == mine[:, None]
-        for u, keys in enumerate(excluded):
+        for u, (keys, hashes) in enumerate(excluded):
             for key in keys:
                 found = self.key_index.get(key)
                 if found is not None:
                     mask[u, found] = False
+            if len(hashes):
+                mask[u] &= ~np.isin(self.key_hashes, hashes)
         mask[:, self.default_index] = True
         return mask
 

@@ -86,7 +86,7 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
     default = candidates.variants[candidates.default_index]
     full = popularity.for_placement(candidates)
     eligible = candidates.eligible(schedule_clock(users), users.languages,
-                                   candidates.excluded([p.seen for p in users.profiles]))
+                                   candidates.excluded(users.profiles))
     index = variant_index(catalog, candidates.placement)
     out = []
     for u, profile in enumerate(users.profiles):

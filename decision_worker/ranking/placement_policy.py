@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from decision_worker.ranking import seen_archive
 from decision_worker.ranking.counters import KINDS
 from decision_worker.ranking.seen_counts import BITS, MASK, SeenCounts
 
@@ -55,6 +58,13 @@ class PlacementPolicy:
                 if ((c & views_of) >= cap or (no_clicks and c & clicks_of)
                     or (no_conversions and c >= conversions_from)
                     or (no_views and c & views_of)) and key.startswith(prefix)]
+
+    def excluded_archived(self, archive: str) -> np.ndarray:
+        """Hashes of the variants in the user's archive (Profile.seen_archive, for every
+        placement) this policy leaves out."""
+        no_views, no_clicks, no_conversions = (k in self.exclude for k in KINDS)
+        return seen_archive.excluded_hashes(archive, no_views, no_clicks, no_conversions,
+                                            self.max_views)
 
 
 LEGACY_POLICY = PlacementPolicy(None, frozenset({"conversion"}), 0, False)

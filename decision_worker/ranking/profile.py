@@ -26,7 +26,7 @@ import orjson
 from decision_worker.ingest.events import Event
 from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
-from decision_worker.ranking import seen_counts
+from decision_worker.ranking import seen_archive, seen_counts
 from decision_worker.ranking.context import language_of_locale, session_context
 from decision_worker.ranking.counters import (
     KINDS,
@@ -73,6 +73,8 @@ class Profile:
     opted_out: bool = False  # no data is kept and no decision made while true
     consent_at: float = 0.0  # event time of the latest opt-out / opt-in applied
     forgotten: bool = False  # `edgepick forget`: a marker holding no data about the user
+    # Variants pushed out of `seen`, compact, for exclusions only (seen_archive.py)
+    seen_archive: str = ""
 
     @property
     def is_empty(self) -> bool:
@@ -86,7 +88,8 @@ class Profile:
             "sn": self.seen, "tr": self.traits, "tra": self.traits_at, "cx": self.context,
             "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
             "mi": self.merged_into, "h": self.holdout_hash, "pl": self.placements,
-            "oo": self.opted_out, "oa": self.consent_at, "fg": self.forgotten})
+            "oo": self.opted_out, "oa": self.consent_at, "fg": self.forgotten,
+            "sa": self.seen_archive})
 
     @classmethod
     def loads(cls, raw: bytes | str | None) -> Profile:
@@ -100,7 +103,7 @@ class Profile:
                        float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
                        list(d["ln"]), d["mi"], d["h"], list(d.get("pl", [])),
                        bool(d.get("oo", False)), float(d.get("oa", 0.0)),
-                       bool(d.get("fg", False)))
+                       bool(d.get("fg", False)), str(d.get("sa", "")))
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
             log.warning("profile unreadable, starting afresh: %s", e)
             return cls(version=_version_of(raw))
@@ -166,7 +169,13 @@ class Profile:
             add_to_counter(self.categories[category], at, kind)
         _counter_in(self.variants, key, MAX_VARIANTS)
         add_to_counter(self.variants[key], at, kind)
-        seen_counts.add(self.seen, key, kind)
+        if self.seen_archive and key not in self.seen:
+            self.seen_archive, counts = seen_archive.pop(self.seen_archive, key)
+            if counts is not None:
+                self.seen[key] = seen_counts.pack(*counts)
+        pushed = seen_counts.add(self.seen, key, kind)
+        if pushed is not None:
+            self.seen_archive = seen_archive.add(self.seen_archive, *pushed)
 
     def clear_personal_data(self) -> None:
         """Forget what the user did (opt-out). Kept: the version (for the compare-and-set),
@@ -209,7 +218,9 @@ class Profile:
         self.first_seen = min(x for x in (self.first_seen, anonymous.first_seen) if x) \
             if (self.first_seen or anonymous.first_seen) else 0.0
         self.updated_at = max(self.updated_at, anonymous.updated_at)
-        seen_counts.merge(self.seen, anonymous.seen)
+        self.seen_archive = seen_archive.merge(self.seen_archive, anonymous.seen_archive)
+        for pushed in seen_counts.merge(self.seen, anonymous.seen):
+            self.seen_archive = seen_archive.add(self.seen_archive, *pushed)
         if anonymous.context_at > self.context_at:
             self.context, self.context_at = anonymous.context, anonymous.context_at
         if not self.traits and anonymous.traits:

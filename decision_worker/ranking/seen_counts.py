@@ -25,18 +25,25 @@ def pack(views: int, clicks: int, conversions: int) -> int:
     return min(views, MASK) | min(clicks, MASK) << BITS | min(conversions, MASK) << (2 * BITS)
 
 
-def add(seen: SeenCounts, key: str, kind: int, times: int = 1) -> None:
-    """Count `times` engagements of `kind` (0 view, 1 click, 2 conversion) with `key`."""
+def add(seen: SeenCounts, key: str, kind: int, times: int = 1) -> tuple[str, int] | None:
+    """Count `times` engagements of `kind` (0 view, 1 click, 2 conversion) with `key`;
+    returns the (key, packed counts) it pushed out when `seen` was full (the caller
+    archives it, seen_archive.py)."""
     counts = list(unpack(seen.pop(key, 0)))
     counts[kind] += times
     seen[key] = pack(*counts)
     if len(seen) > MAX_SEEN:
-        del seen[next(iter(seen))]
+        oldest = next(iter(seen))
+        return oldest, seen.pop(oldest)
+    return None
 
 
-def merge(into: SeenCounts, other: SeenCounts) -> None:
-    """Add `other`'s counts into `into` (an anonymous history joining a known user's)."""
+def merge(into: SeenCounts, other: SeenCounts) -> list[tuple[str, int]]:
+    """Add `other`'s counts into `into` (an anonymous history joining a known user's);
+    returns what that pushed out."""
+    pushed = []
     for key, packed in other.items():
         for kind, times in enumerate(unpack(packed)):
-            if times:
-                add(into, key, kind, times)
+            if times and (out := add(into, key, kind, times)) is not None:
+                pushed.append(out)
+    return pushed

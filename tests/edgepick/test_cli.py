@@ -111,8 +111,12 @@ def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: P
                for line in out.splitlines() if line.count("│") == 3}
     assert int(figures["decisions written"].replace(",", "")) >= 80 * 3
     assert re.fullmatch(r"p50 [0-9.]+ ms, p99 [0-9.]+ ms", figures["session start → decision"])
-    # the synthetic users' hidden preferences are learnt from their history: a clear lift
-    assert float(figures["lift"].lstrip("×")) > 1.3
+    # the synthetic users' hidden preferences are learnt from their history: a clear lift,
+    # its interval over users above zero
+    held = int(figures["holdout (always the default)"].split()[0])
+    lift = re.fullmatch(r"\+([0-9.]+)% \[\+([0-9.]+)%, \+[0-9.]+%\], ×([0-9.]+)",
+                        figures[f"difference [95 % CI, {80 - held} users]"])
+    assert lift is not None and float(lift[2]) > 0 and float(lift[3]) > 1.3
     assert "Training a LightGBM ranker" in out and "registered lgbm-" in out
     assert "promoted lgbm-" in out or "not promoted (promotion of lgbm-" in out
     row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=synthetic-00000" in line)

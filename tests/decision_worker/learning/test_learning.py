@@ -338,3 +338,5 @@ def test_a_one_slot_placement_learns_from_session_starts(tmp_path) -> None:
     candidate, production = (e.metrics for e in report.evaluations[:2])
     assert candidate["s_hit@1"] > production["s_hit@1"], report.evaluations
     assert report.comparison.low > 0, report.comparison  # beats the baseline ranker
+    # every test session start in one bucket of history, each with its intervals
+    assert sum(b["groups"] for b in report.by_history.values()) == report.comparison.groups

@@ -28,7 +28,7 @@ def test_eligibility_by_schedule_locale_and_conversions() -> None:
     index = {v: i for i, v in enumerate(hero.variants)}
     inside = 1_800_000_000.0 + 0  # 2027-01-15T08:00:00Z
     mask = hero.eligible(np.array([inside - 1, inside, inside]), [None, "es", "en"],
-                         [[], [], ["hero/plain"]])
+                         [(keys, np.zeros(0, np.uint64)) for keys in ([], [], ["hero/plain"])])
     assert not mask[0, index["spring"]] and mask[1, index["spring"]]  # at the clock
     assert mask[1, index["spanish"]] and not mask[0, index["spanish"]]  # es-MX for es only
     assert not mask[2, index["plain"]] and mask[1, index["plain"]]  # converted: not again

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 from decision_worker.ingest.events import Event, validate_message
+from decision_worker.ranking import seen_archive
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import decide
 from decision_worker.ranking.features import user_batch
@@ -109,3 +112,38 @@ def test_seen_counts_are_bounded_merged_and_read_from_old_profiles() -> None:
     assert old.seen == {"row/v4": pack(0, 0, 1)}
     # counts saturate instead of spilling into the next field
     assert unpack(pack(2**21, 0, 0)) == (2**20 - 1, 0, 0)
+
+
+def test_variants_pushed_out_of_seen_are_still_never_offered_again() -> None:
+    """A heavy user's early engagements leave `seen` for the archive and stay excluded."""
+    profile = Profile()
+    for v in VARIANTS[1:6]:
+        engaged(profile, v, "view")
+    engaged(profile, "v6", "click")
+    engaged(profile, "v7", "view", times=2)
+    for i in range(MAX_SEEN):
+        engaged(profile, f"x{i}", "view")
+    assert not any(k.startswith("row/v") for k in profile.seen)
+    assert seen_archive.size(profile.seen_archive) == 7
+    consumed = {"slots": 8, "exclude": ["view", "click"], "include_default": False}
+    assert set(ranked(consumed, profile, 8)) == set(VARIANTS) - {f"v{i}" for i in range(1, 8)}
+    assert offered({"exclude": ["click"]}, profile) == set(VARIANTS) - {"v6"}
+    assert offered({"exclude": [], "max_views": 2}, profile) == set(VARIANTS) - {"v7"}
+    assert Profile.loads(profile.dumps()).seen_archive == profile.seen_archive
+    engaged(profile, "v7", "view")  # back in `seen` with its counts; the oldest x goes out
+    assert unpack(profile.seen["row/v7"]) == (3, 0, 0) and "row/x0" not in profile.seen
+    assert seen_archive.size(profile.seen_archive) == 7
+    anonymous = Profile()  # an anonymous history's archive joins the known user's
+    for i in range(MAX_SEEN + 3):
+        engaged(anonymous, f"y{i}", "view")
+    assert profile.merge(anonymous, "anon-tag")
+    assert seen_archive.size(profile.seen_archive) == 7 + 3 + MAX_SEEN
+    assert "row/y0" not in profile.seen and offered(consumed, profile) == set(VARIANTS) - {
+        f"v{i}" for i in range(1, 8)}
+
+
+def offered(policy: dict[str, object], profile: Profile) -> set[str]:
+    """The variants of "row" the policy leaves eligible for `profile`."""
+    row = catalog(policy).placements["row"]
+    mask = row.eligible(np.array([AT.timestamp()]), [None], row.excluded([profile]))[0]
+    return {v for v, ok in zip(row.variants, mask, strict=True) if ok}

@@ -42,7 +42,7 @@ def test_retrieval_keeps_the_users_taste_the_default_and_only_eligible_variants(
     feed = catalog.placements["feed"]
     profile = fan_of("cat-3", "v-00003")
     at = NOW.timestamp()
-    eligible = feed.eligible(np.array([at]), [None], [[]])[0]
+    eligible = feed.eligible(np.array([at]), [None], [([], np.zeros(0, np.uint64))])[0]
     popularity = Popularity().for_placement(feed)
     picked = retrieve(variant_index(catalog, "feed"), user_vector(profile, at), popularity,
                       eligible, feed, 200)
