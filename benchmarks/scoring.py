@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from decision_worker.ranking.compiled import probe_rows  # noqa: E402
-from decision_worker.ranking.features import CATEGORICAL, FEATURES  # noqa: E402
+from decision_worker.ranking.feature_spec import FeatureSpec  # noqa: E402
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker  # noqa: E402
 
 BATCH = 150
@@ -29,12 +29,13 @@ BATCH = 150
 
 def model_with_200_trees() -> str:
     rng = np.random.default_rng(0)
-    rows = np.vstack([probe_rows(seed=s) for s in range(40)])  # 20,480 rows
-    weights = rng.normal(size=len(FEATURES))
+    spec = FeatureSpec.legacy()  # every base feature of fixed vocabulary
+    rows = spec.model_rows(np.vstack([probe_rows(seed=s) for s in range(40)]))  # 20,480 rows
+    weights = rng.normal(size=len(spec.columns))
     labels = (rows @ weights + rng.normal(size=len(rows)) > 1).astype(int)
     groups = [10] * (len(rows) // 10)
-    data = lgb.Dataset(rows, labels, group=groups, feature_name=list(FEATURES),
-                       categorical_feature=[FEATURES.index(c) for c in CATEGORICAL])
+    data = lgb.Dataset(rows, labels, group=groups, feature_name=list(spec.columns),
+                       categorical_feature=[spec.columns.index(c) for c in spec.categorical])
     booster = lgb.train({"objective": "lambdarank", "num_leaves": 31, "min_data_in_leaf": 5,
                          "learning_rate": 0.05, "verbosity": -1, "num_threads": 2}, data, 200)
     assert booster.num_trees() == 200
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=2000)
     args = parser.parse_args()
     text = model_with_200_trees()
-    ranker = LightGBMRanker("bench", text, list(FEATURES))
+    ranker = LightGBMRanker("bench", text)  # every base feature (a card without columns)
     rng = np.random.default_rng(1)
     pool = np.vstack([probe_rows(seed=100 + s) for s in range(4)])
     batches = [pool[rng.integers(0, len(pool), BATCH)] for _ in range(args.batches)]
@@ -72,7 +73,7 @@ def main() -> None:
         same = np.allclose(ranker.score(check), ranker._predict_lightgbm(check), rtol=1e-12,
                            atol=1e-12)
         lleaves_us = per_row_us(ranker.score, batches)
-    print(f"200 trees × 31 leaves, {len(FEATURES)} features, batches of {BATCH} rows, "
+    print(f"200 trees × 31 leaves, {len(ranker.spec.columns)} features, batches of {BATCH} rows, "
           f"one thread, median of 5 × {args.batches} batches")
     print(f"LightGBM predict: {lightgbm_us:.2f} µs/row ({lightgbm_us * BATCH:.0f} µs/batch)")
     print(f"lleaves compiled: {lleaves_us:.2f} µs/row ({lleaves_us * BATCH:.0f} µs/batch), "

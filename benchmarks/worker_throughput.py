@@ -30,7 +30,7 @@ from benchmarks.processes import Processes  # noqa: E402
 from benchmarks.scoring import model_with_200_trees  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
 from decision_worker.learning.registry import Registry
-from decision_worker.ranking.features import FEATURES  # noqa: E402
+from decision_worker.ranking.feature_spec import FeatureSpec  # noqa: E402
 from decision_worker.ranking.ranker import BaselineRanker  # noqa: E402
 from edge_functions.keys import decision_key, user_tag  # noqa: E402
 from object_store.folder import FolderStore  # noqa: E402
@@ -83,7 +83,8 @@ def main() -> None:
         if args.learned:
             model = "bench-200"
             registry = Registry(FolderStore(procs.work / "origin"))
-            registry.register(model, model_with_200_trees(), {"features": list(FEATURES)})
+            registry.register(model, model_with_200_trees(),
+                              {"features": list(FeatureSpec.legacy().columns)})
             registry.promote(model, force_reason="benchmark")
         procs.edgepick(["worker"], env)
         warm = 0

@@ -45,3 +45,10 @@ class ModelError(WorkerError):
 class RegistryError(WorkerError):
     http_status = 409
     error_code = "registry"
+
+
+class FeatureConfigError(WorkerError):
+    """A feature configuration training cannot use (file, line and what is wrong)."""
+
+    http_status = 422
+    error_code = "feature_config"

@@ -38,13 +38,23 @@ def import_history(paths: tuple[Path, ...], strict: bool, replay: bool) -> None:
               help="End of the window (UTC, event time, exclusive) [default: now].")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the HTML report [default: DATA_DIR/reports/VERSION.html].")
+@click.option("--features", "features_path", type=click.Path(path_type=Path), default=None,
+              envvar="EDGEPICK_FEATURES", show_envvar=True,
+              help="Feature configuration (YAML): the traits and context signals the model "
+                   "may read [default: no trait, every context signal].")
 @one_line_errors
-def train(days: int, since: Any, until: Any, report_path: Path | None) -> None:
+def train(days: int, since: Any, until: Any, report_path: Path | None,
+          features_path: Path | None) -> None:
     """Train a LightGBM ranker on the event log, evaluate it, register it as the shadow model."""
+    from decision_worker.ingest.events import event_rules
+    from decision_worker.learning.feature_config import DEFAULT_FEATURES, load_feature_config
     from edgepick.training_cli import train_and_report
 
     settings = worker_settings()
-    train_and_report(settings, redis_client(settings), days, until, report_path, since=since)
+    features = DEFAULT_FEATURES if features_path is None else load_feature_config(
+        features_path, event_rules(settings).allowed_traits)
+    train_and_report(settings, redis_client(settings), days, until, report_path, since=since,
+                     features=features)
 
 
 @click.command()

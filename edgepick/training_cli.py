@@ -14,6 +14,7 @@ from rich.table import Table
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
 from decision_worker.learning.evaluation import METRICS
+from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.history_buckets import describe
 from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import registry_from_url
@@ -25,7 +26,8 @@ from edge_functions.keys import MANIFEST_KEY
 
 def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: dt.datetime | None,
                      report_path: Path | None, console: Console | None = None,
-                     since: dt.datetime | None = None) -> str:
+                     since: dt.datetime | None = None,
+                     features: FeatureConfig = DEFAULT_FEATURES) -> str:
     console = console or Console(soft_wrap=True)
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     registry = registry_from_url(settings.origin)
@@ -35,7 +37,7 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
                               settings.lateness_s, days, until, since,
                               on_step=lambda step: status.update(f"training: {step}"),
                               rules=event_rules(settings), secret=settings.key_secret_bytes,
-                              rank_limit=settings.rank_limit)
+                              rank_limit=settings.rank_limit, features=features)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
                         f"{report.groups['test']:,} slates and session starts of the window")
     table.add_column("metric")
@@ -59,6 +61,9 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
                   f"{report.rounds} trees; {timing}", highlight=False)
     for reason, count in report.skipped.items():
         console.print(f"skipped {count:,} slates: {reason}", highlight=False)
+    console.print(f"{len(report.columns)} columns read ({features.source}); not read: "
+                  + (", ".join(f"{c} ({why})" for c, why in report.dropped.items()) or "none"),
+                  highlight=False)
     path = report_path or settings.data_dir / "reports" / f"{report.version}.html"
     write_html(report, path)
     console.print(f"report: {path}\nregistered {report.version} as the shadow model; "

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,9 @@ class Examples:
     # and whose it was (bootstrap intervals resample users).
     group_kind: list[str] = field(default_factory=list)
     group_user: list[str] = field(default_factory=list)
+    # Per group: the user's traits then (Profile.traits, never changed in place), which
+    # become columns once training has learned their categories (feature_fit.py).
+    group_traits: list[Mapping[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -79,23 +83,29 @@ class Examples:
                         [self.category[r] for r in rows], dict(self.skipped),
                         [c for c, k in zip(self.candidates, keep, strict=True) if k],
                         [c for c, k in zip(self.group_kind, keep, strict=True) if k],
-                        [c for c, k in zip(self.group_user, keep, strict=True) if k])
+                        [c for c, k in zip(self.group_user, keep, strict=True) if k],
+                        [c for c, k in zip(self.group_traits, keep, strict=True) if k])
 
     def shuffled(self, seed: int = 0) -> Examples:
         """Rows in a random order within each group. Logs list a slate in display order,
         and a sort that keeps ties in input order would then rank by position: an
         all-ties model would look as good as the position bias. Training and evaluation
         therefore never see the logged order."""
-        rng = np.random.default_rng(seed)
-        starts = np.concatenate([[0], np.cumsum(self.group_sizes)]).astype(np.int64)
-        rows = np.concatenate([starts[g] + rng.permutation(size)
-                               for g, size in enumerate(self.group_sizes)]
-                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        rows = self.shuffle_order(seed)
         return Examples(self.x[rows], self.label[rows], self.position[rows],
                         list(self.group_sizes), self.group_time, list(self.group_placement),
                         self.group_history, [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
-                        list(self.candidates), list(self.group_kind), list(self.group_user))
+                        list(self.candidates), list(self.group_kind), list(self.group_user),
+                        list(self.group_traits))
+
+    def shuffle_order(self, seed: int = 0) -> np.ndarray:
+        """The row order of `shuffled(seed)`."""
+        rng = np.random.default_rng(seed)
+        starts = np.concatenate([[0], np.cumsum(self.group_sizes)]).astype(np.int64)
+        return np.concatenate([starts[g] + rng.permutation(size)
+                               for g, size in enumerate(self.group_sizes)]
+                              or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
     def with_clicks(self) -> Examples:
         starts = np.concatenate([[0], np.cumsum(self.group_sizes)])
@@ -140,7 +150,7 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                 out.add_group(group.rows, group.labels, [ORGANIC_POSITION] * len(group.labels),
                               group.variants, replay.catalog, group.placement,
                               event.timestamp.timestamp(), applied_events[user], group.kept,
-                              "session", user)
+                              "session", user, profile.traits)
         applied_events[user] += 1
     return out.examples()
 
@@ -162,11 +172,12 @@ class _Columns:
         self.kept: list[tuple[FloatArray, list[str]] | None] = []
         self.kinds: list[str] = []
         self.users: list[str] = []
+        self.traits: list[Mapping[str, Any]] = []
 
     def add_group(self, rows: FloatArray, labels: list[int], positions: list[int],
                   variants: list[str], catalog: Catalog, placement: str, at: float,
                   history: int, kept: tuple[FloatArray, list[str]] | None, kind: str,
-                  user: str) -> None:
+                  user: str, traits: Mapping[str, Any]) -> None:
         self.rows.append(rows)
         self.labels.extend(labels)
         self.positions.extend(positions)
@@ -179,6 +190,7 @@ class _Columns:
         self.kept.append(kept)
         self.kinds.append(kind)
         self.users.append(user)
+        self.traits.append(traits)
 
     def add_slate(self, replay: Replay, user: str, key: tuple[str, str, float],
                   shown: list[Event], engaged: dict[tuple[str, str, str, str], list[float]],
@@ -216,7 +228,7 @@ class _Columns:
                        placement, at, history,
                        None if keep_rank_limit is None else
                        _would_show(replay, profile, placement, at, keep_rank_limit),
-                       "slate", user)
+                       "slate", user, profile.traits)
 
     def examples(self) -> Examples:
         matrix = np.vstack(self.rows) if self.rows else np.zeros((0, 0))
@@ -225,7 +237,7 @@ class _Columns:
                         np.array(self.group_time), self.group_placement,
                         np.array(self.history, dtype=np.int64), self.variants,
                         self.categories, dict(self.skipped), self.kept, self.kinds,
-                        self.users)
+                        self.users, self.traits)
 
 
 def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:

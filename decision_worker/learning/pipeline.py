@@ -4,9 +4,11 @@ The window is [since, until) of *event* time (default: the `days` days before no
 from the log's event-day partitions, so imported history trains like live traffic.
 Its slates are split by time: the first 70 % train, the next 10 % stop training early, the
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
-is promoted) and plain popularity, side by side. The candidate is registered with its card
-(spec, parameters, window, metrics) and becomes the shadow model; `edgepick promote`
-decides whether it serves.
+is promoted) and plain popularity, side by side. The feature configuration
+(feature_config.py) says which traits and context signals the candidate may read; what it
+reads is fitted on the training part (feature_fit.py). The candidate is registered with its
+card (feature spec, parameters, window, metrics) and becomes the shadow model;
+`edgepick promote` decides whether it serves.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ from decision_worker.learning.evaluation import (
     trending_scorer,
 )
 from decision_worker.learning.examples import Examples, build_examples, decision_times
+from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
+from decision_worker.learning.feature_fit import with_trait_columns
 from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.training import train
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.features import CATEGORICAL, ENCODINGS, FEATURES
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from decision_worker.ranking.ranker import BaselineRanker, Ranker
 from decision_worker.ranking.trending import HALF_LIVES_DAYS
@@ -62,6 +65,8 @@ class TrainingReport:
     primary: str = "ndcg@1"
     comparison: Interval | None = None  # candidate − production on `primary`
     by_history: dict[str, dict[str, Any]] = field(default_factory=dict)  # history_buckets.py
+    columns: tuple[str, ...] = ()  # what the candidate reads
+    dropped: dict[str, str] = field(default_factory=dict)  # column → why it is not read
 
 
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
@@ -70,10 +75,14 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                  params: dict[str, Any] | None = None,
                  on_step: Callable[[str], None] = lambda step: None,
                  rules: EventRules = DEFAULT_RULES, secret: bytes = b"",
-                 rank_limit: int = 500) -> TrainingReport:
+                 rank_limit: int = 500,
+                 features: FeatureConfig = DEFAULT_FEATURES) -> TrainingReport:
     """`secret` (EDGEPICK_KEY_SECRET) recognises forgotten ids in the log's tombstones;
-    `rank_limit` is the worker's (EDGEPICK_RANK_LIMIT), so the replay retrieves as it does."""
+    `rank_limit` is the worker's (EDGEPICK_RANK_LIMIT), so the replay retrieves as it does;
+    `features` says which traits and context signals the model may read (a trait outside
+    `rules`' allow-list is refused before anything is read)."""
     since, until = _window(catalog, days, since, until)
+    features.check_traits(rules.allowed_traits)
     steps = _Steps(on_step)
 
     steps.start("collect")
@@ -85,31 +94,23 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     train_set, valid_set, test_set = sets
 
     steps.start("train")
-    trained = train(train_set, valid_set, params)
+    trained = train(train_set, valid_set, params, features=features)
     model_text = trained.model_text()
     version = f"lgbm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
     half_life = trending_half_life(valid_set)
-    candidate = LightGBMRanker(version, model_text, list(FEATURES),
-                               cold_start_half_life=half_life)
+    candidate = LightGBMRanker(version, model_text, trained.spec, cold_start_half_life=half_life)
 
     steps.start("evaluate")
     production_version = registry.pointers().get("production")
     production = _production_ranker(registry, production_version)
-    evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
-                   evaluate(f"production ({production.version})", production.score, test_set,
-                            catalog),
-                   evaluate(f"trending ({half_life} d)", trending_scorer(half_life), test_set,
-                            catalog),
-                   evaluate("popularity", popularity_scorer, test_set, catalog)]
-    primary = primary_metric(evaluations[0])
-    comparison = paired_difference(*evaluations[0].outcomes(primary),
-                                   evaluations[1].outcomes(primary)[1])
+    evaluations, primary, comparison = evaluate_side_by_side(candidate, production, half_life,
+                                                             test_set, catalog)
     buckets = by_history(evaluations[:3], primary) if primary in SESSION_METRICS else {}
     steps.start(None)
 
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
     registry.register(version, model_text, {
-        "features": list(FEATURES), "categorical": list(CATEGORICAL), "encodings": ENCODINGS,
+        **trained.spec.card(), "feature_config": features.card(), "dropped": trained.dropped,
         "params": trained.params, "rounds": trained.rounds,
         "window": {"since": since.isoformat(), "until": until.isoformat(),
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
@@ -121,7 +122,26 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
-                          comparison, buckets)
+                          comparison, buckets, trained.spec.columns, trained.dropped)
+
+
+def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
+                          test_set: Examples, catalog: Catalog
+                          ) -> tuple[list[Evaluation], str, Interval]:
+    """Candidate, production, trending and popularity on the same test examples (each
+    model with the trait columns it reads), the primary metric and the paired interval of
+    candidate − production on it."""
+    evaluations = [
+        evaluate("candidate", candidate.score, with_trait_columns(test_set, candidate.traits),
+                 catalog),
+        evaluate(f"production ({production.version})", production.score,
+                 with_trait_columns(test_set, production.traits), catalog),
+        evaluate(f"trending ({half_life} d)", trending_scorer(half_life), test_set, catalog),
+        evaluate("popularity", popularity_scorer, test_set, catalog)]
+    primary = primary_metric(evaluations[0])
+    comparison = paired_difference(*evaluations[0].outcomes(primary),
+                                   evaluations[1].outcomes(primary)[1])
+    return evaluations, primary, comparison
 
 
 def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: Interval,

@@ -39,6 +39,7 @@ from decision_worker.ranking.popularity import (
     stat_field,
 )
 from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.trait_columns import TraitColumn
 from decision_worker.ranking.trending import TrendCounts, event_day
 from edge_functions.keys import user_tag
 
@@ -76,8 +77,13 @@ class Moment:
 
 class Replay:
     def __init__(self, catalog: Catalog, lateness_s: float,
-                 stats_reload_s: float = STATS_RELOAD_S) -> None:
+                 stats_reload_s: float = STATS_RELOAD_S,
+                 traits: tuple[TraitColumn, ...] = ()) -> None:
+        """`traits`: trait columns to add to the rows, as a worker scoring with a model
+        that reads them would (training adds its own later, once it has learned their
+        categories: Examples.group_traits)."""
         self.catalog = catalog
+        self.traits = traits
         self.lateness_s = lateness_s
         self.stats_reload_s = stats_reload_s
         self.profiles: dict[str, Profile] = {}
@@ -147,7 +153,7 @@ class Replay:
                  subset: IntArray | None = None) -> tuple[FloatArray, BoolArray]:
         """(V, F) features of every candidate of `placement` (or of the `subset` of
         indices, which must include the default), and the eligibility mask."""
-        users = user_batch([profile], [as_of], self.catalog)
+        users = user_batch([profile], [as_of], self.catalog, traits=self.traits)
         candidates = self.catalog.placements[placement]
         if subset is None:
             x, eligible = placement_matrix(users, candidates, self.popularity(as_of))

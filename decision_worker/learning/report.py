@@ -43,6 +43,9 @@ first; diversity = entropy (bits) of the categories shown first.</p>
 {% endfor %}</svg>
 {% if r.skipped %}<h2>Skipped</h2><ul>{% for k, v in r.skipped.items() %}
 <li>{{ k }}: {{ v }}</li>{% endfor %}</ul>{% endif %}
+<h2>Features</h2><p>Read ({{ r.columns | length }}): {{ r.columns | join(", ") }}</p>
+{% if r.dropped %}<p>Not read:</p><ul>{% for k, v in r.dropped.items() %}
+<li>{{ k }}: {{ v }}</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """
 

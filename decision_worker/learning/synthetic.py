@@ -11,11 +11,19 @@ with taste `FAVOURITE` for the preferred category, `DEFAULT_TASTE` for the defau
 otherwise, a position bias that halves attention lower down, and fatigue: every earlier
 impression of the same variant makes the next click less likely. The transparent baseline
 models taste but not fatigue, so a learned ranker has something to find beyond it.
-Everything is drawn from one seeded generator, so a population is reproducible.
+
+Each user also has identify traits, a `plan` (and `tier`, its number) and an `age_band`
+(sent as an `identify` when `history(identify=True)`). With `plan_decides=s`, a share s of
+users prefer, in every placement, the category their plan stands for instead of one of
+their own: a population where a trait tells which variant a user clicks before their
+clicks do.
+Everything is drawn from seeded generators (traits from one of their own, so adding them
+changed no earlier population), so a population is reproducible.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +45,8 @@ DEVICES = (("desktop", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
            ("mobile", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148"),
            ("tablet", "Mozilla/5.0 (iPad; CPU OS 17_0) Tablet"))
 LOCALES = (("en-US", 0.6), ("en-GB", 0.2), ("es-ES", 0.2))
+PLANS = ("free", "plus", "pro")
+AGE_BANDS = ("18-24", "25-34", "35-49", "50+")
 
 
 @dataclass(frozen=True)
@@ -45,19 +55,25 @@ class SyntheticUser:
     favourite: dict[str, str]  # placement → preferred category
     user_agent: str
     locale: str
+    plan: str = PLANS[0]
+    age_band: str = AGE_BANDS[0]
 
 
 class Population:
     def __init__(self, catalog: Catalog, size: int, seed: int = 7,
                  favourite: float = FAVOURITE, default_taste: float = DEFAULT_TASTE,
-                 fatigue: float = FATIGUE, base_ctr: float = BASE_CTR) -> None:
+                 fatigue: float = FATIGUE, base_ctr: float = BASE_CTR,
+                 plan_decides: float = 0.0) -> None:
         """`favourite=1, default_taste=1, fatigue=1`: a population with no preference;
-        `base_ctr=0`: one that never clicks."""
+        `base_ctr=0`: one that never clicks; `plan_decides`: the share of users whose
+        plan decides their favourite category."""
         self.catalog = catalog
         self.rng = np.random.default_rng(seed)
+        self.trait_rng = np.random.default_rng([seed, 1])
         self.favourite_taste, self.default_taste, self.fatigue = favourite, default_taste, fatigue
         self.base_ctr = base_ctr
-        self.users = [self._user(i) for i in range(size)]
+        self.plan_decides = plan_decides
+        self.users = [self._with_traits(self._user(i)) for i in range(size)]
 
     def _user(self, i: int) -> SyntheticUser:
         favourite = {}
@@ -69,6 +85,21 @@ class Population:
         _, agent = DEVICES[int(self.rng.integers(len(DEVICES)))]
         locale = LOCALES[int(self.rng.choice(len(LOCALES), p=[p for _, p in LOCALES]))][0]
         return SyntheticUser(f"synthetic-{i:05d}", favourite, agent, locale)
+
+    def _with_traits(self, user: SyntheticUser) -> SyntheticUser:
+        plan = PLANS[int(self.trait_rng.integers(len(PLANS)))]
+        age_band = AGE_BANDS[int(self.trait_rng.integers(len(AGE_BANDS)))]
+        favourite = user.favourite
+        if self.trait_rng.random() < self.plan_decides:
+            favourite = {p: self.plan_category(p, plan) for p in favourite}
+        return dataclasses.replace(user, favourite=favourite, plan=plan, age_band=age_band)
+
+    def plan_category(self, placement: str, plan: str) -> str:
+        """The category users of `plan` prefer in `placement` (when their plan decides)."""
+        candidates = self.catalog.placements[placement]
+        choices = sorted({self.catalog.categories[c] for v, c in enumerate(
+            candidates.category_index) if v != candidates.default_index})
+        return str(choices[PLANS.index(plan) % len(choices)])
 
     def click_probability(self, user: SyntheticUser, placement: str, variant: str,
                           position: int = 0, seen: int = 0) -> float:
@@ -87,7 +118,7 @@ class Population:
     def history(self, impressions: int, end: dt.datetime,
                 span: dt.timedelta = dt.timedelta(days=2), run: str = "",
                 always_first: dict[str, str] | None = None, slate_size: int = 3,
-                sessions: bool = False) -> Iterator[dict[str, Any]]:
+                sessions: bool = False, identify: bool = False) -> Iterator[dict[str, Any]]:
         """Past impressions and the clicks and conversions the model gives them, user by
         user, in time order: the log an exploring site would have collected. Each
         impression is a slate: up to `len(POSITION_BIAS)` distinct variants of one placement
@@ -95,10 +126,13 @@ class Population:
         messageIds of one replay distinct from another's. `always_first` (placement →
         variant) is a biased logging policy: that variant always takes the top slot.
         `slate_size=1` is a one-slot placement (a hero banner); `sessions` starts a session
-        a second before every impression, as a site that decides at session start logs."""
+        a second before every impression, as a site that decides at session start logs;
+        `identify` sends each user's traits first."""
         placements = sorted(self.catalog.placements)
         for user in self.users:
             seen: dict[tuple[str, str], int] = {}
+            if identify:
+                yield self.identify(user, end - span, run)
             offsets = np.sort(self.rng.uniform(0, span.total_seconds(), impressions))
             for n, offset in enumerate(offsets):
                 at = end - span + dt.timedelta(seconds=float(offset))
@@ -127,6 +161,13 @@ class Population:
                         if self.rng.random() < CONVERSION_RATE:
                             yield self._track(user, "Variant Converted", f"{base}x",
                                               later + dt.timedelta(seconds=30), properties)
+
+    def identify(self, user: SyntheticUser, at: dt.datetime, run: str = "") -> dict[str, Any]:
+        """The user's `identify`, with their traits."""
+        return {"type": "identify", "userId": user.user_id, "messageId": f"{run}{user.user_id}-i",
+                "timestamp": at.isoformat().replace("+00:00", "Z"),
+                "traits": {"plan": user.plan, "tier": PLANS.index(user.plan) + 1,
+                           "age_band": user.age_band}}
 
     def session_starts(self, at: dt.datetime, run: str = "") -> Iterator[dict[str, Any]]:
         for user in self.users:

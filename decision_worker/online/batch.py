@@ -131,8 +131,9 @@ class BatchProcessor:
         if decided and self.catalog.placements:
             as_of = [max(users[t].profile.updated_at, users[t].redecide_due or 0.0)
                      for t in decided]
+            ranker = self.ranker  # the rows carry the trait columns of the ranker scoring them
             batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
-                               clock=[now] * len(decided))
+                               clock=[now] * len(decided), traits=ranker.traits)
             observe = None
             if self.observe is not None:
                 sink = self.observe
@@ -140,7 +141,7 @@ class BatchProcessor:
                 def observe(u: int, placement: str, rows: FloatArray) -> None:
                     sink(decided[u], placement, as_of[u], rows)
 
-            decisions = decide(batch, self.catalog, self.popularity, self.ranker,
+            decisions = decide(batch, self.catalog, self.popularity, ranker,
                                s.ranked_size, s.holdout_share, observe, s.rank_limit)
             for tag, per_placement in zip(decided, decisions, strict=True):
                 records[tag] = {p: encode(r) for p, r in per_placement.items()}

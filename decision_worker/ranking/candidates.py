@@ -22,6 +22,7 @@ from decision_worker.ingest.event_time import parse_time
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.context import language_of_locale
 from decision_worker.ranking.embeddings import DIMENSIONS, variant_embeddings
+from decision_worker.ranking.name_codes import name_codes
 from decision_worker.ranking.placement_policy import LEGACY_POLICY, PlacementPolicy
 from decision_worker.ranking.seen_archive import key_hashes
 from edge_functions.manifest import parse_document
@@ -49,6 +50,8 @@ class PlacementCandidates:
     # The whole placement's "placement/variant" → row of `embeddings` and embeddings,
     # shared by every subset (a user's taste is made of variants retrieval left out).
     content: tuple[dict[str, int], np.ndarray] | None = None
+    # (V,) stable codes of the variants' category names (name_codes.py), for the rows
+    category_codes: FloatArray = field(default_factory=lambda: np.zeros(0))
     # Derived once, so a placement of 100,000 variants costs no Python loop per decision:
     key_index: dict[str, int] = field(default_factory=dict)  # "placement/variant" → index
     language_codes: dict[str, int] = field(default_factory=dict)  # language → code
@@ -64,7 +67,8 @@ class PlacementCandidates:
               ends: FloatArray, policy: PlacementPolicy = LEGACY_POLICY,
               embeddings: np.ndarray | None = None,
               content: tuple[dict[str, int], np.ndarray] | None = None,
-              hashes: np.ndarray | None = None) -> PlacementCandidates:
+              hashes: np.ndarray | None = None,
+              category_codes: FloatArray | None = None) -> PlacementCandidates:
         keys = tuple(f"{placement}/{v}" for v in variants)
         is_default = np.zeros(len(variants))
         is_default[default_index] = 1.0
@@ -79,6 +83,7 @@ class PlacementCandidates:
         key_index = {k: i for i, k in enumerate(keys)}
         return cls(placement, variants, keys, default_index, is_default, category_index,
                    language, starts, ends, policy, embeddings, content or (key_index, embeddings),
+                   np.zeros(len(variants)) if category_codes is None else category_codes,
                    key_index, codes,
                    language_index, np.flatnonzero(np.isfinite(starts) | np.isfinite(ends)),
                    np.flatnonzero(language_index >= 0),
@@ -91,7 +96,8 @@ class PlacementCandidates:
             self.placement, tuple(self.variants[i] for i in picked),
             picked.index(self.default_index), self.category_index[indices],
             tuple(self.language[i] for i in picked), self.starts[indices], self.ends[indices],
-            self.policy, self.embeddings[indices], self.content, self.key_hashes[indices])
+            self.policy, self.embeddings[indices], self.content, self.key_hashes[indices],
+            self.category_codes[indices])
 
     def user_language_codes(self, languages: list[str | None]) -> IntArray:
         """Each user's language as this placement's code (-2: matches no variant)."""
@@ -173,7 +179,8 @@ class Catalog:
                 np.array([_time(m.get("starts_at"), -np.inf) for m in metas]),
                 np.array([_time(m.get("ends_at"), np.inf) for m in metas]),
                 PlacementPolicy.from_manifest(entry.get("policy")),
-                variant_embeddings([category_of[k] for k in keys], tags[placement]))
+                variant_embeddings([category_of[k] for k in keys], tags[placement]),
+                category_codes=name_codes([category_of[k] for k in keys]))
         return cls(manifest.rev, placements, tuple(categories), category_of, tags)
 
     @classmethod

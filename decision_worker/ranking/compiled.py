@@ -17,6 +17,7 @@ import numpy as np
 
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.features import COLUMN, FEATURES
+from decision_worker.ranking.trait_columns import NUMERIC, TraitColumn
 
 log = logging.getLogger("edgepick.compiled")
 PROBE_ROWS = 512
@@ -41,10 +42,16 @@ def compile_model(model_text: str, sha256: str, cache_dir: Path) -> Any | None:
     return model
 
 
-def probe_rows(seed: int = 11) -> FloatArray:
-    """Rows spanning the features' ranges, unknown categories and zeros included."""
+def probe_rows(traits: tuple[TraitColumn, ...] = (), seed: int = 11) -> FloatArray:
+    """Rows spanning the features' ranges (with `traits`' columns after them), unknown
+    categories, missing values and zeros included."""
     rng = np.random.default_rng(seed)
-    rows = rng.gamma(1.0, 2.0, size=(PROBE_ROWS, len(FEATURES)))
+    rows = rng.gamma(1.0, 2.0, size=(PROBE_ROWS, len(FEATURES) + len(traits)))
+    for j, trait in enumerate(traits, start=len(FEATURES)):
+        if trait.kind == NUMERIC:
+            rows[::5, j] = np.nan
+        else:
+            rows[:, j] = rng.integers(0, len(trait.categories), PROBE_ROWS)
     rows[:, COLUMN["device"]] = rng.integers(0, 4, PROBE_ROWS)
     rows[:, COLUMN["hour"]] = rng.integers(0, 25, PROBE_ROWS)
     rows[:, COLUMN["source"]] = rng.integers(0, 6, PROBE_ROWS)

@@ -4,6 +4,10 @@ training. `FEATURES` is the spec a model is trained against; its order is the co
 Built for a whole batch at once: the user-level parts once per user, the candidate-level
 parts once per placement, and the (user × candidate) parts by indexing arrays, so scoring
 a batch is a handful of numpy operations rather than a Python loop per row.
+
+A row is `FEATURES` followed by the trait columns the ranker asked for (trait_columns.py,
+user-level like the context: computed once per user in `user_batch`). Which of them a
+learned model reads, and how it codes the categorical ones, is its spec (feature_spec.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from decision_worker.ranking.embeddings import VIEW_WEIGHT
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
 from decision_worker.ranking.profile import Profile, language_of
 from decision_worker.ranking.seen_counts import BITS, MASK
+from decision_worker.ranking.trait_columns import TraitColumn, trait_matrix
 from decision_worker.ranking.trending import TREND_FEATURES, event_day, no_trend
 
 FEATURES: tuple[str, ...] = (
@@ -41,8 +46,12 @@ FEATURES: tuple[str, ...] = (
     "is_default",
     "device", "hour", "source",  # categorical: indices into DEVICES, 0-23 (24 unknown), SOURCES
     "locale_match",  # 1 when the variant targets the user's language
+    "v_category",  # categorical: the variant's category, by name code (name_codes.py)
 )
-CATEGORICAL = ("device", "hour", "source")
+CATEGORICAL = ("device", "hour", "source", "v_category")
+# Categorical columns without a fixed vocabulary: a model reads them only through the
+# categories its card lists (feature_spec.py); models from before feature specs never did.
+NAME_CODED = ("v_category",)
 # How the categorical columns are encoded: stored in every model card and checked at load,
 # so a model never reads indices that meant something else when it was trained.
 ENCODINGS: dict[str, list[str]] = {
@@ -72,13 +81,15 @@ class UserBatch:
     # When schedules are checked: the worker's clock, not the (client-stated) event time, so
     # a client cannot reach into a schedule window early. Defaults to as_of.
     clock: FloatArray | None = None
+    traits: FloatArray | None = None  # (B, T) the ranker's trait columns; None: none
 
 
 def one_user(users: UserBatch, u: int) -> UserBatch:
     return UserBatch([users.profiles[u]], users.as_of[u:u + 1], users.user[u:u + 1],
                      users.categories[u:u + 1], users.device[u:u + 1], users.hour[u:u + 1],
                      users.source[u:u + 1], [users.languages[u]],
-                     None if users.clock is None else users.clock[u:u + 1])
+                     None if users.clock is None else users.clock[u:u + 1],
+                     None if users.traits is None else users.traits[u:u + 1])
 
 
 def schedule_clock(users: UserBatch) -> FloatArray:
@@ -86,7 +97,10 @@ def schedule_clock(users: UserBatch) -> FloatArray:
 
 
 def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
-               clock: list[float] | None = None) -> UserBatch:
+               clock: list[float] | None = None,
+               traits: tuple[TraitColumn, ...] = ()) -> UserBatch:
+    """The user-level inputs; `traits`: the trait columns the rows are to carry (the
+    ranker's, `Ranker.traits`)."""
     n, categories = len(profiles), {c: i for i, c in enumerate(catalog.categories)}
     user = np.zeros((n, 6))
     cats = np.zeros((n, max(1, len(categories)), 6))
@@ -109,7 +123,8 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
         source[u] = SOURCES.index(context.get("source", "direct"))
     return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
                      source, [language_of(p) for p in profiles],
-                     None if clock is None else np.asarray(clock, dtype=np.float64))
+                     None if clock is None else np.asarray(clock, dtype=np.float64),
+                     trait_matrix([p.traits for p in profiles], traits) if traits else None)
 
 
 _TREND = slice(COLUMN[TREND_FEATURES[0]], COLUMN[TREND_FEATURES[-1]] + 1)
@@ -160,10 +175,13 @@ def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
                      popularity: Popularity | PlacementPopularity
                      ) -> tuple[FloatArray, BoolArray]:
-    """(B, V, F) features and the (B, V) eligibility mask for one placement (or for the
+    """(B, V, F + T) features and the (B, V) eligibility mask for one placement (or for the
     candidates retrieval kept, with the matching slice of the placement's popularity)."""
     n, v = len(users.profiles), len(candidates.variants)
-    x = np.empty((n, v, len(FEATURES)))
+    traits = 0 if users.traits is None else users.traits.shape[1]
+    x = np.empty((n, v, len(FEATURES) + traits))
+    if users.traits is not None:
+        x[:, :, len(FEATURES):] = users.traits[:, None, :]
     x[:, :, 0:6] = users.user[:, None, :]
     cat = users.categories[:, candidates.category_index, :]  # (B, V, 6)
     x[:, :, COLUMN["c_views_1d"]] = cat[:, :, _VIEW]
@@ -201,5 +219,6 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
     x[:, :, COLUMN["hour"]] = users.hour[:, None]
     x[:, :, COLUMN["source"]] = users.source[:, None]
     x[:, :, COLUMN["locale_match"]] = candidates.locale_match(users.languages)
+    x[:, :, COLUMN["v_category"]] = candidates.category_codes[None, :]
     excluded = candidates.excluded(users.profiles)
     return x, candidates.eligible(schedule_clock(users), users.languages, excluded)

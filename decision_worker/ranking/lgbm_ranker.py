@@ -1,10 +1,12 @@
 """The learned ranker as the worker scores with it: a registered LightGBM model behind the
 `Ranker` interface (training is learning/training.py, which the worker never imports).
 
-Categorical features (device, hour, source) are LightGBM categoricals; no normalisation is
-applied (trees do not need it), so the model file, the feature spec and the categorical
-encodings are everything the worker needs. Spec and encodings are checked at load and a
-mismatch is refused. Scoring never sees a position: the worker ranks for the top slot.
+The model card's feature spec (feature_spec.py) says which columns the model reads and how
+its categorical ones (context signals, declared traits) are coded; the worker builds rows
+with the spec's trait columns and the spec turns them into the model's columns. A spec this
+worker cannot build (another base feature set, an encoding without a code for one of its
+categories) is refused at load. No normalisation is applied (trees do not need it).
+Scoring never sees a position: the worker ranks for the top slot.
 
 Cold start: a user with no history at all (`u_history` 0) is ranked by trending, at the
 half-life training chose on its validation window (the card's `cold_start`), not by the
@@ -26,37 +28,30 @@ import numpy as np
 
 from decision_worker.errors import ModelError
 from decision_worker.ranking.arrays import FloatArray
-from decision_worker.ranking.features import COLUMN, ENCODINGS, FEATURES
+from decision_worker.ranking.feature_spec import FeatureSpec
+from decision_worker.ranking.features import COLUMN
+from decision_worker.ranking.trait_columns import TraitColumn
 
 log = logging.getLogger("edgepick.model")
 
 
 class LightGBMRanker:
-    """A registered model as the worker's ranker; refuses a model of another feature spec."""
+    """A registered model as the worker's ranker; refuses a spec the worker cannot build."""
 
-    def __init__(self, version: str, model_text: str, features: list[str],
-                 encodings: dict[str, list[str]] | None = None,
+    def __init__(self, version: str, model_text: str, spec: FeatureSpec | None = None,
                  cold_start_half_life: int | None = None) -> None:
-        if encodings is not None and encodings != ENCODINGS:
-            changed = sorted(k for k in set(encodings) | set(ENCODINGS)
-                             if encodings.get(k) != ENCODINGS.get(k))
-            raise ModelError(f"model {version} encodes {', '.join(changed)} differently from "
-                             "this worker")
-        if tuple(features) != FEATURES:
-            missing = sorted(set(FEATURES) - set(features))
-            extra = sorted(set(features) - set(FEATURES))
-            raise ModelError(f"model {version} was trained on another feature spec "
-                             f"(missing {missing or 'none'}, unknown {extra or 'none'}, "
-                             "or another order)")
+        """`spec` None: a model of every base feature (FeatureSpec.legacy)."""
+        self.spec = spec or FeatureSpec.legacy()
         try:
             self.booster = lgb.Booster(model_str=model_text)
         except lgb.basic.LightGBMError as e:
             raise ModelError(f"model {version} does not load: {e}") from e
-        if self.booster.num_feature() != len(FEATURES):
+        if self.booster.num_feature() != len(self.spec.columns):
             raise ModelError(f"model {version} expects {self.booster.num_feature()} features, "
-                             f"the worker builds {len(FEATURES)}")
+                             f"its card lists {len(self.spec.columns)} columns")
         self.version = version
-        self.features: tuple[str, ...] = FEATURES
+        self.features: tuple[str, ...] = self.spec.row_features
+        self.traits: tuple[TraitColumn, ...] = self.spec.traits
         self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
         self.compiled: Any = None
         self._model_text = model_text
@@ -71,7 +66,7 @@ class LightGBMRanker:
     def from_card(cls, version: str, model_text: str, card: dict[str, Any]) -> LightGBMRanker:
         """A registered model as its card describes it (spec, encodings, cold start)."""
         cold_start = card.get("cold_start") or {}
-        return cls(version, model_text, card.get("features", []), card.get("encodings"),
+        return cls(version, model_text, FeatureSpec.from_card(card, version),
                    cold_start.get("half_life_days"))
 
     def compile(self, cache_dir: Path) -> bool:
@@ -81,7 +76,11 @@ class LightGBMRanker:
         compiled = compile_model(self._model_text, self.sha256, cache_dir)
         if compiled is None:
             return False
-        rows = probe_rows()
+        rows = self.spec.model_rows(probe_rows(self.traits))
+        rng = np.random.default_rng(5)  # every code of every categorical column, too
+        for j, column in enumerate(self.spec.columns):
+            if column in self.spec.encodings:
+                rows[::2, j] = rng.integers(0, len(self.spec.encodings[column]), len(rows[::2]))
         if not same_predictions(compiled, self._predict_lightgbm(rows), rows):
             log.warning("model %s: compiled predictions differ from LightGBM's; not used",
                         self.version)
@@ -91,10 +90,11 @@ class LightGBMRanker:
 
     def score(self, rows: FloatArray) -> FloatArray:
         # One thread: batches are small, and thread start-up costs more than it saves.
+        columns = self.spec.model_rows(rows)
         if self.compiled is not None:
-            scores = np.asarray(self.compiled.predict(rows, n_jobs=1), dtype=np.float64)
+            scores = np.asarray(self.compiled.predict(columns, n_jobs=1), dtype=np.float64)
         else:
-            scores = self._predict_lightgbm(rows)
+            scores = self._predict_lightgbm(columns)
         if self.cold_start_column is not None:  # no history: what trends (see module doc)
             new = rows[:, COLUMN["u_history"]] == 0
             scores[new] = rows[new, self.cold_start_column]
@@ -102,5 +102,3 @@ class LightGBMRanker:
 
     def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
         return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
-
-

@@ -13,11 +13,13 @@ import numpy as np
 
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.features import COLUMN, FEATURES
+from decision_worker.ranking.trait_columns import TraitColumn
 
 
 class Ranker(Protocol):
     version: str  # written into every decision record; an identifier ([a-z0-9_-])
-    features: tuple[str, ...]  # the feature spec the ranker was built for
+    features: tuple[str, ...]  # the rows' layout: FEATURES, then the trait columns
+    traits: tuple[TraitColumn, ...]  # the trait columns the rows must carry
 
     def score(self, rows: FloatArray) -> FloatArray:
         """(N, len(features)) rows → (N,) scores; higher is better."""
@@ -32,6 +34,7 @@ class BaselineRanker:
 
     version: str = "baseline-2"
     features: tuple[str, ...] = FEATURES
+    traits: tuple[TraitColumn, ...] = ()
 
     def score(self, rows: FloatArray) -> FloatArray:
         return rows[:, COLUMN["ctx_trend_30d"]] + np.log(rows[:, COLUMN["c_affinity"]])

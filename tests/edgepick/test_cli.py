@@ -320,6 +320,21 @@ def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_pa
     assert "no events in the log" in one_error_line(empty)
 
 
+def test_train_refuses_a_feature_configuration_naming_an_unknown_trait(settings,
+                                                                      tmp_path) -> None:
+    features = tmp_path / "features.yaml"
+    features.write_text("traits:\n  plan: categorical\n  email: categorical\n")
+    env = {"EDGEPICK_REDIS_URL": settings.redis_url, "EDGEPICK_ORIGIN": settings.origin,
+           "EDGEPICK_DATA_DIR": str(settings.data_dir)}
+    line = one_error_line(run(["train", "--features", str(features)], env))
+    assert f"{features}:3: trait 'email' is not a trait edgepick keeps" in line, line
+    # named by the environment, with an allow-list that no longer keeps `plan`
+    features.write_text("traits: [plan]\n")
+    line = one_error_line(run(["train"], {**env, "EDGEPICK_FEATURES": str(features),
+                                          "EDGEPICK_TRAITS": "tier,segment"}))
+    assert "trait 'plan' is not a trait edgepick keeps (EDGEPICK_TRAITS: segment, tier)" in line
+
+
 def test_hooks_serves_the_cms_hook_end_to_end(cli_env, tmp_path: Path) -> None:
     import hashlib
     import hmac

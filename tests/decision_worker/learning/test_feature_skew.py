@@ -1,5 +1,6 @@
 """No training-serving skew: the feature rows the worker scored online equal, value for
-value, the rows the offline replay of the event log builds for the same moments."""
+value, the rows the offline replay of the event log builds for the same moments (trait
+columns included, as a model reading them asks for them)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,19 @@ from decision_worker.learning.session_groups import candidate_pool
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.features import COLUMN
+from decision_worker.ranking.features import COLUMN, FEATURES
+from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.ranking.trait_columns import MISSING, NUMERIC, OTHER, TraitColumn
 from edge_functions.keys import MANIFEST_KEY, user_tag
 from object_store.folder import FolderStore
+
+
+class TraitReadingRanker(BaselineRanker):
+    """Scores as the baseline, but asks for trait columns, as a model declaring them does:
+    a plan (one of its values unknown to the "model": it reads "(other)") and a tier."""
+
+    traits = (TraitColumn("plan", categories=(OTHER, MISSING, "pro", "free")),
+              TraitColumn("tier", NUMERIC, ()))
 
 
 @pytest.mark.parametrize("rank_limit", [500, 3])  # 3: every placement goes through retrieval
@@ -30,7 +41,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     population = Population(catalog, 12, seed=3)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    history = list(population.history(6, now, span=dt.timedelta(hours=30)))
+    history = [m for m in population.history(6, now, span=dt.timedelta(hours=30),
+                                             identify=True)  # one user without traits
+               if m["type"] != "identify" or m["userId"] != population.users[1].user_id]
     sessions = list(population.session_starts(now + dt.timedelta(seconds=1)))
     for message in sessions[::3]:  # some sessions carry a device, a locale, a referrer
         message["context"] = {"userAgent": "Mozilla/5.0 (iPhone) Mobile", "locale": "es-ES",
@@ -49,6 +62,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     async def run_online() -> None:
         client = AsyncRedis.from_url(settings.redis_url)
         worker = Worker(client, settings, consumer="skew")
+        worker.batch.ranker = TraitReadingRanker()
         worker.inputs.stats_reload_s = 0.0  # offline counts are replayed as of each moment too
         worker.batch.observe = lambda tag, p, at, rows: online.__setitem__((tag, p, at),
                                                                            rows.copy())
@@ -70,7 +84,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
                                                                   today)
     events, invalid = parse_log(logged)
     assert invalid == 0
-    replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0)
+    replay = Replay(catalog, settings.lateness_s, stats_reload_s=0.0,
+                    traits=TraitReadingRanker.traits)
+    plans: set[float] = set()
     secret = settings.key_secret_bytes
     compared = trending = held = 0
     for moment in session_moments(replay, events):
@@ -92,6 +108,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             assert scored is not None
             np.testing.assert_array_equal(scored, offline)
             trending += np.ptp(scored[:, COLUMN["trend_1d"]]) > 0  # the trend columns vary
+            plans.add(float(scored[0, len(FEATURES)]))
             # training computes only the shown variants' rows (a subset with the default):
             shown = np.array(sorted({0, len(candidates.variants) - 1,
                                      candidates.default_index}))
@@ -101,6 +118,8 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     assert compared + held == len(sessions) * len(catalog.placements)
     assert held <= compared / 4
     assert trending > compared / 2 or rank_limit < 500
+    assert plans == {0.0, 1.0, 2.0, 3.0} or rank_limit < 500  # other, missing, pro, free
     logged_user = replay.profiles[login]
     assert logged_user.sessions == 1 and logged_user.traits == {"plan": "pro"}
+    assert scored.shape[1] == len(FEATURES) + 2
     assert sum(c[4] for c in logged_user.categories.values()) > 0  # anonymous views counted

@@ -107,13 +107,17 @@ def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) ->
     assert pointers["shadow"] == trained.version and pointers["production"] is None
     text, card = registry.load(trained.version)
     assert card["features"] == list(FEATURES) and card["window"]["train_until"]
-    assert card["encodings"]["device"] == ["unknown", "desktop", "mobile", "tablet"]
+    # no session start in this log, so no session context: every row has device "unknown",
+    # and a column with one value is not read (nor encoded)
+    assert "device" not in card["columns"] and "device" not in card["encodings"]
+    assert card["dropped"]["device"] == "one value in every training row"
+    assert set(card["columns"]) < set(FEATURES) and card["feature_config"]["traits"] == {}
     assert card["metrics"]["candidate"]["ndcg@1"] == candidate["ndcg@1"]
     comparison, primary = card["comparison"], card["primary"]  # with its interval
     assert comparison["low"] <= comparison["value"] <= comparison["high"]
     assert comparison["users"] > 100 and primary in candidate
     assert card["half_lives_days"] == [1, 7, 30, 365]
-    assert LightGBMRanker(trained.version, text, card["features"]).score(probe_rows()).shape \
+    assert LightGBMRanker.from_card(trained.version, text, card).score(probe_rows()).shape \
         == (512,)
 
 
@@ -142,7 +146,7 @@ def test_position_debiasing_does_not_learn_that_the_top_slot_is_good(settings) -
             model = train(train_set, valid_set, {"num_boost_round": 30, "learning_rate": 0.1,
                                                  "num_leaves": 31, "min_data_in_leaf": 40},
                           position_debiasing=debias, early_stopping=None)
-            ranker = LightGBMRanker("t", model.model_text(), list(FEATURES))
+            ranker = LightGBMRanker("t", model.model_text(), model.spec)
             for kept in test_set.candidates:
                 rows, ids = kept if kept is not None else (None, [])
                 if "h1" in ids:
@@ -208,7 +212,7 @@ def test_rollback_returns_to_the_previous_production(trained, registry) -> None:
 def test_compiled_predictor_gives_the_same_predictions(trained, registry, tmp_path: Path,
                                                        shop, settings) -> None:
     text, card = registry.load(trained.version)
-    ranker = LightGBMRanker(trained.version, text, card["features"])
+    ranker = LightGBMRanker.from_card(trained.version, text, card)
     rows = np.vstack([probe_rows(), probe_rows(seed=3)])
     reference = ranker.score(rows)
     assert ranker.compile(tmp_path / "compiled") and ranker.compiled is not None
@@ -224,7 +228,9 @@ def test_worker_follows_production_and_refuses_bad_artifacts(trained, registry, 
     registry.register("lgbm-corrupt", text, card)
     other_spec = {**card, "features": list(FEATURES[:-1]) + ["u_shoe_size"]}
     registry.register("lgbm-otherspec", text, other_spec)
-    other_codes = {**card, "encodings": {**card["encodings"], "device": ["tv", "phone"]}}
+    # reads a device column whose codes this worker cannot produce (no "(other)" either)
+    other_codes = {**card, "columns": [*card["columns"][:-1], "device"],
+                   "encodings": {**card["encodings"], "device": ["tv", "phone"]}}
     registry.register("lgbm-othercodes", text, other_codes)
     registry.register("lgbm-b", text, card)
     secret = settings.key_secret_bytes
