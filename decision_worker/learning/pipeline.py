@@ -24,6 +24,7 @@ import numpy as np
 from decision_worker.errors import ModelError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
+from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
     Evaluation,
@@ -99,6 +100,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     version = f"lgbm-{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}"
     half_life = trending_half_life(valid_set)
     candidate = LightGBMRanker(version, model_text, trained.spec, cold_start_half_life=half_life)
+    choose_below_history(candidate, valid_set)
 
     steps.start("evaluate")
     production_version = registry.pointers().get("production")
@@ -117,6 +119,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
+        "cold_start": {"half_life_days": half_life,
+                       "below_history": candidate.cold_start_below},
         "by_history": buckets,
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
@@ -147,13 +151,12 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
 def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: Interval,
                      half_life: int) -> dict[str, Any]:
     """What the card says of the evaluation: every model's metrics, the primary metric and
-    its interval (what promotion decides on), the half-lives and the cold start."""
+    its interval (what promotion decides on) and the half-lives."""
     return {
         "metrics": dict(zip(("candidate", "production", "trending", "popularity"),
                             (e.metrics for e in evaluations), strict=True)),
         "primary": primary, "comparison": asdict(comparison),
         "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
-        "cold_start": {"half_life_days": half_life},
         "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations}}
 
 

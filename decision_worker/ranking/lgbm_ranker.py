@@ -8,12 +8,12 @@ worker cannot build (another base feature set, an encoding without a code for on
 categories) is refused at load. No normalisation is applied (trees do not need it).
 Scoring never sees a position: the worker ranks for the top slot.
 
-Cold start: a user with no history at all (`u_history` 0) is ranked by trending, at the
-half-life training chose on its validation window (the card's `cold_start`), not by the
-trees: on MovieLens the trees, fitted mostly to returning users' sessions, ranked new users
-below plain trending (session NDCG@5 0.395 against 0.432), while for returning users they
-scored 0.066 against trending's 0.036.
-The evaluation and promotion score the candidate with the same rule.
+Cold start: a user with less history than the card's `cold_start.below_history` engaged
+variants (1 by default: none at all) is ranked by trending, at the half-life training chose
+on its validation window, not by the trees: on MovieLens the trees, fitted mostly to
+returning users' sessions, ranked new users below plain trending (session NDCG@5 0.395
+against 0.432). Training chooses the threshold on its validation window
+(learning/cold_start.py); the evaluation and promotion score the candidate with it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class LightGBMRanker:
     """A registered model as the worker's ranker; refuses a spec the worker cannot build."""
 
     def __init__(self, version: str, model_text: str, spec: FeatureSpec | None = None,
-                 cold_start_half_life: int | None = None) -> None:
+                 cold_start_half_life: int | None = None, cold_start_below: int = 1) -> None:
         """`spec` None: a model of every base feature (FeatureSpec.legacy)."""
         self.spec = spec or FeatureSpec.legacy()
         try:
@@ -56,6 +56,7 @@ class LightGBMRanker:
         self.compiled: Any = None
         self._model_text = model_text
         self.cold_start_column: int | None = None
+        self.cold_start_below = cold_start_below
         if cold_start_half_life is not None:
             name = f"trend_{cold_start_half_life}d"
             if name not in COLUMN:
@@ -67,7 +68,7 @@ class LightGBMRanker:
         """A registered model as its card describes it (spec, encodings, cold start)."""
         cold_start = card.get("cold_start") or {}
         return cls(version, model_text, FeatureSpec.from_card(card, version),
-                   cold_start.get("half_life_days"))
+                   cold_start.get("half_life_days"), int(cold_start.get("below_history", 1)))
 
     def compile(self, cache_dir: Path) -> bool:
         """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
@@ -95,8 +96,8 @@ class LightGBMRanker:
             scores = np.asarray(self.compiled.predict(columns, n_jobs=1), dtype=np.float64)
         else:
             scores = self._predict_lightgbm(columns)
-        if self.cold_start_column is not None:  # no history: what trends (see module doc)
-            new = rows[:, COLUMN["u_history"]] == 0
+        if self.cold_start_column is not None:  # little history: what trends (module doc)
+            new = rows[:, COLUMN["u_history"]] < np.log1p(self.cold_start_below) - 1e-9
             scores[new] = rows[new, self.cold_start_column]
         return scores
 

@@ -17,6 +17,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.errors import ModelError, RegistryError
 from decision_worker.ingest.event_log import EventLog
+from decision_worker.learning.cold_start import BELOW
 from decision_worker.learning.examples import build_examples
 from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import Registry
@@ -26,7 +27,7 @@ from decision_worker.learning.training import train
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.compiled import probe_rows
-from decision_worker.ranking.features import FEATURES
+from decision_worker.ranking.features import COLUMN, FEATURES
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from edge_functions.decision_record import decode
 from edge_functions.keys import MANIFEST_KEY, decision_key, user_tag
@@ -320,6 +321,25 @@ def test_single_variant_placement_is_a_documented_skip(redis: Redis, settings) -
     assert set(examples.group_placement) == {"hero"}
 
 
+def test_users_below_the_cold_start_threshold_are_ranked_by_trending(bed) -> None:
+    """The card's threshold decides who gets trending instead of the trees: users with
+    fewer engaged variants than it (u_history = log1p of their count)."""
+    _, text, card = bed
+    ranker = LightGBMRanker.from_card("v", text, {**card, "cold_start": {
+        "half_life_days": 7, "below_history": 10}})
+    rows = probe_rows()
+    rows[:, COLUMN["u_history"]] = np.log1p(np.arange(len(rows)) % 20)
+    trend = rows[:, COLUMN["trend_7d"]]
+    scores = ranker.score(rows)
+    little = np.arange(len(rows)) % 20 < 10
+    assert np.array_equal(scores[little], trend[little])
+    trees = ranker._predict_lightgbm(ranker.spec.model_rows(rows))
+    assert np.array_equal(scores[~little], trees[~little])
+    ranker.cold_start_below = 1  # the default: only users with no history at all
+    assert np.array_equal(ranker.score(rows) == trend, (np.arange(len(rows)) % 20 == 0)
+                          | (trees == trend))
+
+
 def test_a_one_slot_placement_learns_from_session_starts(tmp_path) -> None:
     # A hero banner shows one variant at a time: no slate has two, so the logged slates
     # teach nothing; the session starts (and what was clicked after them) do.
@@ -340,3 +360,5 @@ def test_a_one_slot_placement_learns_from_session_starts(tmp_path) -> None:
     assert report.comparison.low > 0, report.comparison  # beats the baseline ranker
     # every test session start in one bucket of history, each with its intervals
     assert sum(b["groups"] for b in report.by_history.values()) == report.comparison.groups
+    # the threshold below which trending ranks instead was chosen on the validation window
+    assert registry.load(report.version)[1]["cold_start"]["below_history"] in BELOW

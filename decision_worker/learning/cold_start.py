@@ -1,0 +1,35 @@
+"""Up to how much history trending serves a user better than the trees: chosen on the
+validation window, so the product never ranks a kind of user worse than a site could
+without it.
+
+The trees are fitted mostly to users with history; for users with none (and, on some
+data, with little) what trends is the better guess. Training scores the validation
+window's session starts with each threshold of `BELOW` (users with fewer engaged variants
+than it get trending at the validated half-life, the others the trees) and keeps the best;
+a tie keeps the smaller threshold. The card records it (`cold_start.below_history`), the
+worker applies it (lgbm_ranker.py), and the test window evaluates the result.
+"""
+
+from __future__ import annotations
+
+from decision_worker.learning.evaluation import session_outcomes
+from decision_worker.learning.examples import Examples
+from decision_worker.learning.feature_fit import with_trait_columns
+from decision_worker.ranking.lgbm_ranker import LightGBMRanker
+
+BELOW = (1, 10, 30, 100, 1_000_000)  # 1: only users with no history at all
+
+
+def choose_below_history(candidate: LightGBMRanker, valid_set: Examples) -> dict[int, float]:
+    """{threshold: validation session NDCG@5}; empty when the window has no session
+    starts to judge by (the ranker then keeps its threshold)."""
+    rows = with_trait_columns(valid_set, candidate.traits)
+    scores: dict[int, float] = {}
+    for below in BELOW:
+        candidate.cold_start_below = below
+        users, per_session, _ = session_outcomes(candidate.score, rows)
+        if not users:
+            return {}
+        scores[below] = float(per_session["s_ndcg@5"].mean())
+    candidate.cold_start_below = max(scores, key=lambda b: (scores[b], -b))
+    return scores
