@@ -7,9 +7,9 @@ import os
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.asyncio.retry import Retry
 
 
 def client_name() -> str:
