@@ -1,26 +1,46 @@
 """Decisions for a batch of users: candidates → features → one scoring call → top few.
 
-Each placement's policy (placement_policy.py) says how many variants the list holds and
-whether the default must be among them (appended last when the ranker left it out); it
-need not be, since the edge falls back to the default by itself. Ties go to the default
+Each placement's policy (placement_policy.py) says how many variants the list holds,
+whether the default must be among them (appended last when the ranker left it out; it
+need not be, since the edge falls back to the default by itself) and how often the first
+slot explores (exploration.py: drawn from the user's tag, the placement and the decision's
+time, so the offline replay, which calls `rank` too, draws the same). Ties go to the default
 (with no evidence either way, the editor's choice wins). A user in the persistent holdout
 gets the default alone, with arm `holdout`, whatever the ranker says.
+
+Each decision comes with its why-record (why_record.py): the first variant, its propensity,
+whether it was explored, and its feature row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.embeddings import user_vector
-from decision_worker.ranking.features import UserBatch, one_user, placement_matrix, schedule_clock
+from decision_worker.ranking.exploration import (
+    NEW_LOG_VIEWS,
+    Uniforms,
+    draw,
+    first_slot,
+    probabilities,
+)
+from decision_worker.ranking.features import (
+    COLUMN,
+    UserBatch,
+    one_user,
+    placement_matrix,
+    schedule_clock,
+)
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.ranking.retrieval import retrieve, variant_index
 from decision_worker.ranking.trending import event_day
+from decision_worker.ranking.why_record import WhyRecord
 from edge_functions.bucketing import in_holdout_bucket
 from edge_functions.decision_record import HOLDOUT_ARM, DecisionRecord
 
@@ -28,11 +48,24 @@ TREATMENT_ARM = "treatment"
 _TIE_BREAK = 1e-9  # below any real score difference: only decides exact ties
 
 
+@dataclass(frozen=True)
+class Decided:
+    record: DecisionRecord  # what the edge reads
+    why: WhyRecord  # what the first slot was chosen from
+
+
+@dataclass(frozen=True)
+class Ranked:
+    ranked: list[str]
+    why: WhyRecord
+
+
 def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: Ranker,
-           ranked_size: int, holdout_share: float,
+           ranked_size: int, holdout_share: float, tags: Sequence[str],
            observe: Callable[[int, str, FloatArray], None] | None = None,
-           rank_limit: int = 500) -> list[dict[str, DecisionRecord]]:
-    """One {placement: record} per user of the batch, for every placement of the catalog.
+           rank_limit: int = 500) -> list[dict[str, Decided]]:
+    """One {placement: decision} per user of the batch (`tags`: the users' key tags, which
+    seed the exploration draws), for every placement of the catalog.
     A placement with more than `rank_limit` variants is narrowed per user by retrieval
     first (retrieval.py). `observe(user index, placement, rows)` sees every feature matrix
     scored (skew tests, feature logging)."""
@@ -40,12 +73,14 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
     decided_at = [int(t) for t in users.as_of]
     held = [p.holdout_hash is not None and in_holdout_bucket(p.holdout_hash, holdout_share)
             for p in users.profiles]
-    out: list[dict[str, DecisionRecord]] = [{} for _ in range(n)]
+    out: list[dict[str, Decided]] = [{} for _ in range(n)]
     for placement, candidates in catalog.placements.items():
         default = candidates.variants[candidates.default_index]
+        draws = [draw(tags[u], placement, decided_at[u]) for u in range(n)] \
+            if candidates.policy.exploration > 0 else [_NO_DRAW] * n
         if len(candidates.variants) > rank_limit:
-            ranked_lists = _two_stage(users, catalog, candidates, popularity, ranker,
-                                      ranked_size, rank_limit, held, observe)
+            picks = _two_stage(users, catalog, candidates, popularity, ranker, ranked_size,
+                               rank_limit, held, observe, draws)
         else:
             x, eligible = placement_matrix(users, candidates, popularity)
             if observe is not None:
@@ -53,45 +88,73 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
                     observe(u, placement, x[u])
             v = len(candidates.variants)
             scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
-            ranked_lists = [_ranked(candidates, scores[u], eligible[u], ranked_size)
-                            for u in range(n)]
-        for u in range(n):
-            if held[u]:
-                out[u][placement] = DecisionRecord((default,), ranker.version, HOLDOUT_ARM,
-                                                   decided_at[u])
+            picks = [None if held[u] else
+                     rank(candidates, x[u], scores[u], eligible[u], ranked_size, draws[u])
+                     for u in range(n)]
+        for u, pick in enumerate(picks):
+            if pick is None:  # the holdout: the default by rule, nothing scored
+                out[u][placement] = Decided(
+                    DecisionRecord((default,), ranker.version, HOLDOUT_ARM, decided_at[u]),
+                    WhyRecord(default, 1.0, False, ()))
             else:
-                out[u][placement] = DecisionRecord(tuple(ranked_lists[u]), ranker.version,
-                                                   TREATMENT_ARM, decided_at[u])
+                out[u][placement] = Decided(DecisionRecord(tuple(pick.ranked), ranker.version,
+                                                           TREATMENT_ARM, decided_at[u]),
+                                            pick.why)
     return out
 
 
-def _ranked(candidates: PlacementCandidates, scores: FloatArray, eligible: BoolArray,
-            ranked_size: int) -> list[str]:
-    """The top of the eligible variants, as many as the placement's policy asks for."""
+def rank(candidates: PlacementCandidates, rows: FloatArray, scores: FloatArray,
+         eligible: BoolArray, ranked_size: int, uniforms: Uniforms) -> Ranked:
+    """The top of the eligible variants, as many as the placement's policy asks for, the
+    first slot explored as the policy says (worker and offline replay both call this)."""
     policy = candidates.policy
     slots = policy.slots_or(ranked_size)
     default = candidates.variants[candidates.default_index]
-    scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
-    order = np.argsort(-scores, kind="stable")[:slots]
-    ranked = [candidates.variants[i] for i in order if eligible[i]]
+    order = _greedy_order(candidates, scores, eligible)
+    first = first_slot(int(order[0]), eligible, rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS,
+                       policy.exploration, policy.explore_new, uniforms)
+    top = [first.index, *(int(i) for i in order[:slots] if i != first.index)][:slots]
+    ranked = [candidates.variants[i] for i in top if eligible[i]]
     if policy.include_default and default not in ranked:
         ranked = ranked[:slots - 1] + [default] if slots > 1 else ranked
-    return ranked or [default]
+    why = WhyRecord(candidates.variants[first.index], first.propensity, first.explored,
+                    tuple(rows[first.index].tolist()))
+    return Ranked(ranked or [default], why)
+
+
+def first_slot_probabilities(candidates: PlacementCandidates, rows: FloatArray,
+                             scores: FloatArray, eligible: BoolArray) -> FloatArray:
+    """P(first = v) for every candidate under the placement's policy with these scores:
+    what an off-policy evaluation weighs a logged decision by."""
+    policy = candidates.policy
+    greedy = int(_greedy_order(candidates, scores, eligible)[0])
+    return probabilities(greedy, eligible, rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS,
+                         policy.exploration, policy.explore_new)
+
+
+def _greedy_order(candidates: PlacementCandidates, scores: FloatArray,
+                  eligible: BoolArray) -> np.ndarray:
+    """Candidates best first (the eligible ones first: the default always is)."""
+    scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
+    return np.argsort(-scores, kind="stable")
+
+
+_NO_DRAW: Uniforms = (1.0, 1.0, 1.0)  # never explores (exploration 0: no hash computed)
+_POP_LOG_VIEWS = COLUMN["pop_log_views"]
 
 
 def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidates,
                popularity: Popularity, ranker: Ranker, ranked_size: int, rank_limit: int,
                held: list[bool], observe: Callable[[int, str, FloatArray], None] | None,
-               ) -> list[list[str]]:
-    default = candidates.variants[candidates.default_index]
+               draws: list[Uniforms]) -> list[Ranked | None]:
     full = popularity.for_placement(candidates)
     eligible = candidates.eligible(schedule_clock(users), users.languages,
                                    candidates.excluded([p.seen for p in users.profiles]))
     index = variant_index(catalog, candidates.placement)
-    out = []
+    out: list[Ranked | None] = []
     for u, profile in enumerate(users.profiles):
         if held[u]:
-            out.append([default])
+            out.append(None)
             continue
         at = float(users.as_of[u])
         picked = retrieve(index, user_vector(profile, at), full, eligible[u], candidates,
@@ -100,5 +163,6 @@ def _two_stage(users: UserBatch, catalog: Catalog, candidates: PlacementCandidat
         x, sub_eligible = placement_matrix(one_user(users, u), subset, full.take(picked))
         if observe is not None:
             observe(u, candidates.placement, x[0])
-        out.append(_ranked(subset, ranker.score(x[0]), sub_eligible[0], ranked_size))
+        out.append(rank(subset, x[0], ranker.score(x[0]), sub_eligible[0], ranked_size,
+                        draws[u]))
     return out
