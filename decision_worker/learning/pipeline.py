@@ -4,8 +4,10 @@ The window is [since, until) of *event* time (default: the `days` days before no
 from the log's event-day partitions, so imported history trains like live traffic.
 Its slates are split by time: the first 70 % train, the next 10 % stop training early, the
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
-is promoted) and plain popularity, side by side. The candidate is registered with its card
-(spec, parameters, window, metrics) and becomes the shadow model; `edgepick promote`
+is promoted) and plain popularity, side by side. When the decision log holds decisions of
+the evaluation window, the candidate's and production's click-through of the first slot is
+also estimated off-policy from them (off_policy.py). The candidate is registered with its
+card (spec, parameters, window, metrics) and becomes the shadow model; `edgepick promote`
 decides whether it serves.
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.errors import ModelError
+from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning.evaluation import (
@@ -32,6 +35,7 @@ from decision_worker.learning.evaluation import (
 )
 from decision_worker.learning.examples import Examples, build_examples, decision_times
 from decision_worker.learning.intervals import Interval, paired_difference
+from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.training import train
@@ -59,6 +63,9 @@ class TrainingReport:
     production_version: str | None = None
     primary: str = "ndcg@1"
     comparison: Interval | None = None  # candidate − production on `primary`
+    # The first slot's click-through estimated off-policy from the decision log (None: the
+    # log holds no decisions in the window, so no logged propensities)
+    off_policy: OffPolicyReport | None = None
 
 
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
@@ -79,7 +86,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
 
     steps.start("collect")
     messages = collect(log, since, until)
-    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
+    forgotten = log.read_tombstones()
+    events, invalid = parse_log(messages, rules, forgotten, secret)
 
     steps.start("features")
     sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until)
@@ -96,15 +104,14 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     steps.start("evaluate")
     production_version = registry.pointers().get("production")
     production = _production_ranker(registry, production_version)
-    evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
-                   evaluate(f"production ({production.version})", production.score, test_set,
-                            catalog),
-                   evaluate(f"trending ({half_life} d)", trending_scorer(half_life), test_set,
-                            catalog),
-                   evaluate("popularity", popularity_scorer, test_set, catalog)]
-    primary = primary_metric(evaluations[0])
-    comparison = paired_difference(*evaluations[0].outcomes(primary),
-                                   evaluations[1].outcomes(primary)[1])
+    evaluations, primary, comparison = _evaluate_all(candidate, production, half_life,
+                                                     test_set, catalog)
+    steps.start("off-policy")
+    decisions = DecisionLog(log.store).read_days(since.date(), until.date(), forgotten)
+    off_policy = off_policy_report(
+        events, catalog, decisions,
+        {"candidate": candidate.score, f"production ({production.version})": production.score},
+        secret, lateness_s, cuts[1], until.timestamp()) if decisions else None
     steps.start(None)
 
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
@@ -116,11 +123,28 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
+        "off_policy": None if off_policy is None else asdict(off_policy),
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
-                          comparison)
+                          comparison, off_policy)
+
+
+def _evaluate_all(candidate: Ranker, production: Ranker, half_life: int, test_set: Examples,
+                  catalog: Catalog) -> tuple[list[Evaluation], str, Interval]:
+    """Candidate, production, trending and popularity on the test set; the primary metric
+    and the paired interval of candidate − production on it."""
+    evaluations = [evaluate("candidate", candidate.score, test_set, catalog),
+                   evaluate(f"production ({production.version})", production.score, test_set,
+                            catalog),
+                   evaluate(f"trending ({half_life} d)", trending_scorer(half_life), test_set,
+                            catalog),
+                   evaluate("popularity", popularity_scorer, test_set, catalog)]
+    primary = primary_metric(evaluations[0])
+    comparison = paired_difference(*evaluations[0].outcomes(primary),
+                                   evaluations[1].outcomes(primary)[1])
+    return evaluations, primary, comparison
 
 
 def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: Interval,
