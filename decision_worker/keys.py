@@ -3,9 +3,9 @@
 The event keys share the hash tag `{ep:events}`, so the ingest script that checks
 idempotency markers and appends to the stream touches one Cluster slot. A user's profile
 shares its hash tag with the user's decision keys (`ep:d:{tag}:…`), so one script can
-compare-and-set the profile and write the decisions atomically on a cluster too; so do the
-why-records beside the decisions (`ep:w:{tag}:<placement>`, ranking/why_record.py), which
-that script writes with the decisions and their TTL.
+compare-and-set the profile and write the decisions atomically on a cluster too; so does the
+user's why-record (`ep:w:{tag}`, ranking/why_record.py), which that script writes with the
+decisions and their TTL.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def profile_key(tag: str) -> str:
     return f"ep:u:{{{tag}}}"
 
 
-def why_key(tag: str, placement: str) -> str:
-    """The why-record of a decision: same hash tag (slot) as `decision_key(tag, placement)`,
-    written and expiring with it."""
-    return f"ep:w:{{{tag}}}:{placement}"
+def why_key(tag: str) -> str:
+    """The why-record of a user's decisions: same hash tag (slot) as their decision keys,
+    written and expiring with them."""
+    return f"ep:w:{{{tag}}}"

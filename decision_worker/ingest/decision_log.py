@@ -15,8 +15,9 @@ estimate), and the edge stays as it is: no import, no extra round trip.
 
 Only the keyed hash of the user is written (training computes it from the event log's ids
 with the same secret), and forgotten tags (the event log's tombstones) are left out by
-readers. Lines are appended after the decisions are in Redis; a redelivered entry decides
-the same again and logs it again, so readers keep one line per (tag, placement, decided_at).
+readers. The worker appends lines after the decisions are in Redis, every second
+(online/decision_logger.py); a redelivered entry decides the same again and logs it again,
+so readers keep one line per (tag, placement, decided_at).
 """
 
 from __future__ import annotations

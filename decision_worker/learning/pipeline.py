@@ -107,11 +107,10 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     evaluations, primary, comparison = _evaluate_all(candidate, production, half_life,
                                                      test_set, catalog)
     steps.start("off-policy")
-    decisions = DecisionLog(log.store).read_days(since.date(), until.date(), forgotten)
-    off_policy = off_policy_report(
-        events, catalog, decisions,
-        {"candidate": candidate.score, f"production ({production.version})": production.score},
-        secret, lateness_s, cuts[1], until.timestamp()) if decisions else None
+    off_policy = _off_policy(DecisionLog(log.store).read_days(since.date(), until.date(),
+                                                              forgotten),
+                             events, catalog, (candidate, production), secret, lateness_s,
+                             (cuts[1], until.timestamp()))
     steps.start(None)
 
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
@@ -129,6 +128,20 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison, off_policy)
+
+
+def _off_policy(decisions: list[dict[str, Any]], events: list[Event], catalog: Catalog,
+                rankers: tuple[Ranker, Ranker], secret: bytes, lateness_s: float,
+                window: tuple[float, float]) -> OffPolicyReport | None:
+    """Candidate and production estimated off-policy on the logged decisions of the
+    evaluation window; None when the decision log holds none (no logged propensities)."""
+    if not decisions:
+        return None
+    candidate, production = rankers
+    return off_policy_report(events, catalog, decisions,
+                             {"candidate": candidate.score,
+                              f"production ({production.version})": production.score},
+                             secret, lateness_s, *window)
 
 
 def _evaluate_all(candidate: Ranker, production: Ranker, half_life: int, test_set: Examples,

@@ -49,13 +49,13 @@ from decision_worker.ranking.popularity import Popularity, engagement_counts, st
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.ranking.trending import DAY_S, HORIZON_DAYS, event_day
-from decision_worker.ranking.why_record import encode_why
+from decision_worker.ranking.why_record import encode_whys
 from decision_worker.settings import WorkerSettings
 from edge_functions.bucketing import holdout_bucket
 from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key
 
-# KEYS: profile, then decision and why-record keys. ARGV: sha1 of the profile read ('' =
+# KEYS: profile, then decision keys and the why-record. ARGV: sha1 of the profile read ('' =
 # none), new profile, profile TTL, decision TTL, then one record per key ('' deletes it).
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
@@ -69,8 +69,8 @@ end
 return 1
 """
 MAX_CONFLICT_RETRIES = 5
-# tag → placement → (decision record, why-record); (b"", b"") deletes both
-Records = dict[str, dict[str, tuple[bytes, bytes]]]
+# tag → ({placement: decision record}, the user's why-record); b"" deletes
+Records = dict[str, tuple[dict[str, bytes], bytes]]
 
 
 @dataclass
@@ -137,8 +137,10 @@ class BatchProcessor:
         if decided and self.catalog.placements:
             for tag, per_placement in zip(decided, self._decide(users, decided, now),
                                           strict=True):
-                records[tag] = {p: (encode(d.record), encode_why(d.why))
-                                for p, d in per_placement.items()}
+                decided_at = next(iter(per_placement.values())).record.decided_at
+                records[tag] = ({p: encode(d.record) for p, d in per_placement.items()},
+                                encode_whys(decided_at, {p: d.why for p, d in
+                                                         per_placement.items()}))
                 logged += decision_lines(tag, per_placement)
                 result.holdout += any(d.record.arm == "holdout"
                                       for d in per_placement.values())
@@ -146,7 +148,7 @@ class BatchProcessor:
         for tag, user in users.items():
             if user.profile.opted_out and user.changed:  # withdraw what was decided before
                 placements = set(user.profile.placements) | set(self.catalog.placements)
-                records[tag] = {p: (b"", b"") for p in sorted(placements)}
+                records[tag] = ({p: b"" for p in sorted(placements)}, b"")
         if not await self._write(users, anonymous, records):
             return None
         await self._after_write(users, records, stats, now)
@@ -156,7 +158,7 @@ class BatchProcessor:
             if users[tag].profile.opted_out:
                 continue
             result.users_decided += 1
-            result.decisions += len(written) * (1 + len(users[tag].extra_tags))
+            result.decisions += len(written[0]) * (1 + len(users[tag].extra_tags))
             result.latencies.extend(written_at - t for t in received[tag])
         return result
 
@@ -263,16 +265,16 @@ class BatchProcessor:
         calls = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, user in [*users.items(), *anonymous.items()]:
-                per_placement = records.get(tag, {})
+                per_placement, why = records.get(tag, ({}, None))
                 if user.suppressed or (not user.changed and not per_placement):
                     continue
                 user.profile.version += 1
-                keys = [profile_key(tag)]
+                keys = [profile_key(tag), *(decision_key(tag, p) for p in per_placement)]
                 args: list[Any] = [_sha1(user.raw), user.profile.dumps(), s.profile_ttl_s,
-                                   s.decision_ttl_s]
-                for placement, (record, why) in per_placement.items():
-                    keys += [decision_key(tag, placement), why_key(tag, placement)]
-                    args += [record, why]
+                                   s.decision_ttl_s, *per_placement.values()]
+                if why is not None:
+                    keys.append(why_key(tag))
+                    args.append(why)
                 await self._commit(keys=keys, args=args, client=pipe)
                 calls.append(tag)
             if not calls:
@@ -284,16 +286,18 @@ class BatchProcessor:
                            stats: Counter[tuple[int, str]], now: float) -> None:
         s = self._settings
         async with self._redis.pipeline(transaction=False) as pipe:
-            for tag, per_placement in records.items():
+            for tag, (per_placement, why) in records.items():
                 for extra in users[tag].extra_tags:
-                    for placement, (record, why) in per_placement.items():
+                    for placement, record in per_placement.items():
                         if record:
                             pipe.set(decision_key(extra, placement), record,
                                      ex=s.decision_ttl_s)
-                            pipe.set(why_key(extra, placement), why, ex=s.decision_ttl_s)
                         else:
-                            pipe.delete(decision_key(extra, placement),
-                                        why_key(extra, placement))
+                            pipe.delete(decision_key(extra, placement))
+                    if why:
+                        pipe.set(why_key(extra), why, ex=s.decision_ttl_s)
+                    else:
+                        pipe.delete(why_key(extra))
                 if users[tag].profile.opted_out:
                     pipe.zrem(REDECIDE_DUE, tag)
                 else:

@@ -28,7 +28,7 @@ from decision_worker.online.forget import published_placements
 from decision_worker.online.operator_auth import refuse_unauthorized
 from decision_worker.ranking.contributions import Explainer
 from decision_worker.ranking.model_registry import ModelRegistry
-from decision_worker.ranking.why_record import WhyRecord, decode_why
+from decision_worker.ranking.why_record import WhyRecord, decode_whys
 from decision_worker.settings import WorkerSettings
 from edge_functions.decision_record import DecisionRecord, decode
 from edge_functions.errors import CorruptRecord, InvalidIdentifier
@@ -49,12 +49,13 @@ class ReadBack:
 async def read_decisions(redis: Redis, secret: bytes, user: str,
                          placements: list[str]) -> ReadBack:
     """What was decided for `user` (a checked user id): one round trip for the decisions
-    and their why-records."""
+    and the why-record."""
     tag = user_tag(secret, user)
-    keys = [k for p in placements for k in (decision_key(tag, p), why_key(tag, p))]
-    raws: list[Any] = await redis.mget(keys) if keys else []
+    raws: list[Any] = await redis.mget([*(decision_key(tag, p) for p in placements),
+                                        why_key(tag)])
+    whys = _whys(raws[-1])
     out = ReadBack({}, [])
-    for placement, raw, raw_why in zip(placements, raws[::2], raws[1::2], strict=True):
+    for placement, raw in zip(placements, raws[:-1], strict=True):
         if raw is None:
             out.decisions[placement] = None
             continue
@@ -63,7 +64,9 @@ async def read_decisions(redis: Redis, secret: bytes, user: str,
         except CorruptRecord as e:
             out.decisions[placement] = {"error": str(e)}
             continue
-        why = _why(raw_why, record)
+        why = whys.get((placement, record.decided_at))
+        if why is not None and why.variant != record.ranked[0]:
+            why = None  # written with another decision (one pinned since, say)
         out.decisions[placement] = {
             "ranked": list(record.ranked), "model_version": record.model_version,
             "arm": record.arm, "decided_at": record.decided_at,
@@ -87,16 +90,15 @@ async def explain_decisions(read_back: ReadBack, explainer: Explainer) -> Decisi
     return read_back.decisions
 
 
-def _why(raw: bytes | None, record: DecisionRecord) -> WhyRecord | None:
-    """The decision's why-record; None when there is none, or it does not decode, or it
-    belongs to another decision (it names another first variant)."""
+def _whys(raw: bytes | None) -> dict[tuple[str, int], WhyRecord]:
+    """(placement, decided_at) → why-record; none when missing or unreadable."""
     if raw is None:
-        return None
+        return {}
     try:
-        why = decode_why(raw)
+        decided_at, whys = decode_whys(raw)
     except CorruptRecord:
-        return None
-    return why if why.variant == record.ranked[0] else None
+        return {}
+    return {(placement, decided_at): why for placement, why in whys.items()}
 
 
 def decisions_route(redis: Redis, settings: WorkerSettings) -> Route:

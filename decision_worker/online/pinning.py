@@ -6,7 +6,6 @@ import time
 
 from redis import Redis
 
-from decision_worker.keys import why_key
 from edge_functions.decision_record import DecisionRecord, encode
 from edge_functions.errors import InvalidIdentifier, UnknownPlacement
 from edge_functions.identifiers import check_id, check_user_id
@@ -38,9 +37,5 @@ def pin(redis: Redis, secret: bytes, user_id: str, placement: str, variants: lis
     if missing:
         raise UnknownPlacement(f"variant(s) {', '.join(missing)} not published in {placement!r}")
     record = DecisionRecord(tuple(variants), PIN_MODEL, PIN_ARM, int(time.time()))
-    tag = user_tag(secret, user_id)
-    with redis.pipeline(transaction=True) as pipe:  # the worker's why-record no longer applies
-        pipe.set(decision_key(tag, placement), encode(record), ex=ttl_s)
-        pipe.delete(why_key(tag, placement))
-        pipe.execute()
+    redis.set(decision_key(user_tag(secret, user_id), placement), encode(record), ex=ttl_s)
     return record

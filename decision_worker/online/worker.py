@@ -118,7 +118,8 @@ class Worker:
                 await asyncio.sleep(REDIS_RETRY_S)
                 continue
             if burst and not worked:
-                return
+                break
+        await self.batch.decision_log.flush()
         log.info("worker %s stopped", self.consumer)
 
     async def _pause(self, why: str) -> None:

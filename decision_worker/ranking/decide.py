@@ -24,9 +24,10 @@ from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.embeddings import user_vector
 from decision_worker.ranking.exploration import (
     NEW_LOG_VIEWS,
+    FirstSlot,
     Uniforms,
     draw,
-    first_slot,
+    first_slot_counted,
     probabilities,
 )
 from decision_worker.ranking.features import (
@@ -48,13 +49,13 @@ TREATMENT_ARM = "treatment"
 _TIE_BREAK = 1e-9  # below any real score difference: only decides exact ties
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decided:
     record: DecisionRecord  # what the edge reads
     why: WhyRecord  # what the first slot was chosen from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ranked:
     ranked: list[str]
     why: WhyRecord
@@ -88,9 +89,7 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
                     observe(u, placement, x[u])
             v = len(candidates.variants)
             scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
-            picks = [None if held[u] else
-                     rank(candidates, x[u], scores[u], eligible[u], ranked_size, draws[u])
-                     for u in range(n)]
+            picks = rank_all(candidates, x, scores, eligible, ranked_size, draws, held)
         for u, pick in enumerate(picks):
             if pick is None:  # the holdout: the default by rule, nothing scored
                 out[u][placement] = Decided(
@@ -105,21 +104,53 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
 
 def rank(candidates: PlacementCandidates, rows: FloatArray, scores: FloatArray,
          eligible: BoolArray, ranked_size: int, uniforms: Uniforms) -> Ranked:
-    """The top of the eligible variants, as many as the placement's policy asks for, the
-    first slot explored as the policy says (worker and offline replay both call this)."""
+    """One user's ranked list and why-record (`rank_all` for a batch of one)."""
+    ranked = rank_all(candidates, rows[None], scores[None], eligible[None], ranked_size,
+                      [uniforms], [False])[0]
+    assert ranked is not None
+    return ranked
+
+
+def rank_all(candidates: PlacementCandidates, x: FloatArray, scores: FloatArray,
+             eligible: BoolArray, ranked_size: int, draws: Sequence[Uniforms],
+             held: Sequence[bool]) -> list[Ranked | None]:
+    """For each user (x: (B, V, F) rows, scores and eligibility (B, V)), the top of the
+    eligible variants, as many as the placement's policy asks for, the first slot explored
+    as the policy says; None for the `held` (worker and offline replay both rank here).
+    Sorting and counting happen for the whole batch at once."""
     policy = candidates.policy
     slots = policy.slots_or(ranked_size)
-    default = candidates.variants[candidates.default_index]
-    order = _greedy_order(candidates, scores, eligible)
-    first = first_slot(int(order[0]), eligible, rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS,
-                       policy.exploration, policy.explore_new, uniforms)
-    top = [first.index, *(int(i) for i in order[:slots] if i != first.index)][:slots]
-    ranked = [candidates.variants[i] for i in top if eligible[i]]
-    if policy.include_default and default not in ranked:
-        ranked = ranked[:slots - 1] + [default] if slots > 1 else ranked
-    why = WhyRecord(candidates.variants[first.index], first.propensity, first.explored,
-                    tuple(rows[first.index].tolist()))
-    return Ranked(ranked or [default], why)
+    variants, default = candidates.variants, candidates.variants[candidates.default_index]
+    order = np.argsort(-np.where(eligible, scores + _TIE_BREAK * candidates.is_default,
+                                 -np.inf), axis=1, kind="stable")
+    greedy, tops = order[:, 0].tolist(), order[:, :slots].tolist()
+    exploring = policy.exploration > 0
+    if exploring:
+        fresh = eligible & (x[:, :, _POP_LOG_VIEWS] < NEW_LOG_VIEWS)
+        n_all, n_new = eligible.sum(axis=1).tolist(), fresh.sum(axis=1).tolist()
+    out: list[Ranked | None] = []
+    for u, top in enumerate(tops):
+        if held[u]:
+            out.append(None)
+            continue
+        first = first_slot_counted(greedy[u], eligible[u], fresh[u], n_all[u], n_new[u],
+                                   policy.exploration, policy.explore_new, draws[u]) \
+            if exploring else FirstSlot(greedy[u], 1.0, False)
+        if first.index != greedy[u]:
+            top = [first.index, *(i for i in top if i != first.index)][:slots]
+        ranked = [variants[i] for i in top if eligible[u, i]]
+        if policy.include_default and default not in ranked:
+            ranked = ranked[:slots - 1] + [default] if slots > 1 else ranked
+        out.append(Ranked(ranked or [default], WhyRecord(
+            variants[first.index], first.propensity, first.explored,
+            tuple(x[u, first.index].tolist()))))
+    return out
+
+
+def new_variants(rows: FloatArray) -> BoolArray:
+    """Which candidates are new (exploration.py): fewer than NEW_VIEWS views by anyone."""
+    new: BoolArray = rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS
+    return new
 
 
 def first_slot_probabilities(candidates: PlacementCandidates, rows: FloatArray,
@@ -128,8 +159,8 @@ def first_slot_probabilities(candidates: PlacementCandidates, rows: FloatArray,
     what an off-policy evaluation weighs a logged decision by."""
     policy = candidates.policy
     greedy = int(_greedy_order(candidates, scores, eligible)[0])
-    return probabilities(greedy, eligible, rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS,
-                         policy.exploration, policy.explore_new)
+    return probabilities(greedy, eligible, new_variants(rows), policy.exploration,
+                         policy.explore_new)
 
 
 def _greedy_order(candidates: PlacementCandidates, scores: FloatArray,
@@ -139,7 +170,7 @@ def _greedy_order(candidates: PlacementCandidates, scores: FloatArray,
     return np.argsort(-scores, kind="stable")
 
 
-_NO_DRAW: Uniforms = (1.0, 1.0, 1.0)  # never explores (exploration 0: no hash computed)
+_NO_DRAW: Uniforms = (1.0, 1.0, 1.0)  # exploration 0: no hash computed (nor needed)
 _POP_LOG_VIEWS = COLUMN["pop_log_views"]
 
 

@@ -43,7 +43,7 @@ _SCALE = 2.0 ** -64
 Uniforms = tuple[float, float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FirstSlot:
     index: int  # into the candidates ranked
     propensity: float  # P(this variant is first) under the policy
@@ -62,16 +62,23 @@ def draw(tag: str, placement: str, decided_at: int) -> Uniforms:
 def first_slot(greedy: int, eligible: BoolArray, new: BoolArray, epsilon: float,
                new_share: float, uniforms: Uniforms) -> FirstSlot:
     """The variant put first, and its propensity (the formula above)."""
+    fresh = eligible & new
+    return first_slot_counted(greedy, eligible, fresh, int(np.count_nonzero(eligible)),
+                              int(np.count_nonzero(fresh)), epsilon, new_share, uniforms)
+
+
+def first_slot_counted(greedy: int, eligible: BoolArray, fresh: BoolArray, n_all: int,
+                       n_new: int, epsilon: float, new_share: float,
+                       uniforms: Uniforms) -> FirstSlot:
+    """`first_slot` with the eligible new variants (`fresh`) and both counts given: what a
+    batch computes for all its users at once."""
     if epsilon <= 0.0:
         return FirstSlot(greedy, 1.0, False)
     explore, pool, pick = uniforms
-    fresh = eligible & new
-    n_all, n_new = int(np.count_nonzero(eligible)), int(np.count_nonzero(fresh))
     if explore >= epsilon:
         chosen = greedy
     else:
-        among = fresh if n_new and pool < new_share else eligible
-        indices = np.flatnonzero(among)
+        indices = np.flatnonzero(fresh if n_new and pool < new_share else eligible)
         chosen = int(indices[int(pick * len(indices))])
     q = (new_share * bool(fresh[chosen]) / n_new + (1.0 - new_share) / n_all) if n_new \
         else 1.0 / n_all

@@ -22,12 +22,13 @@ from decision_worker.learning.synthetic import Population, as_logged, log_messag
 from decision_worker.online.pinning import pin
 from decision_worker.ranking.features import FEATURES
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
-from decision_worker.ranking.why_record import decode_why
+from decision_worker.ranking.why_record import decode_whys
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import user_tag
 from edgepick.explain_cli import explain, explanation_lines
 from object_store.folder import FolderStore
 from tests.conftest import Settings
+from tests.decision_worker.conftest import NOW
 from tests.decision_worker.test_agreement_fuzz import TEST_CATALOG
 
 from .test_why_records import explore
@@ -114,8 +115,8 @@ def test_a_learned_models_decisions_come_with_lightgbm_contributions(
     drain(ranker=LightGBMRanker.from_card(version, text, card))
     hero = api.get(f"/v1/decisions/{user}", headers=AUTH).json()["placements"]["hero"]
     assert hero["model_version"] == version
-    why = decode_why(redis.get(why_key(user_tag(worker_settings.key_secret_bytes, user),
-                                       "hero")))
+    why = decode_whys(redis.get(why_key(user_tag(worker_settings.key_secret_bytes,
+                                                 user))))[1]["hero"]
     assert hero["exploration"] == {"propensity": why.propensity, "explored": why.explored}
     assert 0 < why.propensity < 1  # the placement explores: no choice is certain
     contributions = hero["contributions"]
@@ -150,7 +151,14 @@ def test_pinned_and_holdout_decisions_say_why_they_have_no_contributions(
     assert hero["arm"] == "holdout" and hero["contributions"] is None
     assert hero["exploration"] == {"propensity": 1.0, "explored": False}
     assert "the default by rule" in hero["contributions_from"]
-    pin(redis, worker_settings.key_secret_bytes, "previewer", "hero", ["trail-running"], 60)
-    pinned = api.get("/v1/decisions/previewer", headers=AUTH).json()["placements"]["hero"]
+    # a decision pinned over the worker's: its why-record no longer explains it
+    previewer = not_held("previewer")
+    ingest([session(previewer, "p-s", at=NOW - dt.timedelta(minutes=5))])
+    drain()
+    assert api.get(f"/v1/decisions/{previewer}", headers=AUTH).json()["placements"]["hero"][
+        "exploration"] is not None
+    pin(redis, worker_settings.key_secret_bytes, previewer, "hero", ["trail-running"], 60)
+    pinned = api.get(f"/v1/decisions/{previewer}", headers=AUTH).json()["placements"]["hero"]
+    assert pinned["arm"] == "pinned" and pinned["ranked"] == ["trail-running"]
     assert pinned["exploration"] is None and pinned["contributions"] is None
     assert "no why-record" in pinned["contributions_from"]

