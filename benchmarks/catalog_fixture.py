@@ -19,8 +19,10 @@ from edge_functions.keys import user_tag
 CATEGORIES = [f"cat-{i}" for i in range(12)]
 
 
-def write_catalog(redis: Redis, placements: int, candidates: int) -> dict[str, str]:
-    """Returns "placement/variant" → category."""
+def write_catalog(redis: Redis, placements: int, candidates: int,
+                  policy: dict[str, Any] | None = None) -> dict[str, str]:
+    """Returns "placement/variant" → category. `policy`: every placement's decision policy
+    as the manifest carries it (None: none, as published before policies existed)."""
     category_of: dict[str, str] = {}
 
     def change(doc: dict[str, Any]) -> None:
@@ -37,6 +39,8 @@ def write_catalog(redis: Redis, placements: int, candidates: int) -> dict[str, s
                     "locale": "es-ES" if v % 10 == 9 else None, "starts_at": None,
                     "ends_at": None}
             doc["placements"][placement] = {"default": "v-000", "variants": variants}
+            if policy is not None:
+                doc["placements"][placement]["policy"] = policy
 
     apply(redis, change)
     rng = random.Random(1)

@@ -141,6 +141,7 @@ def main() -> None:
 
         profile = per_key("profile ep:u:{tag}", "ep:u:*")
         decision = per_key("decision ep:d:{tag}:placement", "ep:d:*")
+        why = per_key("why-record ep:w:{tag} (all placements)", "ep:w:*")
         marker = per_key("dedupe marker {ep:events}:seen:id", SEEN_PREFIX + "*")
         stream_entry = per_entry("stream {ep:events}:stream", EVENTS_STREAM,
                                  redis.xlen(EVENTS_STREAM))
@@ -155,11 +156,11 @@ def main() -> None:
         per_entry("manifest {ep:manifest}:doc (3 x 50 variants)", MANIFEST_KEY, 1)
         for name, figure, detail in rows:
             print(f"{name:48} {figure:28} {detail}")
-        per_user = profile + len(placements) * decision + refresh
+        per_user = profile + len(placements) * decision + why + refresh
         print(f"\nused_memory grew {after - before:,} B for {args.users:,} users and "
               f"{len(batch) + 100:,} messages")
         print(f"per active user ({len(placements)} placements): {per_user:,.0f} B "
-              f"(profile + decisions + refresh entry)")
+              f"(profile + decisions + why-record + refresh entry)")
         print(f"per message/s of traffic, 24 h dedupe window: {marker * 24 * 3600:,.0f} B")
         print(f"stream at its bound (1,000,000 entries): {stream_entry * 1e6 / 2**20:,.0f} MiB")
         print(f"dead letters at their bound (50,000): {dead * 5e4 / 2**20:,.0f} MiB")

@@ -7,7 +7,10 @@ writes 3 decisions. The session starts are appended to the stream faster than th
 consumes them; the clock runs from the first append until the group has delivered and
 acknowledged the last entry.
 
-    python benchmarks/worker_throughput.py [--sessions 20000] [--rounds 3]
+Each placement has the banner preset's policy, exploration included (`--exploration 0`:
+none); every decision also writes its why-record and a decision-log line.
+
+    python benchmarks/worker_throughput.py [--sessions 20000] [--rounds 3] [--learned]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.catalog_fixture import session_record, write_catalog, write_profiles  # noqa: E402
 from benchmarks.processes import Processes  # noqa: E402
 from benchmarks.scoring import model_with_200_trees  # noqa: E402
+from content_variants.placement_settings import PRESETS  # noqa: E402
 from decision_worker.keys import EVENTS_STREAM, profile_key  # noqa: E402
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.feature_spec import FeatureSpec  # noqa: E402
@@ -69,11 +73,15 @@ def main() -> None:
     parser.add_argument("--learned", action="store_true",
                         help="Score with a 200-tree LightGBM model (compiled by lleaves) "
                              "instead of the baseline ranker.")
+    parser.add_argument("--exploration", type=float, default=PRESETS["banner"]["exploration"],
+                        help="Share of first slots drawn at random (the placements' policy).")
     args = parser.parse_args()
+    policy = {**PRESETS["banner"], "kind": "banner", "slots": 3,
+              "exploration": args.exploration}
     with Processes() as procs:
         url = procs.redis()
         redis = Redis.from_url(url)
-        category_of = write_catalog(redis, args.placements, args.candidates)
+        category_of = write_catalog(redis, args.placements, args.candidates, policy)
         users = [f"bench-user-{i}" for i in range(args.sessions)]
         write_profiles(redis, SECRET.encode(), users, category_of)
         env = {"EDGEPICK_REDIS_URL": url, "EDGEPICK_KEY_SECRET": SECRET,
@@ -105,7 +113,7 @@ def main() -> None:
             for u in users[:500] for p in range(args.placements))
         print(f"{args.sessions:,} session starts × {args.rounds} rounds, "
               f"{args.placements} placements × {args.candidates} candidates, one worker, "
-              f"ranker {model}")
+              f"ranker {model}, exploration {args.exploration}")
         print("rounds: " + ", ".join(f"{r:,.0f}/s" for r in rates))
         print(f"median: {statistics.median(rates):,.0f} session starts/s "
               f"({statistics.median(rates) * args.placements:,.0f} decisions/s)")

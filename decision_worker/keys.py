@@ -3,7 +3,9 @@
 The event keys share the hash tag `{ep:events}`, so the ingest script that checks
 idempotency markers and appends to the stream touches one Cluster slot. A user's profile
 shares its hash tag with the user's decision keys (`ep:d:{tag}:…`), so one script can
-compare-and-set the profile and write the decisions atomically on a cluster too.
+compare-and-set the profile and write the decisions atomically on a cluster too; so does the
+user's why-record (`ep:w:{tag}`, ranking/why_record.py), which that script writes with the
+decisions and their TTL.
 """
 
 from __future__ import annotations
@@ -39,3 +41,9 @@ def trend_day_key(day: int) -> str:
 
 def profile_key(tag: str) -> str:
     return f"ep:u:{{{tag}}}"
+
+
+def why_key(tag: str) -> str:
+    """The why-record of a user's decisions: same hash tag (slot) as their decision keys,
+    written and expiring with them."""
+    return f"ep:w:{{{tag}}}"

@@ -175,7 +175,8 @@ def forget(users: tuple[str, ...]) -> None:
 
     report = forget_users(worker_settings(), list(users))
     click.echo(f"forgot {report.users} user(s) ({report.ids} id(s) with linked ones); "
-               f"{report.keys_deleted} decision key(s) deleted; future events suppressed")
+               f"{report.keys_deleted} decision key(s) and why-record(s) deleted; future "
+               "events suppressed")
 
 
 @cli.command("recover-stream")

@@ -1,4 +1,5 @@
-"""`edgepick explain`: what was decided for a user, read as the edge reads it."""
+"""`edgepick explain`: what was decided for a user, read as the edge reads it, and why: the
+first slot's exploration probability and the features that moved its score most."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from decision_worker.online.decisions_api import read_decisions
+from decision_worker.online.decisions_api import explain_decisions, read_decisions
 from decision_worker.online.forget import published_placements
+from decision_worker.ranking.contributions import Explainer
+from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.settings import WorkerSettings
 from edge_functions.errors import UnknownPlacement
 from edge_functions.redis_client import connect_async
+from object_store import from_url
 
 
 def explain(settings: WorkerSettings, user: str, placement: str | None
@@ -25,9 +29,12 @@ def explain(settings: WorkerSettings, user: str, placement: str | None
                 if placement not in placements:
                     raise UnknownPlacement(f"no published placement {placement!r}")
                 placements = [placement]
-            return await read_decisions(redis, settings.key_secret_bytes, user, placements)
+            read_back = await read_decisions(redis, settings.key_secret_bytes, user,
+                                             placements)
         finally:
             await redis.aclose()
+        return await explain_decisions(read_back, Explainer(ModelRegistry(from_url(
+            settings.origin))))
 
     return asyncio.run(run())
 
@@ -44,4 +51,20 @@ def explanation_lines(found: dict[str, dict[str, Any] | None]) -> list[str]:
             lines.append(f"{name}: {', '.join(decision['ranked'])}  (model "
                          f"{decision['model_version']}, arm {decision['arm']}, decided "
                          f"{at:%Y-%m-%d %H:%M:%S}Z)")
+            lines += _why_lines(decision)
+    return lines
+
+
+def _why_lines(decision: dict[str, Any]) -> list[str]:
+    exploration = decision.get("exploration")
+    lines = []
+    if exploration is not None:
+        how = "explored: drawn at random" if exploration["explored"] else "the ranker's choice"
+        lines.append(f"  first slot: {how}, probability {exploration['propensity']:.4g}")
+    contributions = decision.get("contributions")
+    if contributions:
+        terms = ", ".join(f"{k} {v:+.4g}" for k, v in contributions.items())
+        lines.append(f"  moved by ({decision.get('contributions_from')}): {terms}")
+    elif "contributions_from" in decision:
+        lines.append(f"  no contributions: {decision['contributions_from']}")
     return lines

@@ -16,6 +16,8 @@ from decision_worker.ingest.events import event_rules
 from decision_worker.learning.evaluation import METRICS
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.history_buckets import describe
+from decision_worker.learning.intervals import Interval
+from decision_worker.learning.off_policy import OffPolicyReport
 from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import registry_from_url
 from decision_worker.learning.report import write_html
@@ -54,6 +56,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
     trending = report.evaluations[2].name if len(report.evaluations) > 2 else ""
     for line in describe(report.by_history, report.primary, trending.split(" (")[0]):
         console.print(f"  by history: {line}", highlight=False)
+    for line in off_policy_lines(report.off_policy):
+        console.print(line, highlight=False)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
                   f"{report.corrupt_lines} unreadable lines); groups: "
@@ -69,6 +73,26 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
     console.print(f"report: {path}\nregistered {report.version} as the shadow model; "
                   f"`edgepick promote` serves it if it beats production", highlight=False)
     return report.version
+
+
+def off_policy_lines(report: OffPolicyReport | None) -> list[str]:
+    """The first slot's click-through of each policy, estimated from the decision log."""
+    if report is None:
+        return ["off-policy: no logged propensities (the decision log holds no decisions in "
+                "the window)"]
+    lines = [f"off-policy, first slot: {report.replayed:,} of {report.logged:,} logged "
+             f"decisions replayed (session starts of the evaluation window); logged policy's "
+             f"click-through {report.logged_ctr.value:.4f} "
+             f"[{report.logged_ctr.low:.4f}, {report.logged_ctr.high:.4f}]"]
+    for e in report.estimates:
+        lines.append(f"  {e.policy}: IPS {_interval(e.ips)}, SNIPS {_interval(e.snips)}, "
+                     f"DR {_interval(e.dr)}; could have served what was logged in "
+                     f"{e.support:.0%} (95 % intervals, users resampled)")
+    return lines
+
+
+def _interval(interval: Interval) -> str:
+    return f"{_fmt(interval.value)} [{_fmt(interval.low)}, {_fmt(interval.high)}]"
 
 
 def _fmt(value: float) -> str:

@@ -67,7 +67,7 @@ class EventLog:
         written = 0
         for day in sorted(by_day):
             data = encode_lines(by_day[day])
-            self._write(f"{EVENT_DAY}{day.isoformat()}", received_at.date(), data)
+            self.write_file(f"{EVENT_DAY}{day.isoformat()}", received_at.date(), data)
             written += data.count(b"\n")
         return written
 
@@ -115,12 +115,14 @@ class EventLog:
 
     def append_tombstones(self, records: list[dict[str, Any]]) -> None:
         """Durably record forgotten ids (their keyed hashes) before anything is deleted."""
-        self._write(TOMBSTONES, dt.datetime.now(dt.UTC).date(), encode_lines(records))
+        self.write_file(TOMBSTONES, dt.datetime.now(dt.UTC).date(), encode_lines(records))
 
     def read_tombstones(self) -> set[str]:
         return tombstone_tags(self._get(k) for k in self._keys(f"{TOMBSTONES}/"))
 
-    def _write(self, folder: str, written: dt.date, data: bytes) -> None:
+    def write_file(self, folder: str, written: dt.date, data: bytes) -> None:
+        """Whole lines into `folder`, durably: appended to this writer's file of the day
+        `written` where the store appends, else one new object (the decision log too)."""
         name = f"r{written.isoformat()}-{self._name}"
         try:
             if self.store.supports_append:

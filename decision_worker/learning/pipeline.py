@@ -4,7 +4,9 @@ The window is [since, until) of *event* time (default: the `days` days before no
 from the log's event-day partitions, so imported history trains like live traffic.
 Its slates are split by time: the first 70 % train, the next 10 % stop training early, the
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
-is promoted) and plain popularity, side by side. The feature configuration
+is promoted) and plain popularity, side by side. When the decision log holds decisions of
+the evaluation window, the candidate's and production's click-through of the first slot is
+also estimated off-policy from them (off_policy.py). The feature configuration
 (feature_config.py) says which traits and context signals the candidate may read; what it
 reads is fitted on the training part (feature_fit.py). The candidate is registered with its
 card (feature spec, parameters, window, metrics) and becomes the shadow model;
@@ -22,12 +24,14 @@ from typing import Any
 import numpy as np
 
 from decision_worker.errors import ModelError
+from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
     Evaluation,
+    Scorer,
     evaluate,
     popularity_scorer,
     primary_metric,
@@ -39,6 +43,7 @@ from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureCon
 from decision_worker.learning.feature_fit import with_trait_columns
 from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
+from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.training import train
@@ -68,6 +73,9 @@ class TrainingReport:
     by_history: dict[str, dict[str, Any]] = field(default_factory=dict)  # history_buckets.py
     columns: tuple[str, ...] = ()  # what the candidate reads
     dropped: dict[str, str] = field(default_factory=dict)  # column → why it is not read
+    # The first slot's click-through estimated off-policy from the decision log (None: the
+    # log holds no decisions in the window, so no logged propensities)
+    off_policy: OffPolicyReport | None = None
 
 
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
@@ -78,10 +86,9 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                  rules: EventRules = DEFAULT_RULES, secret: bytes = b"",
                  rank_limit: int = 500,
                  features: FeatureConfig = DEFAULT_FEATURES) -> TrainingReport:
-    """`secret` (EDGEPICK_KEY_SECRET) recognises forgotten ids in the log's tombstones;
-    `rank_limit` is the worker's (EDGEPICK_RANK_LIMIT), so the replay retrieves as it does;
-    `features` says which traits and context signals the model may read (a trait outside
-    `rules`' allow-list is refused before anything is read)."""
+    """`secret` (EDGEPICK_KEY_SECRET) recognises tombstoned ids; `rank_limit` is the
+    worker's, so the replay retrieves as it does; `features`: the traits and context signals
+    the model may read (a trait outside `rules`' allow-list is refused before reading)."""
     since, until = _window(catalog, days, since, until)
     features.check_traits(rules.allowed_traits)
     steps = _Steps(on_step)
@@ -108,8 +115,10 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     evaluations, primary, comparison = evaluate_side_by_side(candidate, production, half_life,
                                                              test_set, catalog)
     buckets = by_history(evaluations[:3], primary) if primary in SESSION_METRICS else {}
+    steps.start("off-policy")
+    off_policy = _off_policy(log, events, catalog, (candidate, production), secret,
+                             lateness_s, (since, until, cuts[1]))
     steps.start(None)
-
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
     registry.register(version, model_text, {
         **trained.spec.card(), "feature_config": features.card(), "dropped": trained.dropped,
@@ -122,11 +131,32 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "cold_start": {"half_life_days": half_life,
                        "below_history": candidate.cold_start_below},
         "by_history": buckets,
+        "off_policy": None if off_policy is None else asdict(off_policy),
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
-                          comparison, buckets, trained.spec.columns, trained.dropped)
+                          comparison, buckets, trained.spec.columns, trained.dropped,
+                          off_policy)
+
+
+def _off_policy(log: EventLog, events: list[Event], catalog: Catalog,
+                rankers: tuple[Ranker, Ranker], secret: bytes, lateness_s: float,
+                window: tuple[dt.datetime, dt.datetime, float]) -> OffPolicyReport | None:
+    """Candidate and production estimated off-policy on the logged decisions of the
+    evaluation window; None when the decision log holds none (no logged propensities).
+    A model reading declared traits is left out: the replay here builds base rows only."""
+    since, until, evaluated_from = window
+    decisions = DecisionLog(log.store).read_days(since.date(), until.date(),
+                                                 log.read_tombstones())
+    candidate, production = rankers
+    policies: dict[str, Scorer] = {name: ranker.score for name, ranker in
+                (("candidate", candidate), (f"production ({production.version})", production))
+                if not ranker.traits}
+    if not decisions or not policies:
+        return None
+    return off_policy_report(events, catalog, decisions, policies, secret, lateness_s,
+                             evaluated_from, until.timestamp())
 
 
 def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,

@@ -36,24 +36,27 @@ from decision_worker.keys import (
     TREND_DAYS_KEY,
     profile_key,
     trend_day_key,
+    why_key,
 )
 from decision_worker.online.batch_users import BatchUser, Tags, group_by_user, wanted_tags
+from decision_worker.online.decision_logger import DecisionLogger, decision_lines
 from decision_worker.online.stream_entries import Redecide
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.decide import decide
+from decision_worker.ranking.decide import Decided, decide
 from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.ranking.trending import DAY_S, HORIZON_DAYS, event_day
+from decision_worker.ranking.why_record import encode_whys
 from decision_worker.settings import WorkerSettings
 from edge_functions.bucketing import holdout_bucket
 from edge_functions.decision_record import encode
 from edge_functions.keys import decision_key
 
-# KEYS: profile, then decision keys. ARGV: sha1 of the profile read ('' = none), new
-# profile, profile TTL, decision TTL, then one record per decision key ('' deletes it).
+# KEYS: profile, then decision keys and the why-record. ARGV: sha1 of the profile read ('' =
+# none), new profile, profile TTL, decision TTL, then one record per key ('' deletes it).
 _COMMIT = """
 local current = redis.call('GET', KEYS[1])
 local sha = current and redis.sha1hex(current) or ''
@@ -66,6 +69,8 @@ end
 return 1
 """
 MAX_CONFLICT_RETRIES = 5
+# tag → ({placement: decision record}, the user's why-record); b"" deletes
+Records = dict[str, tuple[dict[str, bytes], bytes]]
 
 
 @dataclass
@@ -106,6 +111,7 @@ class BatchProcessor:
         self.rules = DEFAULT_RULES  # how stream entries are validated (the API's own rules)
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
+        self.decision_log = DecisionLogger(None)  # the worker gives it its log
 
     async def process(self, items: list[tuple[str, Event | Redecide]],
                       now: float | None = None) -> BatchResult:
@@ -119,7 +125,6 @@ class BatchProcessor:
 
     async def _attempt(self, items: list[tuple[str, Event | Redecide]],
                        now: float) -> BatchResult | None:
-        s = self._settings
         users, anonymous = await self._load(items)
         result = BatchResult()
         stats: Counter[tuple[int, str]] = Counter()  # (event day, stat field) → count
@@ -127,41 +132,55 @@ class BatchProcessor:
         for tag in sorted(users):
             self._apply(users[tag], result, stats, received[tag])
         decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
-        records: dict[str, dict[str, bytes]] = {}
+        records: Records = {}
+        logged: list[dict[str, Any]] = []
         if decided and self.catalog.placements:
-            as_of = [max(users[t].profile.updated_at, users[t].redecide_due or 0.0)
-                     for t in decided]
-            ranker = self.ranker  # the rows carry the trait columns of the ranker scoring them
-            batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
-                               clock=[now] * len(decided), traits=ranker.traits)
-            observe = None
-            if self.observe is not None:
-                sink = self.observe
-
-                def observe(u: int, placement: str, rows: FloatArray) -> None:
-                    sink(decided[u], placement, as_of[u], rows)
-
-            decisions = decide(batch, self.catalog, self.popularity, ranker,
-                               s.ranked_size, s.holdout_share, observe, s.rank_limit)
-            for tag, per_placement in zip(decided, decisions, strict=True):
-                records[tag] = {p: encode(r) for p, r in per_placement.items()}
-                result.holdout += any(r.arm == "holdout" for r in per_placement.values())
+            for tag, per_placement in zip(decided, self._decide(users, decided, now),
+                                          strict=True):
+                decided_at = next(iter(per_placement.values())).record.decided_at
+                records[tag] = ({p: encode(d.record) for p, d in per_placement.items()},
+                                encode_whys(decided_at, {p: d.why for p, d in
+                                                         per_placement.items()}))
+                logged += decision_lines(tag, per_placement)
+                result.holdout += any(d.record.arm == "holdout"
+                                      for d in per_placement.values())
                 users[tag].profile.decided(list(per_placement))
         for tag, user in users.items():
             if user.profile.opted_out and user.changed:  # withdraw what was decided before
                 placements = set(user.profile.placements) | set(self.catalog.placements)
-                records[tag] = {p: b"" for p in sorted(placements)}
+                records[tag] = ({p: b"" for p in sorted(placements)}, b"")
         if not await self._write(users, anonymous, records):
             return None
         await self._after_write(users, records, stats, now)
         written_at = time.time()
+        await self.decision_log.write(logged)
         for tag, written in records.items():
             if users[tag].profile.opted_out:
                 continue
             result.users_decided += 1
-            result.decisions += len(written) * (1 + len(users[tag].extra_tags))
+            result.decisions += len(written[0]) * (1 + len(users[tag].extra_tags))
             result.latencies.extend(written_at - t for t in received[tag])
         return result
+
+    def _decide(self, users: dict[str, BatchUser], decided: list[str],
+                now: float) -> list[dict[str, Decided]]:
+        """Decide every placement for the `decided` users, as of their latest event (or
+        their scheduled re-decision)."""
+        s = self._settings
+        as_of = [max(users[t].profile.updated_at, users[t].redecide_due or 0.0)
+                 for t in decided]
+        ranker = self.ranker  # the rows carry the trait columns of the ranker scoring them
+        batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
+                           clock=[now] * len(decided), traits=ranker.traits)
+        observe = None
+        if self.observe is not None:
+            sink = self.observe
+
+            def observe(u: int, placement: str, rows: FloatArray) -> None:
+                sink(decided[u], placement, as_of[u], rows)
+
+        return decide(batch, self.catalog, self.popularity, ranker, s.ranked_size,
+                      s.holdout_share, decided, observe, s.rank_limit)
 
     def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[tuple[int, str]],
                received: list[float]) -> None:
@@ -242,19 +261,21 @@ class BatchProcessor:
                 suppressed)
 
     async def _write(self, users: dict[str, BatchUser], anonymous: dict[str, BatchUser],
-                     records: dict[str, dict[str, bytes]]) -> bool:
+                     records: Records) -> bool:
         s = self._settings
         calls = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, user in [*users.items(), *anonymous.items()]:
-                per_placement = records.get(tag, {})
+                per_placement, why = records.get(tag, ({}, None))
                 if user.suppressed or (not user.changed and not per_placement):
                     continue
                 user.profile.version += 1
-                keys = [profile_key(tag)] + [decision_key(tag, p) for p in per_placement]
+                keys = [profile_key(tag), *(decision_key(tag, p) for p in per_placement)]
                 args: list[Any] = [_sha1(user.raw), user.profile.dumps(), s.profile_ttl_s,
-                                   s.decision_ttl_s]
-                args += list(per_placement.values())
+                                   s.decision_ttl_s, *per_placement.values()]
+                if why is not None:
+                    keys.append(why_key(tag))
+                    args.append(why)
                 await self._commit(keys=keys, args=args, client=pipe)
                 calls.append(tag)
             if not calls:
@@ -262,11 +283,11 @@ class BatchProcessor:
             flags = await pipe.execute()
         return all(int(f) == 1 for f in flags)
 
-    async def _after_write(self, users: dict[str, BatchUser], records: dict[str, dict[str, bytes]],
+    async def _after_write(self, users: dict[str, BatchUser], records: Records,
                            stats: Counter[tuple[int, str]], now: float) -> None:
         s = self._settings
         async with self._redis.pipeline(transaction=False) as pipe:
-            for tag, per_placement in records.items():
+            for tag, (per_placement, why) in records.items():
                 for extra in users[tag].extra_tags:
                     for placement, record in per_placement.items():
                         if record:
@@ -274,6 +295,10 @@ class BatchProcessor:
                                      ex=s.decision_ttl_s)
                         else:
                             pipe.delete(decision_key(extra, placement))
+                    if why:
+                        pipe.set(why_key(extra), why, ex=s.decision_ttl_s)
+                    else:
+                        pipe.delete(why_key(extra))
                 if users[tag].profile.opted_out:
                     pipe.zrem(REDECIDE_DUE, tag)
                 else:

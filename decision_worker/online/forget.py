@@ -8,8 +8,8 @@ an anonymous id was merged into, and that user's other links):
    messages, the worker applies none already in the stream;
 3. the profile replaced by a marker holding no data (`forgotten`, with the profile TTL), so a
    worker holding the old profile in a batch loses its compare-and-set and re-reads;
-   every decision key (the published placements and those the profile was decided for)
-   deleted; the id removed from the refresh schedule.
+   every decision key (the published placements and those the profile was decided for) and
+   the why-record deleted; the id removed from the refresh schedule.
 Nothing here needs the ids in the clear beyond hashing them: keys and tombstones hold only
 the keyed hashes. Running it twice is harmless.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.keys import REDECIDE_DUE, SUPPRESSED, profile_key
+from decision_worker.keys import REDECIDE_DUE, SUPPRESSED, profile_key, why_key
 from decision_worker.ranking.profile import Profile
 from edge_functions.errors import CorruptRecord
 from edge_functions.identifiers import check_user_id
@@ -40,7 +40,7 @@ MAX_LINK_HOPS = 3  # user → linked anonymous ids → (a merge target) → its 
 class ForgetReport:
     users: int  # ids asked for
     ids: int  # ids forgotten, linked ones included
-    keys_deleted: int
+    keys_deleted: int  # decision keys and why-records
 
 
 async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable[str],
@@ -72,10 +72,9 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
         for t in ordered:
             marker = Profile(version=profiles.get(t, Profile()).version + 1, forgotten=True)
             pipe.set(profile_key(t), marker.dumps(), ex=profile_ttl_s)
-            if decided:
-                pipe.delete(*(decision_key(t, p) for p in sorted(decided)))
+            pipe.delete(why_key(t), *(decision_key(t, p) for p in sorted(decided)))
         replies = await pipe.execute()
-    deleted = sum(int(r) for r in replies[2:][1::2]) if decided else 0
+    deleted = sum(int(r) for r in replies[2:][1::2])
     return ForgetReport(len(asked), len(ordered), deleted)
 
 

@@ -50,6 +50,13 @@ class WorkerMetrics:
         self.manifest_missing = Gauge("edgepick_worker_manifest_missing",
                                       "1 while the manifest is gone from Redis (the worker "
                                       "decides with its last catalog)", registry=r)
+        self.decision_log_failures = Counter(
+            "edgepick_worker_decision_log_failures_total",
+            "Batches whose decision-log lines the origin did not take (kept for the next)",
+            registry=r)
+        self.decision_log_dropped = Counter(
+            "edgepick_worker_decision_log_dropped_total",
+            "Decision-log lines dropped because too many waited for the origin", registry=r)
         self.recovered = Counter("edgepick_worker_recovered_total",
                                  "Logged events re-streamed after Redis lost its data",
                                  registry=r)

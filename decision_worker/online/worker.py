@@ -27,10 +27,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog, event_log_from_url
 from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
 from decision_worker.online.batch import BatchProcessor, BatchResult
+from decision_worker.online.decision_logger import DecisionLogger
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.redecide_schedule import enqueue_due
@@ -69,6 +71,9 @@ class Worker:
                                     ranker if ranker is not None else BaselineRanker())
         self.batch.rules = event_rules(settings)
         self.event_log: EventLog = event_log_from_url(settings.origin)
+        self.batch.decision_log = DecisionLogger(DecisionLog(self.event_log.store),
+                                                 self.metrics.decision_log_failures,
+                                                 self.metrics.decision_log_dropped)
         if ranker is None and registry is None:
             registry = ModelRegistry(from_url(settings.origin))
         # With a ranker given (tests), the registry is not consulted.
@@ -113,7 +118,8 @@ class Worker:
                 await asyncio.sleep(REDIS_RETRY_S)
                 continue
             if burst and not worked:
-                return
+                break
+        await self.batch.decision_log.flush()
         log.info("worker %s stopped", self.consumer)
 
     async def _pause(self, why: str) -> None:

@@ -3,8 +3,8 @@ the placement's `_placement.yaml`, content_variants/placement_settings.py).
 
 The worker and the offline replay both read it from the catalog, so a decision and its
 replay exclude the same variants and rank the same number of slots. A manifest entry without
-a policy (published before policies existed) ranks `EDGEPICK_RANKED_SIZE` slots and excludes
-only offers the user converted on.
+a policy (published before policies existed) ranks `EDGEPICK_RANKED_SIZE` slots, excludes
+only offers the user converted on and does not explore (what it did before policies).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class PlacementPolicy:
     exclude: frozenset[str]  # kinds of engagement after which a variant is not offered again
     max_views: int  # not offered once viewed this many times (0: no cap)
     include_default: bool  # the default must be in the ranked list
+    exploration: float = 0.0  # epsilon: share of first slots drawn at random (exploration.py)
+    explore_new: float = 0.0  # share of those draws among new variants, when there are any
 
     @classmethod
     def from_manifest(cls, policy: Any) -> PlacementPolicy:
@@ -39,7 +41,9 @@ class PlacementPolicy:
                    frozenset(k for k in exclude if k in KINDS)
                    if isinstance(exclude, list) else LEGACY_POLICY.exclude,
                    int(max_views) if isinstance(max_views, int) and max_views > 0 else 0,
-                   bool(policy.get("include_default", False)))
+                   bool(policy.get("include_default", False)),
+                   _share(policy.get("exploration"), MAX_EXPLORATION),
+                   _share(policy.get("explore_new"), 1.0))
 
     def slots_or(self, ranked_size: int) -> int:
         return self.slots if self.slots is not None else ranked_size
@@ -67,4 +71,12 @@ class PlacementPolicy:
                                             self.max_views)
 
 
+def _share(value: Any, most: float) -> float:
+    """A probability as the publisher validated it; anything else: 0 (no exploration)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0.0
+    return float(min(max(value, 0.0), most))
+
+
+MAX_EXPLORATION = 0.5  # more would be a random policy with a ranker attached
 LEGACY_POLICY = PlacementPolicy(None, frozenset({"conversion"}), 0, False)

@@ -12,7 +12,7 @@ from redis import Redis
 from edge_functions.keys import MANIFEST_KEY
 
 BANNER = {"kind": "banner", "slots": 3, "exclude": ["conversion"], "max_views": 0,
-          "include_default": False}
+          "include_default": False, "exploration": 0.05, "explore_new": 0.5}
 
 
 def policies(redis: Redis) -> dict[str, object]:
@@ -30,15 +30,17 @@ def test_settings_refine_a_preset_and_reach_the_manifest(origin_server, redis: R
     assert policies(redis) == {
         "hero": BANNER,  # no settings file: the banner preset
         "cta": {"kind": "row", "slots": 8, "exclude": ["view", "conversion"], "max_views": 2,
-                "include_default": False},
+                "include_default": False, "exploration": 0.02, "explore_new": 0.5},
         "email-header": {"kind": "email", "slots": 1, "exclude": ["conversion"],
-                         "max_views": 3, "include_default": False}}
+                         "max_views": 3, "include_default": False, "exploration": 0.05,
+                         "explore_new": 0.5}}
     # a policy change alone is a change of the manifest
-    write("cta/_placement.yaml", "kind: row\nslots: 5\ninclude_default: true\n")
+    write("cta/_placement.yaml", "kind: row\nslots: 5\ninclude_default: true\n"
+                                 "exploration: 0.1\nexplore_new: 0\n")
     again = publish_content(origin_server, content)
     assert again.ok and policies(redis)["cta"] == {
         "kind": "row", "slots": 5, "exclude": ["click", "conversion"], "max_views": 0,
-        "include_default": True}
+        "include_default": True, "exploration": 0.1, "explore_new": 0.0}
 
 
 @pytest.mark.parametrize(("text", "where", "problem"), [
@@ -50,6 +52,11 @@ def test_settings_refine_a_preset_and_reach_the_manifest(origin_server, redis: R
     ("max_views: -1\n", 1, "field 'max_views' Input should be greater than or equal to 0"),
     ("- slots\n", 1, "placement settings must be a mapping of keys"),
     ("slots: [\n", 2, "not valid YAML"),
+    ("kind: row\nexploration: 0.8\n", 2,
+     "field 'exploration' Input should be less than or equal to 0.5"),
+    ("exploration: yes\n", 1, "field 'exploration' Input should be a valid number"),
+    ("slots: 2\nexplore_new: -0.1\n", 2,
+     "field 'explore_new' Input should be greater than or equal to 0"),
 ])
 def test_a_bad_settings_file_fails_the_publish_with_file_and_line(
         origin_server, redis: Redis, publish_content, content: Path, write, text: str,

@@ -36,6 +36,7 @@ from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.ranking.why_record import decode_whys, encode_whys
 from edge_functions.bucketing import HOLDOUT_SEED, gbhash
 from edge_functions.decision_record import encode
 from edge_functions.keys import user_tag
@@ -102,10 +103,13 @@ def test_what_the_api_accepts_the_worker_decodes_and_applies(doc: Any,
     users = user_batch([profile, merged], [max(profile.updated_at, now)] * 2, TEST_CATALOG,
                        clock=[now, now])
     assert np.isfinite(users.user).all() and np.isfinite(users.categories).all()
-    for per_placement in decide(users, TEST_CATALOG, Popularity(), BaselineRanker(), 3, 0.1):
+    for per_placement in decide(users, TEST_CATALOG, Popularity(), BaselineRanker(), 3, 0.1,
+                                ["user", "merged"]):
         assert set(per_placement) == set(TEST_CATALOG.placements)
         for decided in per_placement.values():
-            encode(decided)
+            encode(decided.record)
+        whys = {p: d.why for p, d in per_placement.items()}
+        assert decode_whys(encode_whys(int(now), whys))[1].keys() == whys.keys()
 
 
 def test_messages_the_api_accepts_are_drained_by_a_worker_without_dead_letters(

@@ -1,6 +1,8 @@
 """No training-serving skew: the feature rows the worker scored online equal, value for
 value, the rows the offline replay of the event log builds for the same moments (trait
-columns included, as a model reading them asks for them)."""
+columns included, as a model reading them asks for them); and the replay puts first the
+variant the worker served, with the propensity the worker logged (exploration's draw
+included)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis as AsyncRedis
 
+from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.learning.replay import Replay, parse_log, session_moments
+from decision_worker.learning.replayed_decisions import replayed_decision
 from decision_worker.learning.session_groups import candidate_pool
 from decision_worker.learning.synthetic import Population
 from decision_worker.online.worker import Worker
@@ -23,6 +27,8 @@ from decision_worker.ranking.ranker import BaselineRanker
 from decision_worker.ranking.trait_columns import MISSING, NUMERIC, OTHER, TraitColumn
 from edge_functions.keys import MANIFEST_KEY, user_tag
 from object_store.folder import FolderStore
+
+from ..online.test_why_records import explore
 
 
 class TraitReadingRanker(BaselineRanker):
@@ -38,6 +44,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
                                                    rank_limit) -> None:
     settings = dataclasses.replace(worker_settings, redecide_on="conversion",
                                    rank_limit=rank_limit)
+    explore(redis, "hero", 0.5)  # often enough that a wrong draw would show
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     population = Population(catalog, 12, seed=3)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
@@ -88,11 +95,22 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
                     traits=TraitReadingRanker.traits)
     plans: set[float] = set()
     secret = settings.key_secret_bytes
-    compared = trending = held = 0
+    served = {(d["tag"], d["placement"], d["decided_at"]): d for d in DecisionLog(
+        FolderStore(settings.origin_dir)).read_days(today - dt.timedelta(days=2), today)}
+    compared = trending = held = explored = 0
     for moment in session_moments(replay, events):
         as_of = moment.profile.updated_at
+        tag = user_tag(secret, moment.user)
         for placement in catalog.placements:
-            scored = online.get((user_tag(secret, moment.user), placement, as_of))
+            scored = online.get((tag, placement, as_of))
+            logged = served[(tag, placement, int(as_of))]
+            if logged["arm"] == "treatment":  # what the worker served, and its propensity
+                why = replayed_decision(replay, moment.profile, placement, as_of, tag,
+                                        BaselineRanker(), settings.ranked_size,
+                                        rank_limit).why
+                assert (why.variant, why.propensity, why.explored) == (
+                    logged["variant"], logged["propensity"], logged["explored"])
+                explored += why.explored
             candidates = catalog.placements[placement]
             if len(candidates.variants) > rank_limit:  # what retrieval kept, and its rows
                 if scored is None:  # the holdout: nothing retrieved, nothing scored
@@ -116,6 +134,7 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
     assert compared + held == len(sessions) * len(catalog.placements)
+    assert explored > 0  # some first slots were drawn at random, and replayed alike
     assert held <= compared / 4
     assert trending > compared / 2 or rank_limit < 500
     assert plans == {0.0, 1.0, 2.0, 3.0} or rank_limit < 500  # other, missing, pro, free

@@ -104,6 +104,7 @@ def test_learned_ranker_beats_popularity_on_a_later_window(trained, registry) ->
     assert trained.evaluations[2].name.startswith("trending (")
     assert candidate["auc"] > 0.55 and candidate["coverage"] > 0
     assert trained.groups["test"] > 1000 and trained.rounds >= 1
+    assert trained.off_policy is None  # an imported history: no decision log, no propensities
     pointers = registry.pointers()
     assert pointers["shadow"] == trained.version and pointers["production"] is None
     text, card = registry.load(trained.version)

@@ -19,7 +19,13 @@ from redis import Redis
 from decision_worker.api import create_api
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import event_rules
-from decision_worker.keys import DEAD_LETTER_STREAM, EVENTS_STREAM, REDECIDE_DUE, profile_key
+from decision_worker.keys import (
+    DEAD_LETTER_STREAM,
+    EVENTS_STREAM,
+    REDECIDE_DUE,
+    profile_key,
+    why_key,
+)
 from decision_worker.learning.replay import parse_log
 from edge_functions.errors import ConfigError
 from edge_functions.keys import decision_key, user_tag
@@ -43,7 +49,8 @@ def keys_of(redis: Redis, secret: bytes, user: str) -> dict[str, bytes | None]:
     tag = user_tag(secret, user)
     return {"profile": redis.get(profile_key(tag)),
             "hero": redis.get(decision_key(tag, "hero")),
-            "cta": redis.get(decision_key(tag, "cta"))}
+            "cta": redis.get(decision_key(tag, "cta")),
+            "why": redis.get(why_key(tag))}
 
 
 def logged_ids(settings: Settings) -> list[str]:
@@ -63,6 +70,8 @@ def test_forget_deletes_the_user_and_linked_ids_and_suppresses_them(
     drain()
     secret = worker_settings.key_secret_bytes
     assert decision(user, "hero") is not None and decision(anonymous, "hero") is not None
+    assert all(keys_of(redis, secret, who)["why"] is not None  # beside the decisions
+               for who in (user, anonymous))
 
     answer = api.post("/v1/privacy/forget", json={"userIds": [user]},
                       headers={"authorization": f"Bearer {TOKEN}"})
@@ -71,6 +80,7 @@ def test_forget_deletes_the_user_and_linked_ids_and_suppresses_them(
     for who in (user, anonymous):
         kept = keys_of(redis, secret, who)
         assert kept["hero"] is None and kept["cta"] is None
+        assert kept["why"] is None
         marker = json.loads(kept["profile"] or b"{}")
         assert marker["fg"] is True and marker["c"] == {} and marker["va"] == {}
         assert redis.zscore(REDECIDE_DUE, user_tag(secret, who)) is None
@@ -155,6 +165,7 @@ def test_an_opted_out_user_has_no_profile_and_no_decision(ingest, drain, decisio
     ingest([opt_out(user, NOW + dt.timedelta(seconds=10))])
     drain()
     assert decision(user, "hero") is None and decision(user, "cta") is None
+    assert redis.get(why_key(user_tag(secret, user))) is None
     profile = json.loads(redis.get(profile_key(user_tag(secret, user))))
     assert profile["oo"] is True and profile["c"] == {} and profile["t"][1:] == [0.0] * 6
     ingest(clicks_on(user, "winter-camping", 2, "during")

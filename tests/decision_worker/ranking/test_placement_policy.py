@@ -49,7 +49,7 @@ def ranked(policy: dict[str, object] | None, profile: Profile, ranked_size: int 
     cat = catalog(policy)
     users = user_batch([profile], [AT.timestamp()], cat)
     return decide(users, cat, popularity or Popularity(), BaselineRanker(), ranked_size,
-                  0.0)[0]["row"].ranked
+                  0.0, ["tag"])[0]["row"].record.ranked
 
 
 def test_exclusions_and_frequency_cap_follow_the_policy() -> None:
