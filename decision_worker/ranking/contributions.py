@@ -73,8 +73,9 @@ class Explainer:
             return Explanation(None, f"the stored row has {len(why.features)} features, "
                                      f"model {model_version} {len(model.features)}")
         row = np.asarray(why.features, dtype=np.float64)
-        if model.cold_start_column is not None and row[COLUMN["u_history"]] == 0:
-            column = model.cold_start_column
+        column = model.cold_start_column
+        if column in model.features and "u_history" in model.features \
+                and row[model.features.index("u_history")] == 0:
             return Explanation({column: _round(row[model.features.index(column)])},
                                "cold start: a user without history is ranked by trending")
         values = np.asarray(model.booster.predict(row[None, :], pred_contrib=True,
