@@ -86,7 +86,8 @@ def rollback() -> None:
 @one_line_errors
 def explain(user: str, placement: str | None) -> None:
     """Show what was decided for USER (every placement, or PLACEMENT): the ranked variants,
-    the model, the arm and when, as the edge reads them."""
+    the model, the arm and when, as the edge reads them, and why: the first variant's
+    exploration probability and the features that moved its score most."""
     from edge_functions.identifiers import check_id, check_user_id
     from edgepick.explain_cli import explain as read
     from edgepick.explain_cli import explanation_lines

@@ -2,10 +2,11 @@
 
 Round trips per batch: one pipelined read of every profile involved (a second, small one
 when anonymous ids point at profiles not read yet), one pipelined write (a compare-and-set
-script per user that stores the profile *and* that user's decisions in its slot), and one
-pipeline for what follows a successful write (decisions under anonymous ids, the re-decision
-schedule, popularity counts). Acknowledging the entries is left to the caller, after all
-of that.
+script per user that stores the profile *and* that user's decisions and why-record in its
+slot), and one pipeline for what follows a successful write (decisions under anonymous ids,
+the re-decision schedule, popularity counts). The decisions' log lines go to the decision
+logger (online/decision_logger.py), which appends them to the origin every second.
+Acknowledging the entries is left to the caller, after all of that.
 
 Redelivery is idempotent: a profile remembers the stream entries it has applied, so an
 entry processed again counts nothing twice and yields the same decision (features are taken

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.errors import ModelError, RegistryError
+from decision_worker.ranking.feature_spec import FeatureSpec
 from decision_worker.ranking.features import COLUMN, FEATURES
 from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.ranker import BaselineRanker
@@ -45,8 +46,13 @@ class Explanation:
 @dataclass(frozen=True)
 class _Model:
     booster: Any  # lightgbm.Booster
-    features: tuple[str, ...]
+    spec: FeatureSpec  # the worker's row (`row_features`) → the model's `columns`
     cold_start_column: str | None  # the trending column new users are ranked by
+    cold_start_below: int  # ... when they engaged with fewer variants than this
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.spec.row_features
 
 
 class Explainer:
@@ -73,13 +79,16 @@ class Explainer:
             return Explanation(None, f"the stored row has {len(why.features)} features, "
                                      f"model {model_version} {len(model.features)}")
         row = np.asarray(why.features, dtype=np.float64)
-        if model.cold_start_column is not None and row[COLUMN["u_history"]] == 0:
-            column = model.cold_start_column
+        column = model.cold_start_column
+        if column in model.features and "u_history" in model.features \
+                and row[model.features.index("u_history")] < np.log1p(
+                    model.cold_start_below) - 1e-9:
             return Explanation({column: _round(row[model.features.index(column)])},
-                               "cold start: a user without history is ranked by trending")
-        values = np.asarray(model.booster.predict(row[None, :], pred_contrib=True,
+                               "cold start: a user with little history is ranked by trending")
+        columns = model.spec.model_rows(row[None, :])
+        values = np.asarray(model.booster.predict(columns, pred_contrib=True,
                                                   num_threads=1))[0, :-1]
-        return Explanation(_top(model.features, values), "lightgbm pred_contrib (SHAP)")
+        return Explanation(_top(model.spec.columns, values), "lightgbm pred_contrib (SHAP)")
 
     def _model(self, version: str) -> _Model:
         with self._lock:
@@ -95,9 +104,11 @@ class Explainer:
                 booster = lgb.Booster(model_str=text)
             except lgb.basic.LightGBMError as e:
                 raise ModelError(f"model {version} does not load: {e}") from e
-            half_life = (card.get("cold_start") or {}).get("half_life_days")
-            model = _Model(booster, tuple(card.get("features") or FEATURES),
-                           None if half_life is None else f"trend_{half_life}d")
+            cold_start = card.get("cold_start") or {}
+            half_life = cold_start.get("half_life_days")
+            model = _Model(booster, FeatureSpec.from_card(card, version),
+                           None if half_life is None else f"trend_{half_life}d",
+                           int(cold_start.get("below_history", 1)))
             self._models[version] = model
             while len(self._models) > CACHED_MODELS:
                 self._models.popitem(last=False)

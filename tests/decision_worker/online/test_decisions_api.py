@@ -20,7 +20,7 @@ from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.synthetic import Population, as_logged, log_messages
 from decision_worker.online.pinning import pin
-from decision_worker.ranking.features import FEATURES
+from decision_worker.ranking.feature_spec import FeatureSpec
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from decision_worker.ranking.why_record import decode_whys
 from edge_functions.bucketing import in_holdout
@@ -121,14 +121,15 @@ def test_a_learned_models_decisions_come_with_lightgbm_contributions(
     assert 0 < why.propensity < 1  # the placement explores: no choice is certain
     contributions = hero["contributions"]
     assert hero["contributions_from"] == "lightgbm pred_contrib (SHAP)"
-    assert 1 <= len(contributions) <= 5 and set(contributions) <= set(FEATURES)
+    spec = FeatureSpec.from_card(card, version)  # the model's columns, from the stored row
+    assert 1 <= len(contributions) <= 5 and set(contributions) <= set(spec.columns)
     sizes = [abs(v) for v in contributions.values()]
     assert sizes == sorted(sizes, reverse=True)  # the features that moved it most, first
     # LightGBM's own per-row contributions of the first variant's stored row
-    expected = lgb.Booster(model_str=text).predict(np.array([why.features]),
-                                                   pred_contrib=True)[0]
+    expected = lgb.Booster(model_str=text).predict(
+        spec.model_rows(np.array([why.features])), pred_contrib=True)[0]
     for name, value in contributions.items():
-        assert value == pytest.approx(expected[FEATURES.index(name)], rel=1e-5, abs=1e-9)
+        assert value == pytest.approx(expected[spec.columns.index(name)], rel=1e-5, abs=1e-9)
     assert max(sizes) == pytest.approx(np.abs(expected[:-1]).max(), rel=1e-5)
     # a user without history is ranked by trending (the card's cold start): that column
     new = api.get(f"/v1/decisions/{newcomer}", headers=AUTH).json()["placements"]["hero"]
