@@ -121,12 +121,11 @@ def rank_all(candidates: PlacementCandidates, x: FloatArray, scores: FloatArray,
     policy = candidates.policy
     slots = policy.slots_or(ranked_size)
     variants, default = candidates.variants, candidates.variants[candidates.default_index]
-    order = np.argsort(-np.where(eligible, scores + _TIE_BREAK * candidates.is_default,
-                                 -np.inf), axis=1, kind="stable")
+    order = _greedy_order(candidates, scores, eligible)
     greedy, tops = order[:, 0].tolist(), order[:, :slots].tolist()
     exploring = policy.exploration > 0
     if exploring:
-        fresh = eligible & (x[:, :, _POP_LOG_VIEWS] < NEW_LOG_VIEWS)
+        fresh = eligible & new_variants(x)
         n_all, n_new = eligible.sum(axis=1).tolist(), fresh.sum(axis=1).tolist()
     out: list[Ranked | None] = []
     for u, top in enumerate(tops):
@@ -148,8 +147,9 @@ def rank_all(candidates: PlacementCandidates, x: FloatArray, scores: FloatArray,
 
 
 def new_variants(rows: FloatArray) -> BoolArray:
-    """Which candidates are new (exploration.py): fewer than NEW_VIEWS views by anyone."""
-    new: BoolArray = rows[:, _POP_LOG_VIEWS] < NEW_LOG_VIEWS
+    """Which candidates are new (exploration.py): fewer than NEW_VIEWS views by anyone
+    (rows (V, F) or (B, V, F))."""
+    new: BoolArray = rows[..., _POP_LOG_VIEWS] < NEW_LOG_VIEWS
     return new
 
 
@@ -165,9 +165,10 @@ def first_slot_probabilities(candidates: PlacementCandidates, rows: FloatArray,
 
 def _greedy_order(candidates: PlacementCandidates, scores: FloatArray,
                   eligible: BoolArray) -> np.ndarray:
-    """Candidates best first (the eligible ones first: the default always is)."""
+    """Candidates best first, per user for (B, V) inputs (the eligible ones first: the
+    default always is; ties to the default)."""
     scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
-    return np.argsort(-scores, kind="stable")
+    return np.argsort(-scores, axis=-1, kind="stable")
 
 
 _NO_DRAW: Uniforms = (1.0, 1.0, 1.0)  # exploration 0: no hash computed (nor needed)
