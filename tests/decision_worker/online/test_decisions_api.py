@@ -100,6 +100,9 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dic
     report = run_training(log, TEST_CATALOG, registry, 3 * 86_400, days=4,
                           until=end + dt.timedelta(minutes=5))
     text, card = registry.load(report.version)
+    # Trending only for users with no history at all (training may choose a higher
+    # threshold on this small window, which would explain the learned user by trending too)
+    card = {**card, "cold_start": {**card["cold_start"], "below_history": 1}}
     return report.version, text, card
 
 
