@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.rollout_simulation import (  # noqa: E402
+    RolloutRun,
     Traffic,
     population,
     simulate_rollout,
@@ -105,7 +106,7 @@ def ramps(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def ramp_details(label: str, runs: list) -> list[Row]:  # type: ignore[type-arg]
+def ramp_details(label: str, runs: list[RolloutRun]) -> list[Row]:
     at_share: dict[float, int] = {}
     for run in runs:
         if run.outcome == "rolled back":
@@ -134,10 +135,11 @@ def srm(args: argparse.Namespace) -> list[Row]:
                 ("50/49.5 (one arm loses 1 % of its users)", (0.5 / 0.995, 0.495 / 0.995)))
     rows: list[Row] = []
     for label, truth in readings:
-        seeds = sum(check_sample_ratio(np.random.default_rng([2, s]).multinomial(n, truth),
-                                       (1, 1)).mismatch for s in range(args.seeds))
+        draws = [np.random.default_rng([2, s]).multinomial(n, truth).tolist()
+                 for s in range(args.seeds)]
+        seeds = sum(check_sample_ratio(c, (1, 1)).mismatch for c in draws)
         many = np.random.default_rng(3).multinomial(n, truth, size=args.srm_draws)
-        rate = np.mean([check_sample_ratio(c, (1, 1)).mismatch for c in many])
+        rate = np.mean([check_sample_ratio(c.tolist(), (1, 1)).mismatch for c in many])
         correct = truth == (0.5, 0.5)
         figure = f"{share(seeds, args.seeds)}; {rate:.2%} of {args.srm_draws:,} draws"
         if correct:
