@@ -54,8 +54,9 @@ def sorted_uniforms(rng: np.random.Generator, count: int) -> np.ndarray:
     """`count` uniform draws in increasing order, without a sort (normalised cumulative
     exponential gaps): sorted, the batch's users come out grouped, and searchsorted walks
     the activity table once. The order of exposures within a batch does not matter."""
-    gaps: np.ndarray = np.cumsum(rng.exponential(1.0, count + 1))
-    return gaps[:-1] / gaps[-1]
+    gaps = np.cumsum(rng.exponential(1.0, count + 1))
+    uniforms: np.ndarray = gaps[:-1] / gaps[-1]
+    return uniforms
 
 
 @dataclass(frozen=True)
