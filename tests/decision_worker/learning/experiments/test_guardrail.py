@@ -54,14 +54,19 @@ def test_the_same_data_breaches_a_strict_guardrail_not_a_tolerant_one() -> None:
     assert not check_guardrail(Guardrail("ctr", 0.3), control, treatment).breached
 
 
-def test_nothing_is_decided_before_enough_clicks() -> None:
-    control = ArmTotals.from_users("c", np.full(100, 5), np.r_[np.ones(MIN_CLICKS_PER_ARM - 1),
-                                                               np.zeros(71)].astype(np.int64))
-    treatment = ArmTotals.from_users("t", np.full(100, 5), np.zeros(100, np.int64))
-    check = check_guardrail(CTR, control, treatment)
-    assert not check.breached
-    assert math.isnan(check.relative_lift)
-    assert "not enough clicks" in check.describe()
+def clicked(name: str, clicks: int) -> ArmTotals:
+    return ArmTotals.from_users(name, np.full(100, 5),
+                                np.r_[np.ones(clicks), np.zeros(100 - clicks)].astype(np.int64))
+
+
+def test_nothing_is_decided_before_enough_clicks_in_each_arm() -> None:
+    for control, treatment in ((MIN_CLICKS_PER_ARM - 1, 10), (60, MIN_CLICKS_PER_ARM - 1)):
+        check = check_guardrail(CTR, clicked("c", control), clicked("t", treatment))
+        assert not check.breached
+        assert math.isnan(check.relative_lift)
+        assert "not enough clicks" in check.describe()
+    enough = check_guardrail(CTR, clicked("c", 60), clicked("t", MIN_CLICKS_PER_ARM))
+    assert enough.relative_lift == pytest.approx(MIN_CLICKS_PER_ARM / 60 - 1)
 
 
 @pytest.mark.parametrize("fields", [{"max_drop": -0.1}, {"max_drop": 1.0},
