@@ -1,7 +1,7 @@
 """Always-valid inference for an asymptotically normal estimate, by the normal mixture
-(Robbins; Johari et al., "Always Valid Inference", 2017, behind Optimizely's and Statsig's
-sequential tests; as an asymptotic confidence sequence, Howard et al. 2021 and
-Waudby-Smith et al. 2023, behind Eppo's and GrowthBook's).
+(Robbins' mixture; as the mSPRT of Johari et al., "Always Valid Inference", 2017, behind
+Optimizely's sequential test; as an asymptotic confidence sequence, Howard et al. 2021 and
+Waudby-Smith et al. 2023, the method Eppo and GrowthBook describe for theirs).
 
 With an estimate θ̂ of variance V at the current look and a N(θ₀, τ²) mixture over the true
 effect, the mixture likelihood ratio against θ₀ is
