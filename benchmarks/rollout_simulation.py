@@ -24,7 +24,7 @@ from decision_worker.learning.experiments.sample_ratio import check_sample_ratio
 BASE_CTR = 0.05
 CTR_CEILING = 0.2            # ctr = 0.2 · Beta(1, 3): mean 5 %, sd 3.9 %, never above 20 %
 ACTIVITY_SHAPE = 0.6         # gamma: most users come rarely, a few come very often
-CONTROL_RANGE = 0.5          # control: users hashed in [0.5, 1) throughout the rollout
+CONTROL_RANGE = 0.5          # control: users hashed in [0.5, 1) until the last step (100 %)
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def simulate_rollout(seed: int, lift: float, guardrail: Guardrail,
         who = np.searchsorted(draw_user, sorted_uniforms(rng, count) * draw_user[-1])
         bucket = people.bucket[who]
         for arm, chosen, factor in ((treatment, bucket < share, 1 + lift),
-                                    (control, bucket >= CONTROL_RANGE, 1.0)):
+                                    (control, bucket >= max(CONTROL_RANGE, share), 1.0)):
             users = who[chosen]
             arm.add(users, rng.random(len(users)) < people.ctr[users] * factor, step)
         decision = look(traffic, step, guardrail, treatment, control, lift, run)
