@@ -15,7 +15,10 @@ from decision_worker.learning.experiments.ramp import (
     RolloutState,
     decide_ramp,
 )
-from decision_worker.learning.experiments.sample_ratio import check_sample_ratio
+from decision_worker.learning.experiments.sample_ratio import (
+    SampleRatioCheck,
+    check_sample_ratio,
+)
 
 BALANCED = check_sample_ratio([100, 5_000], [1, 50])
 SKEWED = check_sample_ratio([400, 5_000], [1, 50])
@@ -29,9 +32,8 @@ def guardrail_check(breached: bool, metric: str = "click_through") -> GuardrailC
 
 def state(step_index: int = 1, treatment: int = 50_000, control: int = 50_000,
           checks: tuple[GuardrailCheck, ...] = (guardrail_check(False),),
-          ratio: object = BALANCED) -> RolloutState:
-    return RolloutState(DEFAULT_STEPS, step_index, treatment, control, 40_000, checks,
-                        ratio)  # type: ignore[arg-type]
+          ratio: SampleRatioCheck = BALANCED) -> RolloutState:
+    return RolloutState(DEFAULT_STEPS, step_index, treatment, control, 40_000, checks, ratio)
 
 
 def test_advances_one_step_once_the_gate_passes() -> None:
