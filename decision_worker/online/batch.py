@@ -287,6 +287,8 @@ class BatchProcessor:
     async def _after_write(self, users: dict[str, BatchUser], records: Records,
                            stats: Counter[tuple[int, str]], now: float) -> None:
         s = self._settings
+        due: dict[str, float] = {}  # one ZADD and one ZREM for the batch, not one per user
+        quiet: list[str] = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, (per_placement, why) in records.items():
                 for extra in users[tag].extra_tags:
@@ -301,23 +303,32 @@ class BatchProcessor:
                     else:
                         pipe.delete(why_key(extra))
                 if users[tag].profile.opted_out:
-                    pipe.zrem(REDECIDE_DUE, tag)
+                    quiet.append(tag)
                 else:
-                    pipe.zadd(REDECIDE_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
+                    due[tag] = now + s.decision_ttl_s - s.redecide_margin_s
             for tag, user in users.items():
                 if user.redecide_due is not None and tag not in records and not user.events:
-                    pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop re-deciding
-            days: Counter[int] = Counter()
-            for (day, field_name), count in stats.items():
-                days[day] += count
-                pipe.hincrby(STATS_KEY, field_name, count)
-                pipe.hincrby(trend_day_key(day), field_name, count)
-            for day, count in days.items():
-                pipe.hincrby(TREND_DAYS_KEY, str(day), count)
-                # Kept while it can weigh anything (and a while, for a replayed history).
-                pipe.expireat(trend_day_key(day),
-                              int(max((day + 1 + HORIZON_DAYS) * DAY_S, now + 2 * DAY_S)))
+                    quiet.append(tag)  # gone quiet (or gone): stop re-deciding
+            if due:
+                pipe.zadd(REDECIDE_DUE, due)
+            if quiet:
+                pipe.zrem(REDECIDE_DUE, *quiet)
+            _count(pipe, stats, now)
             await pipe.execute()
+
+
+def _count(pipe: Any, stats: Counter[tuple[int, str]], now: float) -> None:
+    """Popularity counts, lifetime and per event day."""
+    days: Counter[int] = Counter()
+    for (day, field_name), count in stats.items():
+        days[day] += count
+        pipe.hincrby(STATS_KEY, field_name, count)
+        pipe.hincrby(trend_day_key(day), field_name, count)
+    for day, count in days.items():
+        pipe.hincrby(TREND_DAYS_KEY, str(day), count)
+        # Kept while it can weigh anything (and a while, for a replayed history).
+        pipe.expireat(trend_day_key(day),
+                      int(max((day + 1 + HORIZON_DAYS) * DAY_S, now + 2 * DAY_S)))
 
 
 def _sha1(raw: bytes | None) -> str:
