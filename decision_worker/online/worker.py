@@ -33,7 +33,7 @@ from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
 from decision_worker.online.batch import BatchProcessor, BatchResult
 from decision_worker.online.decision_logger import DecisionLogger
-from decision_worker.online.heap import HeapSettler
+from decision_worker.online.heap import HeapSettler, batch_in_hand
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.redecide_schedule import enqueue_due
@@ -188,7 +188,8 @@ class Worker:
         if not items:
             return
         try:
-            result = await self.batch.process(items)
+            with batch_in_hand():
+                result = await self.batch.process(items)
         except RedisError:
             raise  # left pending: retried by the loop, claimed back after the idle timeout
         except Exception:  # noqa: BLE001 - one bad entry must not hold back the batch
