@@ -20,6 +20,7 @@ import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,9 @@ class BatchProcessor:
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
         self.decision_log = DecisionLogger(None)  # the worker gives it its log
+        # Scores a placement while the next one's rows are built (decide.py): lleaves and
+        # numpy release the GIL, so a second core takes the model's share of the work.
+        self._scorer = ThreadPoolExecutor(1, thread_name_prefix="edgepick-score")
 
     async def process(self, items: list[tuple[str, Event | Redecide]],
                       now: float | None = None) -> BatchResult:
@@ -181,7 +185,7 @@ class BatchProcessor:
                 sink(decided[u], placement, as_of[u], rows)
 
         return decide(batch, self.catalog, self.popularity, ranker, s.ranked_size,
-                      s.holdout_share, decided, observe, s.rank_limit)
+                      s.holdout_share, decided, observe, s.rank_limit, self._scorer)
 
     def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[tuple[int, str]],
                received: list[float]) -> None:
