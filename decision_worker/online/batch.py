@@ -20,6 +20,7 @@ import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,9 @@ class BatchProcessor:
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
         self.decision_log = DecisionLogger(None)  # the worker gives it its log
+        # Scores a placement while the next one's rows are built (decide.py): lleaves and
+        # numpy release the GIL, so a second core takes the model's share of the work.
+        self._scorer = ThreadPoolExecutor(1, thread_name_prefix="edgepick-score")
 
     async def process(self, items: list[tuple[str, Event | Redecide]],
                       now: float | None = None) -> BatchResult:
@@ -181,7 +185,7 @@ class BatchProcessor:
                 sink(decided[u], placement, as_of[u], rows)
 
         return decide(batch, self.catalog, self.popularity, ranker, s.ranked_size,
-                      s.holdout_share, decided, observe, s.rank_limit)
+                      s.holdout_share, decided, observe, s.rank_limit, self._scorer)
 
     def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[tuple[int, str]],
                received: list[float]) -> None:
@@ -287,6 +291,8 @@ class BatchProcessor:
     async def _after_write(self, users: dict[str, BatchUser], records: Records,
                            stats: Counter[tuple[int, str]], now: float) -> None:
         s = self._settings
+        due: dict[str, float] = {}  # one ZADD and one ZREM for the batch, not one per user
+        quiet: list[str] = []
         async with self._redis.pipeline(transaction=False) as pipe:
             for tag, (per_placement, why) in records.items():
                 for extra in users[tag].extra_tags:
@@ -301,23 +307,32 @@ class BatchProcessor:
                     else:
                         pipe.delete(why_key(extra))
                 if users[tag].profile.opted_out:
-                    pipe.zrem(REDECIDE_DUE, tag)
+                    quiet.append(tag)
                 else:
-                    pipe.zadd(REDECIDE_DUE, {tag: now + s.decision_ttl_s - s.redecide_margin_s})
+                    due[tag] = now + s.decision_ttl_s - s.redecide_margin_s
             for tag, user in users.items():
                 if user.redecide_due is not None and tag not in records and not user.events:
-                    pipe.zrem(REDECIDE_DUE, tag)  # gone quiet (or gone): stop re-deciding
-            days: Counter[int] = Counter()
-            for (day, field_name), count in stats.items():
-                days[day] += count
-                pipe.hincrby(STATS_KEY, field_name, count)
-                pipe.hincrby(trend_day_key(day), field_name, count)
-            for day, count in days.items():
-                pipe.hincrby(TREND_DAYS_KEY, str(day), count)
-                # Kept while it can weigh anything (and a while, for a replayed history).
-                pipe.expireat(trend_day_key(day),
-                              int(max((day + 1 + HORIZON_DAYS) * DAY_S, now + 2 * DAY_S)))
+                    quiet.append(tag)  # gone quiet (or gone): stop re-deciding
+            if due:
+                pipe.zadd(REDECIDE_DUE, due)
+            if quiet:
+                pipe.zrem(REDECIDE_DUE, *quiet)
+            _count(pipe, stats, now)
             await pipe.execute()
+
+
+def _count(pipe: Any, stats: Counter[tuple[int, str]], now: float) -> None:
+    """Popularity counts, lifetime and per event day."""
+    days: Counter[int] = Counter()
+    for (day, field_name), count in stats.items():
+        days[day] += count
+        pipe.hincrby(STATS_KEY, field_name, count)
+        pipe.hincrby(trend_day_key(day), field_name, count)
+    for day, count in days.items():
+        pipe.hincrby(TREND_DAYS_KEY, str(day), count)
+        # Kept while it can weigh anything (and a while, for a replayed history).
+        pipe.expireat(trend_day_key(day),
+                      int(max((day + 1 + HORIZON_DAYS) * DAY_S, now + 2 * DAY_S)))
 
 
 def _sha1(raw: bytes | None) -> str:

@@ -33,6 +33,7 @@ from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
 from decision_worker.online.batch import BatchProcessor, BatchResult
 from decision_worker.online.decision_logger import DecisionLogger
+from decision_worker.online.heap import HeapSettler, batch_in_hand
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.online.redecide_schedule import enqueue_due
@@ -86,6 +87,7 @@ class Worker:
         self._waiting_for_manifest = False
         self._next_claim = 0.0
         self._next_redecide = 0.0
+        self._heap = HeapSettler()
 
     def stop(self) -> None:
         """Finish the batch in hand, then return from `run` (the SIGTERM handler)."""
@@ -142,6 +144,7 @@ class Worker:
                 await asyncio.sleep(BLOCK_MS / 1000)
             return False
         self._waiting_for_manifest = False
+        self._heap.settle(self.batch.catalog, self.batch.ranker)
         entries: list[Entry] = []
         if now >= self._next_claim or not block:
             self._next_claim = now + min(self._settings.claim_idle_s / 2, 5.0)
@@ -185,7 +188,8 @@ class Worker:
         if not items:
             return
         try:
-            result = await self.batch.process(items)
+            with batch_in_hand():
+                result = await self.batch.process(items)
         except RedisError:
             raise  # left pending: retried by the loop, claimed back after the idle timeout
         except Exception:  # noqa: BLE001 - one bad entry must not hold back the batch

@@ -15,6 +15,7 @@ whether it was explored, and its feature row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,33 +65,34 @@ class Ranked:
 def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: Ranker,
            ranked_size: int, holdout_share: float, tags: Sequence[str],
            observe: Callable[[int, str, FloatArray], None] | None = None,
-           rank_limit: int = 500) -> list[dict[str, Decided]]:
+           rank_limit: int = 500, scorer: Executor | None = None) -> list[dict[str, Decided]]:
     """One {placement: decision} per user of the batch (`tags`: the users' key tags, which
     seed the exploration draws), for every placement of the catalog.
     A placement with more than `rank_limit` variants is narrowed per user by retrieval
     first (retrieval.py). `observe(user index, placement, rows)` sees every feature matrix
-    scored (skew tests, feature logging)."""
+    scored (skew tests, feature logging). With a `scorer` (one thread: the worker's), each
+    placement's rows are scored there while the next placement's rows are built; the
+    decisions are the same."""
     n = len(users.profiles)
     decided_at = [int(t) for t in users.as_of]
     held = [p.holdout_hash is not None and in_holdout_bucket(p.holdout_hash, holdout_share)
             for p in users.profiles]
-    out: list[dict[str, Decided]] = [{} for _ in range(n)]
+    pending: list[tuple[str, Callable[[], list[Ranked | None]]]] = []
     for placement, candidates in catalog.placements.items():
-        default = candidates.variants[candidates.default_index]
         draws = [draw(tags[u], placement, decided_at[u]) for u in range(n)] \
             if candidates.policy.exploration > 0 else [_NO_DRAW] * n
         if len(candidates.variants) > rank_limit:
             picks = _two_stage(users, catalog, candidates, popularity, ranker, ranked_size,
                                rank_limit, held, observe, draws)
+            pending.append((placement, _ready(picks)))
         else:
-            x, eligible = placement_matrix(users, candidates, popularity)
-            if observe is not None:
-                for u in range(n):
-                    observe(u, placement, x[u])
-            v = len(candidates.variants)
-            scores = ranker.score(x.reshape(n * v, -1)).reshape(n, v)
-            picks = rank_all(candidates, x, scores, eligible, ranked_size, draws, held)
-        for u, pick in enumerate(picks):
+            pending.append((placement, _scored(users, candidates, popularity, ranker,
+                                               ranked_size, held, observe, draws, scorer)))
+    out: list[dict[str, Decided]] = [{} for _ in range(n)]
+    for placement, ranked in pending:
+        candidates = catalog.placements[placement]
+        default = candidates.variants[candidates.default_index]
+        for u, pick in enumerate(ranked()):
             if pick is None:  # the holdout: the default by rule, nothing scored
                 out[u][placement] = Decided(
                     DecisionRecord((default,), ranker.version, HOLDOUT_ARM, decided_at[u]),
@@ -100,6 +102,30 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
                                                            TREATMENT_ARM, decided_at[u]),
                                             pick.why)
     return out
+
+
+def _ready(picks: list[Ranked | None]) -> Callable[[], list[Ranked | None]]:
+    return lambda: picks
+
+
+def _scored(users: UserBatch, candidates: PlacementCandidates, popularity: Popularity,
+            ranker: Ranker, ranked_size: int, held: list[bool],
+            observe: Callable[[int, str, FloatArray], None] | None, draws: list[Uniforms],
+            scorer: Executor | None) -> Callable[[], list[Ranked | None]]:
+    """One placement's rows, scored now (or on `scorer`); returns what ranks them."""
+    n, v = len(users.profiles), len(candidates.variants)
+    x, eligible = placement_matrix(users, candidates, popularity)
+    if observe is not None:
+        for u in range(n):
+            observe(u, candidates.placement, x[u])
+    rows = x.reshape(n * v, -1)
+    if scorer is None:
+        scores = ranker.score(rows)
+        return lambda: rank_all(candidates, x, scores.reshape(n, v), eligible, ranked_size,
+                                draws, held)
+    future = scorer.submit(ranker.score, rows)
+    return lambda: rank_all(candidates, x, future.result().reshape(n, v), eligible,
+                            ranked_size, draws, held)
 
 
 def rank(candidates: PlacementCandidates, rows: FloatArray, scores: FloatArray,

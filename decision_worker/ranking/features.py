@@ -102,26 +102,33 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
     """The user-level inputs; `traits`: the trait columns the rows are to carry (the
     ranker's, `Ranker.traits`)."""
     n, categories = len(profiles), {c: i for i, c in enumerate(catalog.categories)}
-    user = np.zeros((n, 6))
+    user, contexts = [], []
     cats = np.zeros((n, max(1, len(categories)), 6))
-    device, hour, source = np.zeros(n), np.zeros(n), np.zeros(n)
+    owner, where, decayed = [], [], []  # gathered, then written in one numpy assignment
     for u, (profile, at) in enumerate(zip(profiles, as_of, strict=True)):
         total = counter_at(profile.total, at)
         views, clicks = total[_LONG + _VIEW], total[_LONG + _CLICK]
         gap = (at - profile.last_session) / 3600 if profile.last_session else MAX_GAP_HOURS
-        user[u] = (np.log1p(profile.sessions),
-                   (at - profile.first_seen) / 86_400 if profile.first_seen else 0.0,
-                   min(max(gap, 0.0), MAX_GAP_HOURS), views, clicks,
-                   (clicks + USER_PRIOR[0]) / (views + USER_PRIOR[1]))
+        user.append((profile.sessions,  # log1p'd below, for the whole batch
+                     (at - profile.first_seen) / 86_400 if profile.first_seen else 0.0,
+                     min(max(gap, 0.0), MAX_GAP_HOURS), views, clicks,
+                     (clicks + USER_PRIOR[0]) / (views + USER_PRIOR[1])))
         for category, counter in profile.categories.items():
             c = categories.get(category)
             if c is not None:
-                cats[u, c] = counter_at(counter, at)
+                owner.append(u)
+                where.append(c)
+                decayed.append(counter_at(counter, at))
         context = profile.context
-        device[u] = DEVICES.index(context.get("device", "unknown"))
-        hour[u] = context.get("hour", UNKNOWN_HOUR)
-        source[u] = SOURCES.index(context.get("source", "direct"))
-    return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), user, cats, device, hour,
+        contexts.append((DEVICES.index(context.get("device", "unknown")),
+                         context.get("hour", UNKNOWN_HOUR),
+                         SOURCES.index(context.get("source", "direct"))))
+    if decayed:
+        cats[owner, where] = decayed
+    device, hour, source = np.array(contexts, dtype=np.float64).reshape(n, 3).T
+    rows = np.array(user, dtype=np.float64).reshape(n, 6)
+    rows[:, 0] = np.log1p(rows[:, 0])
+    return UserBatch(profiles, np.asarray(as_of, dtype=np.float64), rows, cats, device, hour,
                      source, [language_of(p) for p in profiles],
                      None if clock is None else np.asarray(clock, dtype=np.float64),
                      trait_matrix([p.traits for p in profiles], traits) if traits else None)
@@ -195,13 +202,17 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         / (cat[:, :, _LONG + _VIEW] + AFFINITY_PRIOR_VIEWS)) / user_ctr
     per_variant = np.zeros((n, v, 2))
     index = candidates.key_index
-    for u, profile in enumerate(users.profiles):
-        at = float(users.as_of[u])
+    owner, where, counts = [], [], []  # gathered, then written in one numpy assignment
+    for u, (profile, at) in enumerate(zip(users.profiles, users.as_of.tolist(), strict=True)):
         for key, counter in profile.variants.items():
             i = index.get(key)  # only this placement's variants are decayed
             if i is not None:
                 values = counter_at(counter, at)
-                per_variant[u, i] = values[_LONG + _VIEW], values[_LONG + _CLICK]
+                owner.append(u)
+                where.append(i)
+                counts.append((values[_LONG + _VIEW], values[_LONG + _CLICK]))
+    if counts:
+        per_variant[owner, where] = counts
     x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
     x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
     pop = popularity.for_placement(candidates) if isinstance(popularity, Popularity) \

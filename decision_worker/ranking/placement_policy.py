@@ -66,6 +66,8 @@ class PlacementPolicy:
     def excluded_archived(self, archive: str) -> np.ndarray:
         """Hashes of the variants in the user's archive (Profile.seen_archive, for every
         placement) this policy leaves out."""
+        if not archive:  # most users: nothing archived (no decoding, no arrays)
+            return _NONE_ARCHIVED
         no_views, no_clicks, no_conversions = (k in self.exclude for k in KINDS)
         return seen_archive.excluded_hashes(archive, no_views, no_clicks, no_conversions,
                                             self.max_views)
@@ -79,4 +81,6 @@ def _share(value: Any, most: float) -> float:
 
 
 MAX_EXPLORATION = 0.5  # more would be a random policy with a ranker attached
+_NONE_ARCHIVED = np.zeros(0, dtype=np.uint64)
+_NONE_ARCHIVED.flags.writeable = False
 LEGACY_POLICY = PlacementPolicy(None, frozenset({"conversion"}), 0, False)
