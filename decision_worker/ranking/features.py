@@ -130,6 +130,18 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
 
 
 _TREND = slice(COLUMN[TREND_FEATURES[0]], COLUMN[TREND_FEATURES[-1]] + 1)
+SEGMENT_TRENDS = ("ctx_trend_30d", "ctx_source_trend_30d", "ctx_language_trend_30d")
+
+
+def context_trend(rows: FloatArray) -> FloatArray:
+    """(N, len(FEATURES)) rows → what trends in each user's context: the overall 30-day
+    log share plus each segment's lift over it (device class, source, language), taken as
+    independent. A segment without clicks of its own adds nothing (its share is the
+    overall one)."""
+    overall = rows[:, COLUMN["trend_30d"]]
+    lifts = rows[:, [COLUMN[c] for c in SEGMENT_TRENDS]] - overall[:, None]
+    result: FloatArray = overall + lifts.sum(axis=1)
+    return result
 _LANGUAGE_ROW = {language: i for i, language in enumerate(TREND_LANGUAGES)}
 
 
