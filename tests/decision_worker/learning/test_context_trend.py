@@ -23,7 +23,8 @@ from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 from object_store.folder import FolderStore
 from tests.conftest import Settings
 
-END = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+from .test_learning import END
+
 VARIANTS = [f"v{i}" for i in range(6)]
 CATALOG = Catalog.from_document({"format": 1, "rev": 1, "placements": {"hero": {
     "default": "v5", "variants": {
