@@ -5,8 +5,10 @@ without it.
 The trees are fitted mostly to users with history; for users with none (and, on some
 data, with little) what trends is the better guess. Training scores the validation
 window's session starts with each threshold of `BELOW` (users with fewer engaged variants
-than it get trending at the validated half-life, the others the trees) and keeps the best;
-a tie keeps the smaller threshold. The card records it (`cold_start.below_history`), the
+than it get trending, the others the trees), trending being either the overall one at the
+validated half-life or what trends in the user's context (features.context_trend: device
+class, traffic source, language), and keeps the best; a tie keeps the overall trend and
+the smaller threshold. The card records it (`cold_start.below_history`), the
 worker applies it (lgbm_ranker.py), and the test window evaluates the result.
 """
 
@@ -20,16 +22,20 @@ from decision_worker.ranking.lgbm_ranker import LightGBMRanker
 BELOW = (1, 10, 30, 100, 1_000_000)  # 1: only users with no history at all
 
 
-def choose_below_history(candidate: LightGBMRanker, valid_set: Examples) -> dict[int, float]:
-    """{threshold: validation session NDCG@5}; empty when the window has no session
-    starts to judge by (the ranker then keeps its threshold)."""
+def choose_below_history(candidate: LightGBMRanker,
+                         valid_set: Examples) -> dict[tuple[bool, int], float]:
+    """{(by context, threshold): validation session NDCG@5}; empty when the window has no
+    session starts to judge by (the ranker then keeps its cold start)."""
     rows = with_trait_columns(valid_set, candidate.traits)
-    scores: dict[int, float] = {}
-    for below in BELOW:
-        candidate.cold_start_below = below
-        users, per_session, _ = session_outcomes(candidate.score, rows)
-        if not users:
-            return {}
-        scores[below] = float(per_session["s_ndcg@5"].mean())
-    candidate.cold_start_below = max(scores, key=lambda b: (scores[b], -b))
+    scores: dict[tuple[bool, int], float] = {}
+    for context in (False, True):
+        candidate.cold_start_context = context
+        for below in BELOW:
+            candidate.cold_start_below = below
+            users, per_session, _ = session_outcomes(candidate.score, rows)
+            if not users:
+                return {}
+            scores[(context, below)] = float(per_session["s_ndcg@5"].mean())
+    best = max(scores, key=lambda k: (scores[k], not k[0], -k[1]))
+    candidate.cold_start_context, candidate.cold_start_below = best
     return scores

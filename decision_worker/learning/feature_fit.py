@@ -45,6 +45,24 @@ ABSENT = "no training row has this trait"
 UNDECLARED = "not in the feature configuration"
 
 
+# A segment's trend column (trending.py) says nothing the overall trend does not when its
+# segment is left out or takes one value: then it is left out too.
+SEGMENTED_BY = {"ctx_source_trend_30d": "source"}
+SAME_AS_OVERALL = "equal to trend_30d in every training row (no user in a trend language)"
+
+
+def _drop_segment_trends(candidates: tuple[str, ...], rows: np.ndarray,
+                         dropped: dict[str, str]) -> None:
+    for column, by in SEGMENTED_BY.items():
+        if column in candidates and by in dropped and column not in dropped:
+            dropped[column] = f"segments by {by}, which is left out: {dropped[by]}"
+    language, overall = "ctx_language_trend_30d", "trend_30d"
+    if language in candidates and overall in candidates and language not in dropped and \
+            np.array_equal(rows[:, candidates.index(language)],
+                           rows[:, candidates.index(overall)]):
+        dropped[language] = SAME_AS_OVERALL
+
+
 def fit_spec(config: FeatureConfig, train_set: Examples) -> tuple[FeatureSpec, dict[str, str]]:
     """The spec of a model trained on `train_set`, and the columns left out with why."""
     traits = tuple(_trait_column(d, train_set) for d in config.traits)
@@ -67,6 +85,7 @@ def fit_spec(config: FeatureConfig, train_set: Examples) -> tuple[FeatureSpec, d
             absent = column in names and (bool(np.isnan(rows[0, j])) or (
                 column in encodings and rows[0, j] == MISSING_CODE))
             dropped[column] = ABSENT if absent else CONSTANT
+    _drop_segment_trends(candidates, rows, dropped)
     kept = tuple(c for c in candidates if c not in dropped)
     if not kept:
         raise ModelError("every feature has one value in all training rows: nothing to learn")

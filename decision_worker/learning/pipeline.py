@@ -129,7 +129,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
         "cold_start": {"half_life_days": half_life,
-                       "below_history": candidate.cold_start_below},
+                       "below_history": candidate.cold_start_below,
+                       "context": candidate.cold_start_context},
         "by_history": buckets,
         "off_policy": None if off_policy is None else asdict(off_policy),
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})

@@ -38,7 +38,7 @@ from decision_worker.ranking.popularity import (
     smooth,
     stat_field,
 )
-from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.trait_columns import TraitColumn
 from decision_worker.ranking.trending import TrendCounts, event_day
 from edge_functions.keys import user_tag
@@ -123,15 +123,16 @@ class Replay:
         engagement = event.engagement
         if outcome == "applied" and engagement is not None:
             key = f"{engagement.placement}/{engagement.variant}"
-            device = profile.context.get("device", "unknown")
             day = event_day(event.timestamp.timestamp())
-            for kind, _, on_device in engagement_counts(engagement.kind, key, device,
-                                                        self.catalog.category_of):
-                self._unloaded.append((day, stat_field(kind, key, on_device)))
-                counts = self._counts[engagement.placement]
-                v = self._index[engagement.placement][engagement.variant]
-                row = 0 if on_device is None else 1 + DEVICES.index(on_device)
-                counts[COUNTED_KINDS.index(kind), row, v] += 1
+            for kind, _, segment in engagement_counts(engagement.kind, key,
+                                                      segments_of(profile),
+                                                      self.catalog.category_of):
+                self._unloaded.append((day, stat_field(kind, key, segment)))
+                if segment is None or segment in DEVICES:  # popularity's rows
+                    counts = self._counts[engagement.placement]
+                    v = self._index[engagement.placement][engagement.variant]
+                    row = 0 if segment is None else 1 + DEVICES.index(segment)
+                    counts[COUNTED_KINDS.index(kind), row, v] += 1
         return profile
 
     def popularity(self, at: float) -> Popularity:

@@ -48,7 +48,7 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import Decided, decide
 from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
-from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.ranker import Ranker
 from decision_worker.ranking.trending import DAY_S, HORIZON_DAYS, event_day
 from decision_worker.ranking.why_record import encode_whys
@@ -218,10 +218,10 @@ class BatchProcessor:
                 if engagement is not None:
                     key = f"{engagement.placement}/{engagement.variant}"
                     day = event_day(event.timestamp.timestamp())
-                    for kind, _, device in engagement_counts(
-                            engagement.kind, key, profile.context.get("device", "unknown"),
+                    for kind, _, segment in engagement_counts(
+                            engagement.kind, key, segments_of(profile),
                             self.catalog.category_of):
-                        stats[(day, stat_field(kind, key, device))] += 1
+                        stats[(day, stat_field(kind, key, segment))] += 1
             received_at = event.raw.get("receivedAt")
             if isinstance(received_at, str):
                 received.append(_epoch(received_at))

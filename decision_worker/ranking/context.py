@@ -11,6 +11,10 @@ from decision_worker.ingest.events import Event
 
 DEVICES = ("unknown", "desktop", "mobile", "tablet")
 SOURCES = ("direct", "search", "social", "email", "campaign", "referral")
+# Languages trending is segmented by (ISO 639-1; the most used on the web). Bounded, so
+# the counts stay bounded by the catalog; a user in another language reads the overall trend.
+TREND_LANGUAGES = ("en", "es", "pt", "fr", "de", "it", "nl", "pl", "ru", "uk", "tr", "ar",
+                   "hi", "id", "vi", "th", "ja", "ko", "zh", "sv")
 SEARCH_HOSTS = ("google.", "bing.", "duckduckgo.", "yahoo.", "ecosia.", "baidu.")
 SOCIAL_HOSTS = ("facebook.", "instagram.", "t.co", "twitter.", "x.com", "linkedin.",
                 "tiktok.", "reddit.", "pinterest.")

@@ -28,7 +28,7 @@ import numpy as np
 
 from decision_worker.errors import ModelError, RegistryError
 from decision_worker.ranking.feature_spec import FeatureSpec
-from decision_worker.ranking.features import COLUMN, FEATURES
+from decision_worker.ranking.features import COLUMN, FEATURES, SEGMENT_TRENDS
 from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.ranker import BaselineRanker
 from decision_worker.ranking.why_record import WhyRecord
@@ -49,6 +49,7 @@ class _Model:
     spec: FeatureSpec  # the worker's row (`row_features`) → the model's `columns`
     cold_start_column: str | None  # the trending column new users are ranked by
     cold_start_below: int  # ... when they engaged with fewer variants than this
+    cold_start_context: bool = False  # ... or by what trends in their context
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -83,6 +84,9 @@ class Explainer:
         if column in model.features and "u_history" in model.features \
                 and row[model.features.index("u_history")] < np.log1p(
                     model.cold_start_below) - 1e-9:
+            if model.cold_start_context:
+                return Explanation(_context_terms(row), "cold start: a user with little "
+                                   "history is ranked by what trends in their context")
             return Explanation({column: _round(row[model.features.index(column)])},
                                "cold start: a user with little history is ranked by trending")
         columns = model.spec.model_rows(row[None, :])
@@ -108,11 +112,20 @@ class Explainer:
             half_life = cold_start.get("half_life_days")
             model = _Model(booster, FeatureSpec.from_card(card, version),
                            None if half_life is None else f"trend_{half_life}d",
-                           int(cold_start.get("below_history", 1)))
+                           int(cold_start.get("below_history", 1)),
+                           bool(cold_start.get("context", False)))
             self._models[version] = model
             while len(self._models) > CACHED_MODELS:
                 self._models.popitem(last=False)
             return model
+
+
+def _context_terms(row: np.ndarray) -> dict[str, float] | None:
+    """features.context_trend's terms: the overall 30-day trend, then each segment's lift
+    over it (they add up to the score)."""
+    overall = row[COLUMN["trend_30d"]]
+    return _top(("trend_30d", *SEGMENT_TRENDS),
+                np.array([overall, *(row[COLUMN[c]] - overall for c in SEGMENT_TRENDS)]))
 
 
 def _baseline_terms(features: tuple[float, ...]) -> dict[str, float] | None:

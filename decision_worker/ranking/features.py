@@ -19,7 +19,7 @@ import numpy as np
 from decision_worker.ranking import seen_archive
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
-from decision_worker.ranking.context import DEVICES, SOURCES
+from decision_worker.ranking.context import DEVICES, SOURCES, TREND_LANGUAGES
 from decision_worker.ranking.counters import KINDS, counter_at
 from decision_worker.ranking.embeddings import VIEW_WEIGHT
 from decision_worker.ranking.popularity import PlacementPopularity, Popularity
@@ -41,6 +41,8 @@ FEATURES: tuple[str, ...] = (
     "ctx_ctr",  # everyone on the same device class
     *TREND_FEATURES,  # decayed by event day (trending.py): log click shares, click-through
     "ctx_trend_30d",  # log share of decayed clicks among users of the same device class
+    "ctx_source_trend_30d",  # … of the same traffic source (search, email, campaign…)
+    "ctx_language_trend_30d",  # … of the same language (the overall share outside TREND_LANGUAGES)
     "taste_similarity",  # the variant's content embedding · the user's taste (below)
     "u_history",  # log1p(variants the user engaged with, seen + archived): 0 = new user
     "is_default",
@@ -135,18 +137,35 @@ def user_batch(profiles: list[Profile], as_of: list[float], catalog: Catalog,
 
 
 _TREND = slice(COLUMN[TREND_FEATURES[0]], COLUMN[TREND_FEATURES[-1]] + 1)
+SEGMENT_TRENDS = ("ctx_trend_30d", "ctx_source_trend_30d", "ctx_language_trend_30d")
+
+
+def context_trend(rows: FloatArray) -> FloatArray:
+    """(N, len(FEATURES)) rows → what trends in each user's context: the overall 30-day
+    log share plus each segment's lift over it (device class, source, language), taken as
+    independent. A segment without clicks of its own adds nothing (its share is the
+    overall one)."""
+    overall = rows[:, COLUMN["trend_30d"]]
+    lifts = rows[:, [COLUMN[c] for c in SEGMENT_TRENDS]] - overall[:, None]
+    result: FloatArray = overall + lifts.sum(axis=1)
+    return result
+_LANGUAGE_ROW = {language: i for i, language in enumerate(TREND_LANGUAGES)}
 
 
 def _trend_columns(x: FloatArray, users: UserBatch, pop: PlacementPopularity,
                    n_variants: int) -> None:
     """The trend columns, at each user's own reference day (usually one for the batch)."""
     days = [event_day(float(t)) for t in users.as_of]
-    device = users.device.astype(np.int64)
+    device, source = users.device.astype(np.int64), users.source.astype(np.int64)
+    language = np.array([_LANGUAGE_ROW.get(x or "", len(TREND_LANGUAGES))
+                         for x in users.languages], dtype=np.int64)
     for day in set(days):
         trend = pop.trend_at(day) if pop.trend_at is not None else no_trend(n_variants)
         rows = np.array([u for u, d in enumerate(days) if d == day])
         x[rows, :, _TREND] = trend.overall.T[None, :, :]
         x[rows, :, COLUMN["ctx_trend_30d"]] = trend.device[device[rows]]
+        x[rows, :, COLUMN["ctx_source_trend_30d"]] = trend.source[source[rows]]
+        x[rows, :, COLUMN["ctx_language_trend_30d"]] = trend.language[language[rows]]
 
 
 def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -> FloatArray:

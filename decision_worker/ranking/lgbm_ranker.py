@@ -10,7 +10,8 @@ Scoring never sees a position: the worker ranks for the top slot.
 
 Cold start: a user with less history than the card's `cold_start.below_history` engaged
 variants (1 by default: none at all) is ranked by trending, at the half-life training chose
-on its validation window, not by the trees: on MovieLens the trees, fitted mostly to
+on its validation window (or, when the card says `context`, by what trends in the user's
+context: features.context_trend), not by the trees: on MovieLens the trees, fitted mostly to
 returning users' sessions, ranked new users below plain trending (session NDCG@5 0.395
 against 0.432). Training chooses the threshold on its validation window
 (learning/cold_start.py); the evaluation and promotion score the candidate with it.
@@ -29,7 +30,7 @@ import numpy as np
 from decision_worker.errors import ModelError
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.feature_spec import FeatureSpec
-from decision_worker.ranking.features import COLUMN
+from decision_worker.ranking.features import COLUMN, context_trend
 from decision_worker.ranking.trait_columns import TraitColumn
 
 log = logging.getLogger("edgepick.model")
@@ -39,7 +40,8 @@ class LightGBMRanker:
     """A registered model as the worker's ranker; refuses a spec the worker cannot build."""
 
     def __init__(self, version: str, model_text: str, spec: FeatureSpec | None = None,
-                 cold_start_half_life: int | None = None, cold_start_below: int = 1) -> None:
+                 cold_start_half_life: int | None = None, cold_start_below: int = 1,
+                 cold_start_context: bool = False) -> None:
         """`spec` None: a model of every base feature (FeatureSpec.legacy)."""
         self.spec = spec or FeatureSpec.legacy()
         try:
@@ -57,6 +59,7 @@ class LightGBMRanker:
         self._model_text = model_text
         self.cold_start_column: int | None = None
         self.cold_start_below = cold_start_below
+        self.cold_start_context = cold_start_context
         if cold_start_half_life is not None:
             name = f"trend_{cold_start_half_life}d"
             if name not in COLUMN:
@@ -68,7 +71,8 @@ class LightGBMRanker:
         """A registered model as its card describes it (spec, encodings, cold start)."""
         cold_start = card.get("cold_start") or {}
         return cls(version, model_text, FeatureSpec.from_card(card, version),
-                   cold_start.get("half_life_days"), int(cold_start.get("below_history", 1)))
+                   cold_start.get("half_life_days"), int(cold_start.get("below_history", 1)),
+                   bool(cold_start.get("context", False)))
 
     def compile(self, cache_dir: Path) -> bool:
         """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
@@ -98,7 +102,8 @@ class LightGBMRanker:
             scores = self._predict_lightgbm(columns)
         if self.cold_start_column is not None:  # little history: what trends (module doc)
             new = rows[:, COLUMN["u_history"]] < np.log1p(self.cold_start_below) - 1e-9
-            scores[new] = rows[new, self.cold_start_column]
+            scores[new] = context_trend(rows[new]) if self.cold_start_context \
+                else rows[new, self.cold_start_column]
         return scores
 
     def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:

@@ -27,19 +27,28 @@ PLACEMENT_PRIOR = (1.0, 20.0)  # (clicks, views): a 5 % click-through before any
 COUNTED_KINDS = ("view", "click")  # what the smoothed click-through is made of
 
 
-def engagement_counts(kind: str, key: str, device: str,
+def engagement_counts(kind: str, key: str, segments: tuple[str, str, str | None],
                       published: Collection[str]) -> tuple[tuple[str, str, str | None], ...]:
     """What one applied engagement adds to the popularity counts: `(kind, key, None)` and
-    `(kind, key, device)`, for a published "placement/variant" `key` and a counted kind;
-    nothing otherwise (the counts stay bounded by the catalog). The worker turns them into
-    Redis hash fields, the replay into array cells."""
+    `(kind, key, device)`; for a click also `(kind, key, "s:<source>")` and, given a
+    language, `(kind, key, "l:<language>")`, the segments trending.py shares clicks by (views
+    per source and language are read by nothing, so not kept). Nothing for an unpublished
+    "placement/variant" `key` or an uncounted kind: the counts stay bounded by the catalog.
+    `segments`: profile.segments_of. The worker turns them into Redis hash fields, the
+    replay into array cells."""
     if kind not in COUNTED_KINDS or key not in published:
         return ()
-    return (kind, key, None), (kind, key, device)
+    device, source, language = segments
+    if kind != "click":
+        return (kind, key, None), (kind, key, device)
+    if language is None:
+        return (kind, key, None), (kind, key, device), (kind, key, f"s:{source}")
+    return ((kind, key, None), (kind, key, device), (kind, key, f"s:{source}"),
+            (kind, key, f"l:{language}"))
 
 
-def stat_field(kind: str, key: str, device: str | None = None) -> str:
-    return f"{kind}|{key}" if device is None else f"{kind}|{key}|{device}"
+def stat_field(kind: str, key: str, segment: str | None = None) -> str:
+    return f"{kind}|{key}" if segment is None else f"{kind}|{key}|{segment}"
 
 
 @dataclass

@@ -27,7 +27,11 @@ from decision_worker.ingest.events import Event
 from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ingest.privacy import OPT_IN, OPT_OUT
 from decision_worker.ranking import seen_archive, seen_counts
-from decision_worker.ranking.context import language_of_locale, session_context
+from decision_worker.ranking.context import (
+    TREND_LANGUAGES,
+    language_of_locale,
+    session_context,
+)
 from decision_worker.ranking.counters import (
     KINDS,
     DecayedCounts,
@@ -233,6 +237,14 @@ class Profile:
 def language_of(profile: Profile) -> str | None:
     """The user's language: the session's locale, else a `locale` trait."""
     return profile.context.get("locale") or language_of_locale(profile.traits.get("locale"))
+
+
+def segments_of(profile: Profile) -> tuple[str, str, str | None]:
+    """The segments the user's engagements count in (popularity.engagement_counts): device
+    class, traffic source and language (None outside context.TREND_LANGUAGES)."""
+    context, language = profile.context, language_of(profile)
+    return (str(context.get("device", "unknown")), str(context.get("source", "direct")),
+            language if language in TREND_LANGUAGES else None)
 
 
 def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:

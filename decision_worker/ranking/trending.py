@@ -26,7 +26,7 @@ import numpy as np
 
 from decision_worker.ranking.arrays import FloatArray, IntArray
 from decision_worker.ranking.candidates import PlacementCandidates
-from decision_worker.ranking.context import DEVICES
+from decision_worker.ranking.context import DEVICES, SOURCES, TREND_LANGUAGES
 
 HALF_LIVES_DAYS = (1, 7, 30, 365)
 WEIGHT_STEP = 256
@@ -37,7 +37,13 @@ CTR_PRIOR_VIEWS = 50.0  # as popularity.py's smoothing
 CTX_PRIOR_CLICKS = 5.0  # a device class's share leans on the overall share this much
 CTX_HALF_LIFE = 30
 _KINDS = ("view", "click")
-_ROWS = 1 + len(DEVICES)  # overall, then one per device class
+# Rows of counts per variant: overall, then one per device class, traffic source and
+# language (popularity.engagement_counts: its segments' stat fields).
+SEGMENT_ROW = {segment: 1 + i for i, segment in enumerate(
+    [*DEVICES, *(f"s:{s}" for s in SOURCES), *(f"l:{x}" for x in TREND_LANGUAGES)])}
+_ROWS = 1 + len(SEGMENT_ROW)
+_SOURCE_ROWS = slice(1 + len(DEVICES), 1 + len(DEVICES) + len(SOURCES))
+_LANGUAGE_ROWS = slice(_SOURCE_ROWS.stop, _ROWS)
 TREND_FEATURES = tuple(f"trend_{h}d" for h in HALF_LIVES_DAYS) + (
     f"trend_ctr_{CTX_HALF_LIFE}d",)
 _CTX = HALF_LIVES_DAYS.index(CTX_HALF_LIFE)
@@ -68,9 +74,12 @@ def decay_weights(ages: IntArray) -> FloatArray:
 class TrendFeatures:
     overall: FloatArray  # (len(TREND_FEATURES), V)
     device: FloatArray  # (devices, V): log share of decayed clicks within a device class
+    source: FloatArray  # (sources, V): the same within a traffic source
+    language: FloatArray  # (languages + 1, V): within a language; the last row: overall
 
     def take(self, indices: IntArray) -> TrendFeatures:
-        return TrendFeatures(self.overall[:, indices], self.device[:, indices])
+        return TrendFeatures(self.overall[:, indices], self.device[:, indices],
+                             self.source[:, indices], self.language[:, indices])
 
 
 class _Flat:
@@ -88,9 +97,8 @@ class _Flat:
         v = self.candidates.key_index.get(parts[1])
         if v is None:
             return None
-        row = 0 if len(parts) == 2 else 1 + DEVICES.index(parts[2]) \
-            if parts[2] in DEVICES else -1
-        if row < 0:
+        row = 0 if len(parts) == 2 else SEGMENT_ROW.get(parts[2])
+        if row is None:
             return None
         n_variants = len(self.candidates.variants)
         return (_KINDS.index(parts[0]) * _ROWS + row) * n_variants + v
@@ -203,10 +211,14 @@ def trend_features(totals: FloatArray, n_variants: int) -> TrendFeatures:
                                       + SHARE_PRIOR * n_variants)
     rate = (clicks[_CTX].sum() + 1.0) / (views[_CTX].sum() + 20.0)
     ctr = (clicks[_CTX] + CTR_PRIOR_VIEWS * rate) / (views[_CTX] + CTR_PRIOR_VIEWS)
-    device_clicks = t[_CTX, 1, 1:]  # (devices, V)
-    device = (device_clicks + CTX_PRIOR_CLICKS * share[_CTX][None, :]) / (
-        device_clicks.sum(axis=1, keepdims=True) + CTX_PRIOR_CLICKS)
-    return TrendFeatures(np.vstack([np.log(share), ctr[None, :]]), np.log(device))
+    segment_clicks = t[_CTX, 1, 1:]  # (segments, V)
+    # Each segment's share leans on the overall share (a thin segment reads the overall).
+    segment = np.log((segment_clicks + CTX_PRIOR_CLICKS * share[_CTX][None, :]) / (
+        segment_clicks.sum(axis=1, keepdims=True) + CTX_PRIOR_CLICKS))
+    return TrendFeatures(np.vstack([np.log(share), ctr[None, :]]), segment[:len(DEVICES)],
+                         segment[_SOURCE_ROWS.start - 1:_SOURCE_ROWS.stop - 1],
+                         np.vstack([segment[_LANGUAGE_ROWS.start - 1:],
+                                    np.log(share[_CTX])[None, :]]))
 
 
 def no_trend(n_variants: int) -> TrendFeatures:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
+from decision_worker.keys import TREND_DAYS_KEY, trend_day_key
 from decision_worker.learning.replay import Replay, parse_log, session_moments
 from decision_worker.learning.replayed_decisions import replayed_decision
 from decision_worker.learning.session_groups import candidate_pool
@@ -37,6 +39,18 @@ class TraitReadingRanker(BaselineRanker):
 
     traits = (TraitColumn("plan", categories=(OTHER, MISSING, "pro", "free")),
               TraitColumn("tier", NUMERIC, ()))
+
+
+def segment_click(session: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """A click a second after `session` starts, on the last variant of the first placement
+    (the worker counts it by the session's device, source and language)."""
+    placement = next(iter(catalog.placements))
+    at = dt.datetime.fromisoformat(session["timestamp"].replace("Z", "+00:00")) + \
+        dt.timedelta(seconds=1)
+    return {"type": "track", "event": "Variant Clicked", "userId": session["userId"],
+            "messageId": f"click-{session['messageId']}", "timestamp": at.isoformat(),
+            "properties": {"placement": placement, "position": 1,
+                           "variant": catalog.placements[placement].variants[-1]}}
 
 
 @pytest.mark.parametrize("rank_limit", [500, 3])  # 3: every placement goes through retrieval
@@ -82,6 +96,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
         for session in sessions:
             await asyncio.to_thread(ingest, [session])
             await worker.run(burst=True)
+            if "page" in session.get("context", {}):  # a click counted in its segments
+                await asyncio.to_thread(ingest, [segment_click(session, catalog)])
+                await worker.run(burst=True)
         await client.aclose()
 
     asyncio.run(run_online())
@@ -134,6 +151,11 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
     assert compared + held == len(sessions) * len(catalog.placements)
+    # the worker counted clicks by traffic source and language, and the replay agreed above
+    fields = {f for day in redis.hgetall(TREND_DAYS_KEY)
+              for f in redis.hkeys(trend_day_key(int(day)))}
+    assert any(f.endswith(b"|s:search") for f in fields), fields
+    assert any(f.endswith(b"|l:es") for f in fields), fields
     assert explored > 0  # some first slots were drawn at random, and replayed alike
     assert held <= compared / 4
     assert trending > compared / 2 or rank_limit < 500

@@ -22,7 +22,7 @@ from decision_worker.learning.feature_config import (
     load_feature_config,
     parse_feature_config,
 )
-from decision_worker.learning.feature_fit import fit_spec
+from decision_worker.learning.feature_fit import SAME_AS_OVERALL, fit_spec
 from decision_worker.learning.pipeline import evaluate_side_by_side, run_training, split_by_time
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
@@ -94,6 +94,10 @@ def test_constant_columns_are_dropped_and_the_card_round_trips(tmp_path: Path) -
         assert column not in card["columns"]
     assert card["dropped"]["device"] == "one value in every training row"
     assert card["dropped"]["trait_segment"] == "no training row has this trait"
+    # segment trends that could only repeat the overall one
+    assert card["dropped"]["ctx_source_trend_30d"] == (
+        "segments by source, which is left out: one value in every training row")
+    assert card["dropped"]["ctx_language_trend_30d"] == SAME_AS_OVERALL
     assert card["features"] == [*FEATURES, "trait_plan", "trait_tier"]
     assert card["encodings"]["trait_plan"][:2] == [OTHER, MISSING]
     assert card["feature_config"]["traits"]["tier"] == {"kind": "numeric"}

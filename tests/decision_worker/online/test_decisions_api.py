@@ -29,6 +29,7 @@ from edgepick.explain_cli import explain, explanation_lines
 from object_store.folder import FolderStore
 from tests.conftest import Settings
 from tests.decision_worker.conftest import NOW
+from tests.decision_worker.learning.test_learning import END
 from tests.decision_worker.test_agreement_fuzz import TEST_CATALOG
 
 from .test_why_records import explore
@@ -93,7 +94,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dic
     """A LightGBM ranker trained on a small synthetic population (about 4 s)."""
     origin = tmp_path_factory.mktemp("model")
     log = EventLog(FolderStore(origin))
-    end = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+    end = END  # a fixed time of day: the same model whatever the hour (test_learning.py)
     log_messages(log, as_logged(Population(TEST_CATALOG, 300, seed=5).history(
         12, end, dt.timedelta(days=3), sessions=True)))
     registry = Registry(FolderStore(origin))

@@ -9,10 +9,17 @@ from decision_worker.ranking.popularity import engagement_counts, smooth
 
 def test_only_views_and_clicks_of_published_variants_are_counted() -> None:
     published = {"hero/a"}
-    assert engagement_counts("click", "hero/a", "mobile", published) == (
-        ("click", "hero/a", None), ("click", "hero/a", "mobile"))
-    assert engagement_counts("click", "hero/unknown", "mobile", published) == ()
-    assert engagement_counts("conversion", "hero/a", "mobile", published) == ()
+    segments = ("mobile", "email", "es")
+    assert engagement_counts("view", "hero/a", segments, published) == (
+        ("view", "hero/a", None), ("view", "hero/a", "mobile"))
+    # a click also counts in its source's and language's share of trending clicks
+    assert engagement_counts("click", "hero/a", segments, published) == (
+        ("click", "hero/a", None), ("click", "hero/a", "mobile"), ("click", "hero/a", "s:email"),
+        ("click", "hero/a", "l:es"))
+    assert engagement_counts("click", "hero/a", ("mobile", "direct", None), published) == (
+        ("click", "hero/a", None), ("click", "hero/a", "mobile"), ("click", "hero/a", "s:direct"))
+    assert engagement_counts("click", "hero/unknown", segments, published) == ()
+    assert engagement_counts("conversion", "hero/a", segments, published) == ()
 
 
 def test_thin_evidence_is_pulled_towards_the_placement_rate() -> None:

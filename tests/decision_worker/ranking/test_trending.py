@@ -8,7 +8,7 @@ import random
 import numpy as np
 
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.context import DEVICES
+from decision_worker.ranking.context import DEVICES, SOURCES, TREND_LANGUAGES
 from decision_worker.ranking.trending import (
     HALF_LIVES_DAYS,
     HORIZON_DAYS,
@@ -34,7 +34,8 @@ def test_weights_halve_per_half_life_in_steps_of_1_256_and_end_at_the_horizon() 
 def test_added_and_replaced_days_give_the_same_bits_in_any_order() -> None:
     rng = random.Random(5)
     entries = [(100 - rng.randrange(40), f"{rng.choice(['view', 'click'])}|row/"
-                f"{rng.choice('abc')}" + rng.choice(["", "|mobile", "|desktop"]))
+                f"{rng.choice('abc')}" + rng.choice(["", "|mobile", "|desktop", "|s:email",
+                                                       "|l:es", "|l:xx"]))
                for _ in range(3000)]
     added = TrendCounts()
     for day, field in entries:
@@ -55,6 +56,8 @@ def test_added_and_replaced_days_give_the_same_bits_in_any_order() -> None:
                  (added.features(ROW, 90), replaced.features(ROW, 90))):
         np.testing.assert_array_equal(a.overall, b.overall)
         np.testing.assert_array_equal(a.device, b.device)
+        np.testing.assert_array_equal(a.source, b.source)
+        np.testing.assert_array_equal(a.language, b.language)
     assert not np.array_equal(early.overall, added.features(ROW, 100).overall)
     assert added.features(ROW, 100).device.shape == (len(DEVICES), 3)
 
@@ -68,3 +71,22 @@ def test_the_most_clicked_lately_leads_and_old_clicks_fade() -> None:
     assert trend[0, 2] == trend[0, 0]  # a's clicks weigh nothing at a 1-day half-life
     assert counts.drop_before(300) == [10]
     assert counts.features(ROW, 401).overall[3, 0] == counts.features(ROW, 401).overall[3, 2]
+
+
+def test_each_source_and_language_has_its_own_trend_leaning_on_the_overall_one() -> None:
+    counts = TrendCounts()
+    # Email readers click a, Spanish speakers c; overall, b leads.
+    counts.set_day(400, {"click|row/a": 40, "click|row/a|s:email": 40,
+                         "click|row/b": 100, "click|row/b|s:direct": 100,
+                         "click|row/c": 30, "click|row/c|l:es": 30,
+                         "click|row/a|l:xx": 999})  # not a trend language: ignored
+    trend = counts.features(ROW, 400)
+    email, direct = SOURCES.index("email"), SOURCES.index("direct")
+    spanish, other = TREND_LANGUAGES.index("es"), len(TREND_LANGUAGES)
+    assert trend.source[email].argmax() == 0 and trend.source[direct].argmax() == 1
+    assert trend.language[spanish].argmax() == 2
+    # no clicks in a segment, or a language without a row: the overall 30-day share
+    overall = trend.overall[HALF_LIVES_DAYS.index(30)]
+    np.testing.assert_allclose(trend.source[SOURCES.index("search")], overall)
+    np.testing.assert_allclose(trend.language[other], overall)
+    np.testing.assert_allclose(trend.language[TREND_LANGUAGES.index("de")], overall)
