@@ -27,6 +27,7 @@ from decision_worker.errors import ModelError
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
+from decision_worker.learning import heap
 from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
@@ -193,7 +194,8 @@ def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: In
 def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
     """Every message of the window's event days, each messageId once."""
     last = (until - dt.timedelta(microseconds=1)).date()
-    messages = log.read_days(since.date(), last)
+    with heap.paused():
+        messages = log.read_days(since.date(), last)
     if not messages:
         days = log.event_days()
         found = (f"the log holds events from {days[0]} to {days[-1]} ({len(days):,} days)"
@@ -221,12 +223,14 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
     first, last = float(times[0]), float(times[-1])
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
-    examples = build_examples(events, catalog, lateness_s, since.timestamp(),
-                              until.timestamp(), keep_candidates=True,
-                              keep_candidates_since=cut_valid,
-                              keep_sessions_since=cut_train,  # trending's half-life
-                              rank_limit=rank_limit)
-    if examples.groups == 0:
+    with heap.set_aside():
+        examples = build_examples(events, catalog, lateness_s, since.timestamp(),
+                                  until.timestamp(), keep_candidates=True,
+                                  keep_candidates_since=cut_valid,
+                                  keep_sessions_since=cut_train,  # trending's half-life
+                                  rank_limit=rank_limit,
+                                  clickless_from=cut_valid)  # training drops them
+    if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")
     at = examples.group_time

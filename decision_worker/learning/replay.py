@@ -17,7 +17,7 @@ same way (`lateness_s`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, validate_message
+from decision_worker.learning import heap
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES
@@ -33,6 +34,7 @@ from decision_worker.ranking.identity import link_of, may_merge
 from decision_worker.ranking.popularity import (
     COUNTED_KINDS,
     STATS_RELOAD_S,
+    PlacementPopularity,
     Popularity,
     engagement_counts,
     smooth,
@@ -40,7 +42,7 @@ from decision_worker.ranking.popularity import (
 )
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.trait_columns import TraitColumn
-from decision_worker.ranking.trending import TrendCounts, event_day
+from decision_worker.ranking.trending import TrendCounts, TrendFeatures, event_day
 from edge_functions.keys import user_tag
 
 
@@ -51,6 +53,14 @@ def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RU
     returns the events and how many lines were not valid events (counted, never fatal).
     Messages of a forgotten id (its keyed hash with `secret` in `forgotten`) are left out."""
     events: list[tuple[dt.datetime, Event]] = []
+    with heap.paused():  # a million events, no cycles among them (heap.py)
+        invalid = _parse_into(events, messages, rules, forgotten, secret)
+    events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
+    return [e for _, e in events], invalid
+
+
+def _parse_into(events: list[tuple[dt.datetime, Event]], messages: Iterable[dict[str, Any]],
+                rules: EventRules, forgotten: frozenset[str] | set[str], secret: bytes) -> int:
     invalid = 0
     for message in messages:
         at = parse_time(message.get("receivedAt"))
@@ -64,8 +74,7 @@ def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RU
                 user_tag(secret, i) in forgotten
                 for i in (event.user_id, event.anonymous_id, event.previous_id) if i):
             events.append((at, event))
-    events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
-    return [e for _, e in events], invalid
+    return invalid
 
 
 @dataclass
@@ -98,8 +107,14 @@ class Replay:
         # reload waits in `_unloaded`, as it waits in Redis for the worker's next reload.
         self._trends = TrendCounts()
         self._unloaded: list[tuple[int, str]] = []
-        self._popularity = Popularity()
+        # The last reload: when, how many of `_unloaded` it took, the counts it read, and
+        # what was built of them (None: not read yet).
         self._popularity_at = float("-inf")
+        self._due = 0
+        self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
+        self._popularity: Popularity | None = Popularity()
+        self._snapshots_of: Popularity | None = None
+        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -134,20 +149,50 @@ class Replay:
                 counts[COUNTED_KINDS.index(kind), row, v] += 1
         return profile
 
+    def reload_due(self, at: float) -> None:
+        """A decision moment at `at`: the worker reloads its copy of the counts when
+        `stats_reload_s` have passed since its last reload. The copy is built only when
+        it is read (training reads few of its moments: slates without a click are left
+        out), from the counts kept at the reload."""
+        if at - self._popularity_at >= self.stats_reload_s:
+            self._popularity_at = at
+            self._due = len(self._unloaded)
+            self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
+            self._popularity = None
+
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
-        if at - self._popularity_at >= self.stats_reload_s:
-            for day, name in self._unloaded:
+        self.reload_due(at)
+        if self._popularity is None:
+            for day, name in self._unloaded[:self._due]:
                 self._trends.add(day, name)
-            self._unloaded = []
+            del self._unloaded[:self._due]
+            self._due = 0
             snapshot = Popularity(trends=self._trends)
-            for placement, counts in self._counts.items():
+            for placement, counts in self._loaded.items():
                 snapshot.remember(self.catalog.placements[placement],
-                                  smooth(counts[0, 0].copy(), counts[1, 0].copy(),
-                                         counts[0, 1:].copy(), counts[1, 1:].copy()))
+                                  smooth(counts[0, 0], counts[1, 0], counts[0, 1:],
+                                         counts[1, 1:]))
             self._popularity = snapshot
-            self._popularity_at = at
         return self._popularity
+
+    def snapshot(self, placement: str, at: float) -> PlacementPopularity:
+        """The placement's counts as the worker would have had them at `at`, its trend
+        features (read lazily from counts that keep growing) resolved now: what a moment
+        whose rows are built later must read (feature_batch.py)."""
+        popularity = self.popularity(at)
+        day = event_day(at)
+        if self._snapshots_of is not popularity:
+            self._snapshots_of, self._snapshots = popularity, {}
+        found = self._snapshots.get((placement, day))
+        if found is None:
+            full = popularity.for_placement(self.catalog.placements[placement])
+            trend_at = full.trend_at
+            found = PlacementPopularity(full.ctr, full.views, full.device_ctr,
+                                        None if trend_at is None else
+                                        _resolved(day, trend_at(day)))
+            self._snapshots[(placement, day)] = found
+        return found
 
     def features(self, profile: Profile, placement: str, as_of: float,
                  subset: IntArray | None = None) -> tuple[FloatArray, BoolArray]:
@@ -161,6 +206,14 @@ class Replay:
             full = self.popularity(as_of).for_placement(candidates)
             x, eligible = placement_matrix(users, candidates.subset(subset), full.take(subset))
         return x[0], eligible[0]
+
+
+def _resolved(day: int, trend: TrendFeatures) -> Callable[[int], TrendFeatures]:
+    def trend_at(asked: int) -> TrendFeatures:
+        if asked != day:
+            raise ValueError(f"trend features resolved for day {day}, asked for {asked}")
+        return trend
+    return trend_at
 
 
 def session_moments(replay: Replay, events: Iterable[Event]) -> Iterator[Moment]:
