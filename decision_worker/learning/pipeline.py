@@ -79,6 +79,7 @@ class TrainingReport:
     off_policy: OffPolicyReport | None = None
 
 
+@heap.restores_collector
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
                  days: int = 7, until: dt.datetime | None = None,
                  since: dt.datetime | None = None,
@@ -95,9 +96,9 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     steps = _Steps(on_step)
 
     steps.start("collect")
-    messages = collect(log, since, until)
-    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
-
+    with heap.long_lived():  # no cycles among them; set aside until training returns
+        messages = collect(log, since, until)
+        events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
     steps.start("features")
     sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until, rank_limit)
     train_set, valid_set, test_set = sets
@@ -194,8 +195,7 @@ def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: In
 def collect(log: EventLog, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
     """Every message of the window's event days, each messageId once."""
     last = (until - dt.timedelta(microseconds=1)).date()
-    with heap.paused():
-        messages = log.read_days(since.date(), last)
+    messages = log.read_days(since.date(), last)
     if not messages:
         days = log.event_days()
         found = (f"the log holds events from {days[0]} to {days[-1]} ({len(days):,} days)"
@@ -223,13 +223,12 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
     first, last = float(times[0]), float(times[-1])
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
-    with heap.set_aside():
-        examples = build_examples(events, catalog, lateness_s, since.timestamp(),
-                                  until.timestamp(), keep_candidates=True,
-                                  keep_candidates_since=cut_valid,
-                                  keep_sessions_since=cut_train,  # trending's half-life
-                                  rank_limit=rank_limit,
-                                  clickless_from=cut_valid)  # training drops them
+    examples = build_examples(events, catalog, lateness_s, since.timestamp(),
+                              until.timestamp(), keep_candidates=True,
+                              keep_candidates_since=cut_valid,
+                              keep_sessions_since=cut_train,  # trending's half-life
+                              rank_limit=rank_limit,
+                              clickless_from=cut_valid)  # training drops them
     if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")

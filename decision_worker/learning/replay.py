@@ -25,7 +25,6 @@ import numpy as np
 
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, validate_message
-from decision_worker.learning import heap
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES
@@ -53,14 +52,6 @@ def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RU
     returns the events and how many lines were not valid events (counted, never fatal).
     Messages of a forgotten id (its keyed hash with `secret` in `forgotten`) are left out."""
     events: list[tuple[dt.datetime, Event]] = []
-    with heap.paused():  # a million events, no cycles among them (heap.py)
-        invalid = _parse_into(events, messages, rules, forgotten, secret)
-    events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
-    return [e for _, e in events], invalid
-
-
-def _parse_into(events: list[tuple[dt.datetime, Event]], messages: Iterable[dict[str, Any]],
-                rules: EventRules, forgotten: frozenset[str] | set[str], secret: bytes) -> int:
     invalid = 0
     for message in messages:
         at = parse_time(message.get("receivedAt"))
@@ -74,7 +65,8 @@ def _parse_into(events: list[tuple[dt.datetime, Event]], messages: Iterable[dict
                 user_tag(secret, i) in forgotten
                 for i in (event.user_id, event.anonymous_id, event.previous_id) if i):
             events.append((at, event))
-    return invalid
+    events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
+    return [e for _, e in events], invalid
 
 
 @dataclass
@@ -113,8 +105,7 @@ class Replay:
         self._due = 0
         self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
         self._popularity: Popularity | None = Popularity()
-        self._snapshots_of: Popularity | None = None
-        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}
+        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -128,11 +119,11 @@ class Replay:
         if link is not None:
             known, other = link
             if may_merge(self.merged.get(other), known):
-                profile = self.profiles.setdefault(known, Profile())
-                source = self.profiles.pop(other, Profile())
+                profile = self._profile(known)
+                source = self.profiles.pop(other, None) or Profile()
                 if profile.merge(source, other):
                     self.merged[other] = known
-        profile = self.profiles.setdefault(self.user_of(event), Profile())
+        profile = self._profile(self.user_of(event))
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
                                 self.lateness_s)
         engagement = event.engagement
@@ -149,6 +140,12 @@ class Replay:
                 counts[COUNTED_KINDS.index(kind), row, v] += 1
         return profile
 
+    def _profile(self, user: str) -> Profile:
+        profile = self.profiles.get(user)
+        if profile is None:
+            profile = self.profiles[user] = Profile()
+        return profile
+
     def reload_due(self, at: float) -> None:
         """A decision moment at `at`: the worker reloads its copy of the counts when
         `stats_reload_s` have passed since its last reload. The copy is built only when
@@ -159,40 +156,45 @@ class Replay:
             self._due = len(self._unloaded)
             self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
             self._popularity = None
+            self._snapshots = {}
 
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
         self.reload_due(at)
         if self._popularity is None:
-            for day, name in self._unloaded[:self._due]:
-                self._trends.add(day, name)
-            del self._unloaded[:self._due]
-            self._due = 0
+            self._load_trends()
             snapshot = Popularity(trends=self._trends)
-            for placement, counts in self._loaded.items():
-                snapshot.remember(self.catalog.placements[placement],
-                                  smooth(counts[0, 0], counts[1, 0], counts[0, 1:],
-                                         counts[1, 1:]))
+            for placement in self._loaded:
+                candidates = self.catalog.placements[placement]
+                snapshot.remember(candidates, self._smoothed(placement))
             self._popularity = snapshot
         return self._popularity
 
     def snapshot(self, placement: str, at: float) -> PlacementPopularity:
-        """The placement's counts as the worker would have had them at `at`, its trend
-        features (read lazily from counts that keep growing) resolved now: what a moment
-        whose rows are built later must read (feature_batch.py)."""
-        popularity = self.popularity(at)
+        """`popularity(at)` of one placement, its trend features (read lazily from counts
+        that keep growing) resolved now: what a moment whose rows are built later reads
+        (feature_batch.py). Only that placement's counts are smoothed."""
+        self.reload_due(at)
         day = event_day(at)
-        if self._snapshots_of is not popularity:
-            self._snapshots_of, self._snapshots = popularity, {}
         found = self._snapshots.get((placement, day))
         if found is None:
-            full = popularity.for_placement(self.catalog.placements[placement])
-            trend_at = full.trend_at
-            found = PlacementPopularity(full.ctr, full.views, full.device_ctr,
-                                        None if trend_at is None else
-                                        _resolved(day, trend_at(day)))
+            self._load_trends()
+            found = self._smoothed(placement)
+            found.trend_at = _resolved(day, self._trends.features(
+                self.catalog.placements[placement], day))
             self._snapshots[(placement, day)] = found
         return found
+
+    def _load_trends(self) -> None:
+        """Into the trend counts, what the last reload read of them."""
+        for day, name in self._unloaded[:self._due]:
+            self._trends.add(day, name)
+        del self._unloaded[:self._due]
+        self._due = 0
+
+    def _smoothed(self, placement: str) -> PlacementPopularity:
+        counts = self._loaded[placement]
+        return smooth(counts[0, 0], counts[1, 0], counts[0, 1:], counts[1, 1:])
 
     def features(self, profile: Profile, placement: str, as_of: float,
                  subset: IntArray | None = None) -> tuple[FloatArray, BoolArray]:
