@@ -16,6 +16,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
+from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.replay import Replay, parse_log, session_moments
 from decision_worker.learning.replayed_decisions import replayed_decision
 from decision_worker.learning.session_groups import candidate_pool
@@ -98,6 +99,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     served = {(d["tag"], d["placement"], d["decided_at"]): d for d in DecisionLog(
         FolderStore(settings.origin_dir)).read_days(today - dt.timedelta(days=2), today)}
     compared = trending = held = explored = 0
+    # Training builds its rows in batches of moments (feature_batch.py): the same rows.
+    batches = FeatureBatches(replay, size=5)
+    batched: list[tuple[np.ndarray, list[np.ndarray]]] = []
     for moment in session_moments(replay, events):
         as_of = moment.profile.updated_at
         tag = user_tag(secret, moment.user)
@@ -125,6 +129,10 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             offline, _ = replay.features(moment.profile, placement, as_of)
             assert scored is not None
             np.testing.assert_array_equal(scored, offline)
+            batched.append((scored, []))
+            batches.request(moment.profile, placement, as_of,
+                            np.arange(len(candidates.variants)),
+                            lambda rows, _, found=batched[-1][1]: found.append(rows))
             trending += np.ptp(scored[:, COLUMN["trend_1d"]]) > 0  # the trend columns vary
             plans.add(float(scored[0, len(FEATURES)]))
             # training computes only the shown variants' rows (a subset with the default):
@@ -133,6 +141,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             rows, _ = replay.features(moment.profile, placement, as_of, shown)
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
+    batches.flush()
+    for scored, found in batched:
+        np.testing.assert_array_equal(scored, found[0])
     assert compared + held == len(sessions) * len(catalog.placements)
     assert explored > 0  # some first slots were drawn at random, and replayed alike
     assert held <= compared / 4
