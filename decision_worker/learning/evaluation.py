@@ -115,9 +115,7 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
     slate_rows = np.repeat(np.array([k == "slate" for k in kinds], dtype=bool),
                            examples.group_sizes)
     metrics["auc"] = auc(examples.label[slate_rows] > 0, scores[slate_rows])
-    keyed = [f"{placement}/{kept[1][int(np.argmax(score(kept[0])))]}"
-             for placement, kept in zip(examples.group_placement, examples.candidates,
-                                        strict=True) if kept is not None and kept[1]]
+    keyed = first_choices(score, examples)
     placements = set(examples.group_placement)
     catalog_size = sum(len(catalog.placements[p].variants) for p in placements
                        if p in catalog.placements)
@@ -127,6 +125,22 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
     metrics.update({m: _mean(list(per_session[m])) for m in SESSION_METRICS})
     return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()}, users,
                       per_session, histories, slate_users, np.array(per_group[1]))
+
+
+def first_choices(score: Scorer, examples: Examples, chunk: int = 2_000) -> list[str]:
+    """"placement/variant" the model would put first, per group with kept candidates.
+    Scored `chunk` groups at a time: one call per group cost seconds, all at once would
+    copy every kept row (scores of a row do not depend on the rows beside it)."""
+    kept = [(placement, found) for placement, found in zip(
+        examples.group_placement, examples.candidates, strict=True) if found and found[1]]
+    out: list[str] = []
+    for start in range(0, len(kept), chunk):
+        part = kept[start:start + chunk]
+        scores = score(np.vstack([rows for _, (rows, _) in part]))
+        ends = np.cumsum([len(ids) for _, (_, ids) in part])
+        for (placement, (_, ids)), end in zip(part, ends, strict=True):
+            out.append(f"{placement}/{ids[int(np.argmax(scores[end - len(ids):end]))]}")
+    return out
 
 
 def session_outcomes(score: Scorer, examples: Examples

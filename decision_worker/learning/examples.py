@@ -17,21 +17,24 @@ import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from decision_worker.ingest.events import Event
+from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.replay import Replay
 from decision_worker.learning.session_groups import (
     ORGANIC_POSITION,
+    SessionGroup,
     candidate_pool,
     engaged_after,
     next_session_starts,
     session_groups,
 )
-from decision_worker.ranking.arrays import FloatArray
-from decision_worker.ranking.candidates import Catalog
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
+from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.profile import Profile
 
 ATTRIBUTION_S = 30 * 60
@@ -61,6 +64,8 @@ class Examples:
     # Per group: the user's traits then (Profile.traits, never changed in place), which
     # become columns once training has learned their categories (feature_fit.py).
     group_traits: list[Mapping[str, Any]] = field(default_factory=list)
+    # Slates without a click before `clickless_from` (build_examples), never built
+    left_out: int = 0
 
     def __len__(self) -> int:
         return len(self.label)
@@ -119,18 +124,22 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    keep_candidates: bool = False,
                    keep_candidates_since: float = float("-inf"),
                    keep_sessions_since: float | None = None,
-                   rank_limit: int = 500) -> Examples:
+                   rank_limit: int = 500,
+                   clickless_from: float = float("-inf")) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part), and
-    for session starts from `keep_sessions_since` (default: the same) on."""
+    for session starts from `keep_sessions_since` (default: the same) on. Slates without
+    a click shown before `clickless_from` are only counted (`Examples.left_out`): training
+    drops them (`with_clicks`), and they were most of the replay's time."""
     engaged = _engagement_times(events)
     after = engaged_after(events)
     next_start = next_session_starts(events)
     slates = _slates(events)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
+    batches = FeatureBatches(replay)
     out = _Columns()
     applied_events: dict[str, int] = defaultdict(int)
     for event in events:
@@ -138,28 +147,33 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
         if slate_key is not None and since <= slate_key[2] < until:
             user = replay.user_of(event)
             keep = keep_candidates and slate_key[2] >= keep_candidates_since
-            out.add_slate(replay, user, slate_key, slates[slate_key], engaged, attribution_s,
-                          applied_events[user], rank_limit if keep else None)
+            out.add_slate(replay, batches, user, slate_key, slates[slate_key], engaged,
+                          attribution_s, applied_events[user], rank_limit if keep else None,
+                          clickless_from)
         profile = replay.apply(event)  # outside the window too: it builds the profiles
         user = replay.user_of(event)
-        if event.session_start and since <= event.timestamp.timestamp() < until:
-            keep = keep_candidates and event.timestamp.timestamp() >= (
+        at = event.timestamp.timestamp()
+        if event.session_start and since <= at < until:
+            keep = keep_candidates and at >= (
                 keep_candidates_since if keep_sessions_since is None else keep_sessions_since)
             for group in session_groups(replay, event, profile, after, next_start[id(event)],
                                         rank_limit, keep):
-                out.add_group(group.rows, group.labels, [ORGANIC_POSITION] * len(group.labels),
-                              group.variants, replay.catalog, group.placement,
-                              event.timestamp.timestamp(), applied_events[user], group.kept,
-                              "session", user, profile.traits)
+                g = out.add_group(group.labels, [ORGANIC_POSITION] * len(group.labels),
+                                  group.variants, replay.catalog, group.placement, at,
+                                  applied_events[user], "session", user, profile.traits)
+                batches.request(profile, group.placement, at, group.wanted,
+                                partial(out.fill_session, g, group))
         applied_events[user] += 1
+    batches.flush()
     return out.examples()
 
 
 class _Columns:
-    """The examples' columns as the slates come."""
+    """The examples' columns as the slates come; a group's rows (and kept candidates)
+    arrive later, when its moment's batch is built (feature_batch.py)."""
 
     def __init__(self) -> None:
-        self.rows: list[FloatArray] = []
+        self.rows: list[FloatArray | None] = []
         self.labels: list[int] = []
         self.positions: list[int] = []
         self.variants: list[str] = []
@@ -173,12 +187,13 @@ class _Columns:
         self.kinds: list[str] = []
         self.users: list[str] = []
         self.traits: list[Mapping[str, Any]] = []
+        self.left_out = 0
 
-    def add_group(self, rows: FloatArray, labels: list[int], positions: list[int],
-                  variants: list[str], catalog: Catalog, placement: str, at: float,
-                  history: int, kept: tuple[FloatArray, list[str]] | None, kind: str,
-                  user: str, traits: Mapping[str, Any]) -> None:
-        self.rows.append(rows)
+    def add_group(self, labels: list[int], positions: list[int], variants: list[str],
+                  catalog: Catalog, placement: str, at: float, history: int, kind: str,
+                  user: str, traits: Mapping[str, Any]) -> int:
+        """A group whose rows are still to come; returns its index."""
+        self.rows.append(None)
         self.labels.extend(labels)
         self.positions.extend(positions)
         self.variants.extend(variants)
@@ -187,14 +202,21 @@ class _Columns:
         self.group_time.append(at)
         self.group_placement.append(placement)
         self.history.append(history)
-        self.kept.append(kept)
+        self.kept.append(None)
         self.kinds.append(kind)
         self.users.append(user)
         self.traits.append(traits)
+        return len(self.sizes) - 1
 
-    def add_slate(self, replay: Replay, user: str, key: tuple[str, str, float],
-                  shown: list[Event], engaged: dict[tuple[str, str, str, str], list[float]],
-                  attribution_s: float, history: int, keep_rank_limit: int | None) -> None:
+    def fill_session(self, g: int, group: SessionGroup, x: FloatArray,
+                     eligible: BoolArray) -> None:
+        self.rows[g], self.kept[g] = group.rows(x, eligible)
+
+    def add_slate(self, replay: Replay, batches: FeatureBatches, user: str,
+                  key: tuple[str, str, float], shown: list[Event],
+                  engaged: dict[tuple[str, str, str, str], list[float]],
+                  attribution_s: float, history: int, keep_rank_limit: int | None,
+                  clickless_from: float) -> None:
         who, placement, at = key
         catalog = replay.catalog
         candidates = catalog.placements.get(placement)
@@ -220,24 +242,39 @@ class _Columns:
             variants.append(v.variant)
         if not picked:
             return
-        # Features of the shown variants only (and the default, which a subset keeps).
-        subset = np.array(sorted(set(picked) | {candidates.default_index}))
-        x, _ = replay.features(profile, placement, at, subset)
-        where = {int(i): row for row, i in enumerate(subset)}
-        self.add_group(x[[where[i] for i in picked]], labels, positions, variants, catalog,
-                       placement, at, history,
-                       None if keep_rank_limit is None else
-                       _would_show(replay, profile, placement, at, keep_rank_limit),
-                       "slate", user, profile.traits)
+        if at < clickless_from and not any(labels):
+            self.left_out += 1
+            replay.reload_due(at)  # the moment the worker decided, read or not
+            return
+        g = self.add_group(labels, positions, variants, catalog, placement, at, history,
+                           "slate", user, profile.traits)
+        # Rows of the shown variants (and the default, which a subset keeps), and with
+        # `keep_rank_limit` of every candidate the worker would have ranked then.
+        pool = None if keep_rank_limit is None else _would_rank(replay, profile, placement,
+                                                                at, keep_rank_limit)
+        subset = np.union1d(picked, [candidates.default_index] if pool is None else pool)
+        batches.request(profile, placement, at, subset.astype(np.int64),
+                        partial(self._fill_slate, g, candidates, subset, picked, pool))
+
+    def _fill_slate(self, g: int, candidates: PlacementCandidates, subset: IntArray,
+                    picked: list[int], pool: IntArray | None, x: FloatArray,
+                    eligible: BoolArray) -> None:
+        self.rows[g] = x[np.searchsorted(subset, picked)]
+        if pool is not None:
+            where = np.searchsorted(subset, pool)
+            ok = eligible[where]
+            self.kept[g] = (x[where[ok]], [candidates.variants[i] for i in pool[ok]])
 
     def examples(self) -> Examples:
-        matrix = np.vstack(self.rows) if self.rows else np.zeros((0, 0))
+        rows = [r for r in self.rows if r is not None]
+        assert len(rows) == len(self.rows), "a group's rows were never built"
+        matrix = np.vstack(rows) if rows else np.zeros((0, 0))
         return Examples(matrix, np.array(self.labels, dtype=np.int64),
                         np.array(self.positions, dtype=np.int64), self.sizes,
                         np.array(self.group_time), self.group_placement,
                         np.array(self.history, dtype=np.int64), self.variants,
                         self.categories, dict(self.skipped), self.kept, self.kinds,
-                        self.users, self.traits)
+                        self.users, self.traits, self.left_out)
 
 
 def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:
@@ -264,16 +301,16 @@ def _slates(events: list[Event]) -> dict[tuple[str, str, float], list[Event]]:
     return slates
 
 
-def _would_show(replay: Replay, profile: Profile, placement: str, at: float,
-                rank_limit: int) -> tuple[FloatArray, list[str]]:
-    """Rows of every candidate the worker would rank at that moment (after retrieval, for
-    a placement larger than `rank_limit`), eligible ones only."""
+def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,
+                rank_limit: int) -> IntArray:
+    """Every candidate the worker would rank at that moment (after retrieval, for a
+    placement larger than `rank_limit`), with the default; the eligible ones among them
+    are kept."""
     candidates = replay.catalog.placements[placement]
-    subset = np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
-                        [candidates.default_index]).astype(np.int64)
-    x, eligible_rows = replay.features(profile, placement, at, subset)
-    ids = [candidates.variants[i] for i in subset]
-    return x[eligible_rows], [ids[i] for i in np.flatnonzero(eligible_rows)]
+    if len(candidates.variants) <= rank_limit:  # eligibility comes with the rows
+        return np.arange(len(candidates.variants), dtype=np.int64)
+    return np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
+                      [candidates.default_index]).astype(np.int64)
 
 
 def decision_times(events: list[Event], since: float, until: float) -> np.ndarray:

@@ -27,6 +27,7 @@ from decision_worker.errors import ModelError
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
+from decision_worker.learning import heap
 from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
@@ -78,6 +79,7 @@ class TrainingReport:
     off_policy: OffPolicyReport | None = None
 
 
+@heap.restores_collector
 def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s: float,
                  days: int = 7, until: dt.datetime | None = None,
                  since: dt.datetime | None = None,
@@ -94,9 +96,9 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     steps = _Steps(on_step)
 
     steps.start("collect")
-    messages = collect(log, since, until)
-    events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
-
+    with heap.long_lived():  # no cycles among them; set aside until training returns
+        messages = collect(log, since, until)
+        events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
     steps.start("features")
     sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until, rank_limit)
     train_set, valid_set, test_set = sets
@@ -226,8 +228,9 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                               until.timestamp(), keep_candidates=True,
                               keep_candidates_since=cut_valid,
                               keep_sessions_since=cut_train,  # trending's half-life
-                              rank_limit=rank_limit)
-    if examples.groups == 0:
+                              rank_limit=rank_limit,
+                              clickless_from=cut_valid)  # training drops them
+    if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")
     at = examples.group_time

@@ -17,7 +17,7 @@ same way (`lateness_s`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from decision_worker.ranking.identity import link_of, may_merge
 from decision_worker.ranking.popularity import (
     COUNTED_KINDS,
     STATS_RELOAD_S,
+    PlacementPopularity,
     Popularity,
     engagement_counts,
     smooth,
@@ -40,7 +41,7 @@ from decision_worker.ranking.popularity import (
 )
 from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.trait_columns import TraitColumn
-from decision_worker.ranking.trending import TrendCounts, event_day
+from decision_worker.ranking.trending import TrendCounts, TrendFeatures, event_day
 from edge_functions.keys import user_tag
 
 
@@ -98,8 +99,13 @@ class Replay:
         # reload waits in `_unloaded`, as it waits in Redis for the worker's next reload.
         self._trends = TrendCounts()
         self._unloaded: list[tuple[int, str]] = []
-        self._popularity = Popularity()
+        # The last reload: when, how many of `_unloaded` it took, the counts it read, and
+        # what was built of them (None: not read yet).
         self._popularity_at = float("-inf")
+        self._due = 0
+        self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
+        self._popularity: Popularity | None = Popularity()
+        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -113,11 +119,11 @@ class Replay:
         if link is not None:
             known, other = link
             if may_merge(self.merged.get(other), known):
-                profile = self.profiles.setdefault(known, Profile())
-                source = self.profiles.pop(other, Profile())
+                profile = self._profile(known)
+                source = self.profiles.pop(other, None) or Profile()
                 if profile.merge(source, other):
                     self.merged[other] = known
-        profile = self.profiles.setdefault(self.user_of(event), Profile())
+        profile = self._profile(self.user_of(event))
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
                                 self.lateness_s)
         engagement = event.engagement
@@ -135,20 +141,61 @@ class Replay:
                     counts[COUNTED_KINDS.index(kind), row, v] += 1
         return profile
 
+    def _profile(self, user: str) -> Profile:
+        profile = self.profiles.get(user)
+        if profile is None:
+            profile = self.profiles[user] = Profile()
+        return profile
+
+    def reload_due(self, at: float) -> None:
+        """A decision moment at `at`: the worker reloads its copy of the counts when
+        `stats_reload_s` have passed since its last reload. The copy is built only when
+        it is read (training reads few of its moments: slates without a click are left
+        out), from the counts kept at the reload."""
+        if at - self._popularity_at >= self.stats_reload_s:
+            self._popularity_at = at
+            self._due = len(self._unloaded)
+            self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
+            self._popularity = None
+            self._snapshots = {}
+
     def popularity(self, at: float) -> Popularity:
         """The counts as the worker would have had them at `at`."""
-        if at - self._popularity_at >= self.stats_reload_s:
-            for day, name in self._unloaded:
-                self._trends.add(day, name)
-            self._unloaded = []
+        self.reload_due(at)
+        if self._popularity is None:
+            self._load_trends()
             snapshot = Popularity(trends=self._trends)
-            for placement, counts in self._counts.items():
-                snapshot.remember(self.catalog.placements[placement],
-                                  smooth(counts[0, 0].copy(), counts[1, 0].copy(),
-                                         counts[0, 1:].copy(), counts[1, 1:].copy()))
+            for placement in self._loaded:
+                candidates = self.catalog.placements[placement]
+                snapshot.remember(candidates, self._smoothed(placement))
             self._popularity = snapshot
-            self._popularity_at = at
         return self._popularity
+
+    def snapshot(self, placement: str, at: float) -> PlacementPopularity:
+        """`popularity(at)` of one placement, its trend features (read lazily from counts
+        that keep growing) resolved now: what a moment whose rows are built later reads
+        (feature_batch.py). Only that placement's counts are smoothed."""
+        self.reload_due(at)
+        day = event_day(at)
+        found = self._snapshots.get((placement, day))
+        if found is None:
+            self._load_trends()
+            found = self._smoothed(placement)
+            found.trend_at = _resolved(day, self._trends.features(
+                self.catalog.placements[placement], day))
+            self._snapshots[(placement, day)] = found
+        return found
+
+    def _load_trends(self) -> None:
+        """Into the trend counts, what the last reload read of them."""
+        for day, name in self._unloaded[:self._due]:
+            self._trends.add(day, name)
+        del self._unloaded[:self._due]
+        self._due = 0
+
+    def _smoothed(self, placement: str) -> PlacementPopularity:
+        counts = self._loaded[placement]
+        return smooth(counts[0, 0], counts[1, 0], counts[0, 1:], counts[1, 1:])
 
     def features(self, profile: Profile, placement: str, as_of: float,
                  subset: IntArray | None = None) -> tuple[FloatArray, BoolArray]:
@@ -162,6 +209,14 @@ class Replay:
             full = self.popularity(as_of).for_placement(candidates)
             x, eligible = placement_matrix(users, candidates.subset(subset), full.take(subset))
         return x[0], eligible[0]
+
+
+def _resolved(day: int, trend: TrendFeatures) -> Callable[[int], TrendFeatures]:
+    def trend_at(asked: int) -> TrendFeatures:
+        if asked != day:
+            raise ValueError(f"trend features resolved for day {day}, asked for {asked}")
+        return trend
+    return trend_at
 
 
 def session_moments(replay: Replay, events: Iterable[Event]) -> Iterator[Moment]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from decision_worker.ingest.events import Event
 from decision_worker.learning.replay import Replay
-from decision_worker.ranking.arrays import FloatArray, IntArray
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.embeddings import user_vector
 from decision_worker.ranking.profile import Profile, language_of
 from decision_worker.ranking.retrieval import retrieve, variant_index
@@ -75,10 +75,22 @@ def next_session_starts(events: list[Event]) -> dict[int, float]:
 @dataclass
 class SessionGroup:
     placement: str
-    rows: FloatArray  # (n, F)
     labels: list[int]
     variants: list[str]
-    kept: tuple[FloatArray, list[str]] | None  # every eligible candidate (evaluation)
+    wanted: IntArray  # the candidates whose rows are built (sorted, with the default)
+    picked: IntArray  # positions in `wanted` of the group's rows, as `variants`
+    pool: IntArray | None  # positions in `wanted` of every candidate ranked (`keep`)
+    pool_variants: list[str]  # their ids
+
+    def rows(self, x: FloatArray, eligible: BoolArray
+             ) -> tuple[FloatArray, tuple[FloatArray, list[str]] | None]:
+        """The group's rows and, with `keep`, every eligible candidate's row and id, from
+        the rows of `wanted` and their eligibility (Replay.features, feature_batch.py)."""
+        if self.pool is None:
+            return x[self.picked], None
+        ok = eligible[self.pool]
+        return x[self.picked], (x[self.pool[ok]],
+                                [v for v, e in zip(self.pool_variants, ok, strict=True) if e])
 
 
 def session_groups(replay: Replay, event: Event, profile: Profile, engaged: Engaged,
@@ -125,16 +137,12 @@ def _group(replay: Replay, profile: Profile, placement: str, at: float,
         others, size=min(NEGATIVES, len(others)), replace=False)]).astype(np.int64)
     wanted = np.array(sorted(set(positives) | set(negatives.tolist()) | (
         set(pool.tolist()) if keep else set()) | {candidates.default_index}), dtype=np.int64)
-    x, ok = replay.features(profile, placement, at, wanted)
-    where = {int(i): r for r, i in enumerate(wanted)}
     picked = positives + [int(i) for i in negatives]
     variants = [candidates.variants[i] for i in picked]
-    kept = None
-    if keep:
-        rows = [where[int(i)] for i in pool if ok[where[int(i)]]]
-        kept = (x[rows], [candidates.variants[wanted[r]] for r in rows])
-    return SessionGroup(placement, x[[where[i] for i in picked]],
-                        [labels.get(v, 0) for v in variants], variants, kept)
+    pool_variants = [candidates.variants[i] for i in pool] if keep else []
+    return SessionGroup(placement, [labels.get(v, 0) for v in variants], variants, wanted,
+                        np.searchsorted(wanted, picked),
+                        np.searchsorted(wanted, pool) if keep else None, pool_variants)
 
 
 def candidate_pool(replay: Replay, profile: Profile, placement: str, at: float,

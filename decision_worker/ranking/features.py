@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision_worker.ranking import seen_archive
-from decision_worker.ranking.arrays import BoolArray, FloatArray
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.context import DEVICES, SOURCES, TREND_LANGUAGES
 from decision_worker.ranking.counters import KINDS, counter_at
@@ -153,19 +153,43 @@ _LANGUAGE_ROW = {language: i for i, language in enumerate(TREND_LANGUAGES)}
 
 
 def _trend_columns(x: FloatArray, users: UserBatch, pop: PlacementPopularity,
-                   n_variants: int) -> None:
-    """The trend columns, at each user's own reference day (usually one for the batch)."""
-    days = [event_day(float(t)) for t in users.as_of]
+                   n_variants: int, among: IntArray) -> None:
+    """The trend columns of the users `among`, at each one's own reference day (usually
+    one for the batch)."""
+    days = [event_day(float(users.as_of[u])) for u in among]
     device, source = users.device.astype(np.int64), users.source.astype(np.int64)
     language = np.array([_LANGUAGE_ROW.get(x or "", len(TREND_LANGUAGES))
                          for x in users.languages], dtype=np.int64)
     for day in set(days):
         trend = pop.trend_at(day) if pop.trend_at is not None else no_trend(n_variants)
-        rows = np.array([u for u, d in enumerate(days) if d == day])
+        rows = among[np.array([d == day for d in days], dtype=bool)]
         x[rows, :, _TREND] = trend.overall.T[None, :, :]
         x[rows, :, COLUMN["ctx_trend_30d"]] = trend.device[device[rows]]
         x[rows, :, COLUMN["ctx_source_trend_30d"]] = trend.source[source[rows]]
         x[rows, :, COLUMN["ctx_language_trend_30d"]] = trend.language[language[rows]]
+
+
+def _popularity_columns(x: FloatArray, users: UserBatch, candidates: PlacementCandidates,
+                        popularity: Popularity | PlacementPopularity | list[PlacementPopularity]
+                        ) -> None:
+    """Everyone's engagement with each variant: one snapshot for the whole batch (the
+    worker), or one per user (the replay, whose batch gathers moments of different times)."""
+    every: IntArray = np.arange(len(users.profiles))
+    per_group: list[tuple[PlacementPopularity, slice | IntArray]]
+    if isinstance(popularity, list):
+        groups: dict[int, tuple[PlacementPopularity, list[int]]] = {}
+        for u, own in enumerate(popularity):
+            groups.setdefault(id(own), (own, []))[1].append(u)
+        per_group = [(pop, np.array(rows)) for pop, rows in groups.values()]
+    else:
+        per_group = [(popularity.for_placement(candidates)
+                      if isinstance(popularity, Popularity) else popularity, slice(None))]
+    device = users.device.astype(np.int64)
+    for pop, rows in per_group:
+        x[rows, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
+        x[rows, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
+        x[rows, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device[rows]]
+        _trend_columns(x, users, pop, len(candidates.variants), every[rows])
 
 
 def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -> FloatArray:
@@ -199,10 +223,11 @@ def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -
 
 
 def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
-                     popularity: Popularity | PlacementPopularity
+                     popularity: Popularity | PlacementPopularity | list[PlacementPopularity]
                      ) -> tuple[FloatArray, BoolArray]:
     """(B, V, F + T) features and the (B, V) eligibility mask for one placement (or for the
-    candidates retrieval kept, with the matching slice of the placement's popularity)."""
+    candidates retrieval kept, with the matching slice of the placement's popularity).
+    `popularity` may also be one snapshot per user (the offline replay's batches)."""
     n, v = len(users.profiles), len(candidates.variants)
     traits = 0 if users.traits is None else users.traits.shape[1]
     x = np.empty((n, v, len(FEATURES) + traits))
@@ -234,13 +259,7 @@ def placement_matrix(users: UserBatch, candidates: PlacementCandidates,
         per_variant[owner, where] = counts
     x[:, :, COLUMN["v_views_14d"]] = per_variant[:, :, 0]
     x[:, :, COLUMN["v_clicks_14d"]] = per_variant[:, :, 1]
-    pop = popularity.for_placement(candidates) if isinstance(popularity, Popularity) \
-        else popularity
-    x[:, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
-    x[:, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
-    device = users.device.astype(np.int64)
-    x[:, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device]
-    _trend_columns(x, users, pop, v)
+    _popularity_columns(x, users, candidates, popularity)
     x[:, :, COLUMN["taste_similarity"]] = taste_similarity(users.profiles, candidates)
     x[:, :, COLUMN["u_history"]] = np.log1p([len(p.seen) + seen_archive.size(p.seen_archive)
                                                 for p in users.profiles])[:, None]

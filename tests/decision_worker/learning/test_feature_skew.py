@@ -18,6 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import TREND_DAYS_KEY, trend_day_key
+from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.replay import Replay, parse_log, session_moments
 from decision_worker.learning.replayed_decisions import replayed_decision
 from decision_worker.learning.session_groups import candidate_pool
@@ -39,6 +40,18 @@ class TraitReadingRanker(BaselineRanker):
 
     traits = (TraitColumn("plan", categories=(OTHER, MISSING, "pro", "free")),
               TraitColumn("tier", NUMERIC, ()))
+
+
+def with_segment_clicks(sessions: list[dict[str, Any]],
+                        catalog: Catalog) -> list[list[dict[str, Any]]]:
+    """Each session start on its own, and after each one with a referrer, its user's click
+    in a batch of its own (it decides nothing: redecide_on is "conversion")."""
+    arrivals = []
+    for session in sessions:
+        arrivals.append([session])
+        if "page" in session.get("context", {}):
+            arrivals.append([segment_click(session, catalog)])
+    return arrivals
 
 
 def segment_click(session: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
@@ -93,12 +106,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
         await worker.run(burst=True)
         await asyncio.to_thread(ingest, [identify])
         await worker.run(burst=True)
-        for session in sessions:
-            await asyncio.to_thread(ingest, [session])
+        for arrival in with_segment_clicks(sessions, catalog):
+            await asyncio.to_thread(ingest, arrival)
             await worker.run(burst=True)
-            if "page" in session.get("context", {}):  # a click counted in its segments
-                await asyncio.to_thread(ingest, [segment_click(session, catalog)])
-                await worker.run(burst=True)
         await client.aclose()
 
     asyncio.run(run_online())
@@ -115,6 +125,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
     served = {(d["tag"], d["placement"], d["decided_at"]): d for d in DecisionLog(
         FolderStore(settings.origin_dir)).read_days(today - dt.timedelta(days=2), today)}
     compared = trending = held = explored = 0
+    # Training builds its rows in batches of moments (feature_batch.py): the same rows.
+    batches = FeatureBatches(replay, size=5)
+    batched: list[tuple[np.ndarray, list[np.ndarray]]] = []
     for moment in session_moments(replay, events):
         as_of = moment.profile.updated_at
         tag = user_tag(secret, moment.user)
@@ -142,6 +155,10 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             offline, _ = replay.features(moment.profile, placement, as_of)
             assert scored is not None
             np.testing.assert_array_equal(scored, offline)
+            batched.append((scored, []))
+            batches.request(moment.profile, placement, as_of,
+                            np.arange(len(candidates.variants)),
+                            lambda rows, _, found=batched[-1][1]: found.append(rows))
             trending += np.ptp(scored[:, COLUMN["trend_1d"]]) > 0  # the trend columns vary
             plans.add(float(scored[0, len(FEATURES)]))
             # training computes only the shown variants' rows (a subset with the default):
@@ -150,6 +167,9 @@ def test_online_and_offline_features_are_identical(ingest, redis, worker_setting
             rows, _ = replay.features(moment.profile, placement, as_of, shown)
             np.testing.assert_array_equal(scored[shown], rows)
             compared += 1
+    batches.flush()
+    for scored, found in batched:
+        np.testing.assert_array_equal(scored, found[0])
     assert compared + held == len(sessions) * len(catalog.placements)
     # the worker counted clicks by traffic source and language, and the replay agreed above
     fields = {f for day in redis.hgetall(TREND_DAYS_KEY)
