@@ -130,9 +130,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
-        "cold_start": {"half_life_days": half_life,
-                       "below_history": candidate.cold_start_below,
-                       "context": candidate.cold_start_context},
+        "cold_start": candidate.cold_start_card(half_life),
         "by_history": buckets,
         "off_policy": None if off_policy is None else asdict(off_policy),
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})

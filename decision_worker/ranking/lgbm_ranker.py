@@ -74,6 +74,11 @@ class LightGBMRanker:
                    cold_start.get("half_life_days"), int(cold_start.get("below_history", 1)),
                    bool(cold_start.get("context", False)))
 
+    def cold_start_card(self, half_life_days: int) -> dict[str, Any]:
+        """The card's `cold_start`, as `from_card` reads it back."""
+        return {"half_life_days": half_life_days, "below_history": self.cold_start_below,
+                "context": self.cold_start_context}
+
     def compile(self, cache_dir: Path) -> bool:
         """Switch to lleaves' compiled predictor if it reproduces LightGBM's predictions."""
         from decision_worker.ranking.compiled import compile_model, probe_rows, same_predictions
