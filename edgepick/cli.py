@@ -6,8 +6,10 @@ on stderr and a non-zero exit; nothing here holds logic of its own.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -227,4 +229,7 @@ for _command in COMMANDS:
 
 
 def main() -> None:
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a process
+    # that does not stop is stuck (the demo's Ctrl-C test asks for it when one hangs).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     cli(prog_name="edgepick")

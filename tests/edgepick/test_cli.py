@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -257,7 +258,15 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             break
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     demo.send_signal(signal.SIGINT)
-    out, err = demo.communicate(timeout=30)
+    try:
+        out, err = demo.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        demo.send_signal(signal.SIGUSR1)  # its threads' stacks to stderr (cli.main)
+        time.sleep(1)
+        demo.kill()
+        out, err = demo.communicate()
+        pytest.fail(f"the demo did not stop within 30 s of Ctrl-C; stdout {out[-500:]!r}; "
+                    f"where its threads were:\n{err[-6000:]}")
     assert demo.returncode == 0, err
     assert "Traceback" not in err and "stopping" in out
     with pytest.raises(httpx.ConnectError):
