@@ -1,4 +1,4 @@
-"""Training bar: `edgepick train` on 1,000,000 logged impressions in under 2 minutes on this
+"""Training bar: `edgepick train` on 1,000,000 logged impressions in at most 60 s on this
 2-core machine, with peak memory under 4 GiB.
 
 The synthetic population (hidden preferences, position bias, fatigue) shows slates of 3
@@ -78,7 +78,7 @@ def main() -> None:
         peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2
         print(result.stdout[-3000:], result.stderr[-2000:])
         print(f"edgepick train on {views:,} impressions: {seconds:.1f}s wall, peak RSS "
-              f"{peak_gib:.2f} GiB (bars: < 120 s, < 4 GiB); exit {result.returncode}")
+              f"{peak_gib:.2f} GiB (bars: ≤ 60 s, ≤ 4 GiB, issue 10); exit {result.returncode}")
 
 
 if __name__ == "__main__":
