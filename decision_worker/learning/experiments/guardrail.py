@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from decision_worker.learning.experiments.arm_totals import ArmTotals, click_through
+from decision_worker.learning.experiments.arm_totals import ArmTotals
 from decision_worker.learning.experiments.confidence_sequence import (
     mixture_half_width,
     mixture_p_value,
 )
-from decision_worker.learning.experiments.lift import log_lift
+from decision_worker.learning.experiments.lift import rates_and_log_lift
 
 # Before this many clicks in each arm the ratio's normal approximation (and its estimated
 # variance) is too rough to act on, at any level.
@@ -73,12 +73,10 @@ def check_guardrail(guardrail: Guardrail, control: ArmTotals, treatment: ArmTota
     waiting = GuardrailCheck(guardrail, math.nan, math.nan, math.nan, 1.0, False)
     if min(control.clicks, treatment.clicks) < MIN_CLICKS_PER_ARM:
         return waiting
-    treatment_rate, control_rate = click_through(treatment), click_through(control)
-    if treatment_rate is None or control_rate is None:
+    rates = rates_and_log_lift(control, treatment)
+    if rates is None:
         return waiting
-    logged = log_lift(treatment_rate, control_rate)
-    if logged is None:
-        return waiting
+    logged = rates[2]
     mixture_variance = guardrail.mixture_sd ** 2
     half_width = mixture_half_width(logged.variance, mixture_variance, guardrail.alpha)
     threshold = math.log1p(-guardrail.max_drop)

@@ -56,16 +56,25 @@ def log_lift(arm: Estimate, control: Estimate) -> LogLift | None:
                    arm.variance / arm.value ** 2 + control.variance / control.value ** 2)
 
 
-def lift_against_control(control: ArmTotals, arm: ArmTotals, level: float = LEVEL
-                         ) -> Lift | None:
-    """Click-through lift of `arm` over `control`; None until both arms have two users and a
-    click."""
+def rates_and_log_lift(control: ArmTotals, arm: ArmTotals
+                       ) -> tuple[Estimate, Estimate, LogLift] | None:
+    """(arm's click-through, control's, the log of their ratio); None until both arms have
+    two users and a click."""
     arm_rate, control_rate = click_through(arm), click_through(control)
     if arm_rate is None or control_rate is None:
         return None
     logged = log_lift(arm_rate, control_rate)
-    if logged is None:
+    return None if logged is None else (arm_rate, control_rate, logged)
+
+
+def lift_against_control(control: ArmTotals, arm: ArmTotals, level: float = LEVEL
+                         ) -> Lift | None:
+    """Click-through lift of `arm` over `control`; None until both arms have two users and a
+    click."""
+    rates = rates_and_log_lift(control, arm)
+    if rates is None:
         return None
+    arm_rate, control_rate, logged = rates
     z = float(norm.ppf(0.5 + level / 2))
     difference = arm_rate.value - control_rate.value
     spread = z * math.sqrt(arm_rate.variance + control_rate.variance)
