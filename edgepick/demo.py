@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -71,6 +72,7 @@ class DemoSettings:
 def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | None,
              once: bool, users: int) -> None:
     console = Console(soft_wrap=True)
+    _stop_on_interrupt()
     settings, publisher = parts.worker, parts.publisher
     assert settings.redis_url is not None
     edge = _Server(create_app(parts.serving), port, parts.serving)
@@ -118,6 +120,15 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
         worker.stop()
         api.stop()
         edge.stop()
+
+
+def _stop_on_interrupt() -> None:
+    """Ctrl-C (and SIGTERM) stop the demo wherever it was started: a process started in the
+    background by a shell inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt (the demo served on after Ctrl-C in such runs)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 class _Server:

@@ -242,7 +242,10 @@ def test_api_accepts_events(cli_env) -> None:
         server.stop()
 
 
-def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path, inherited: str) -> None:
+    # "ignored": started as a shell's background job is, with SIGINT ignored (the demo then
+    # served on after Ctrl-C until it set its own handler)
     import signal
 
     port = free_port()
@@ -250,8 +253,10 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
            "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
     env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
     args = ["demo", "--users", "20", "--port", str(port), "--api-port", str(free_port())]
+    disposition = signal.SIG_IGN if inherited == "ignored" else signal.SIG_DFL
     demo = subprocess.Popen([sys.executable, "-m", "edgepick", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, disposition))
     assert demo.stdout is not None
     for line in demo.stdout:
         if "Serving until Ctrl-C" in line:
