@@ -23,6 +23,11 @@ STATS_KEY = "{ep:stats}:engagement"  # hash "<kind>|<placement>/<variant>[|<devi
 # increments each day has had, so a worker re-reads only the days that moved.
 TREND_DAYS_KEY = "{ep:stats}:trend-days"  # hash day number → increments so far
 
+# Experiments (ranking/experiment.py) and rollouts: one hash tag, one slot.
+EXPERIMENTS = "{ep:exp}:experiments"  # hash: experiment id → its JSON (the controller writes)
+ROLLOUT_AUDIT = "{ep:exp}:audit"  # stream: every rollout transition with its reason
+CONTROLLER_LOCK = "{ep:exp}:controller"  # one rollout controller acts at a time
+
 SEEN_TTL_S = 24 * 3600  # default dedupe window (EDGEPICK_DEDUPE_WINDOW_S), as Segment's
 RESERVE_TTL_S = 60  # a request's reservation of its messageIds, if it never finishes
 # The stream's size bound: a full stream refuses new events (back-pressure, 503) rather than
@@ -33,6 +38,18 @@ STREAM_RETENTION_S = 10
 DEAD_LETTER_MAX_LEN = 50_000
 DEAD_LETTER_RAW_BYTES = 4096  # of each dead letter's message: enough to see what was wrong
 DEAD_LETTER_RETENTION_S = 7 * 86_400
+
+
+def arm_totals_key(experiment: str, step: int | str, arm: str) -> str:
+    """Hash of one arm's ArmTotals sums (learning/experiments/arm_totals.py) in one step of
+    an experiment, or over all steps with step "all"."""
+    return f"{{ep:exp}}:t:{experiment}:{step}:{arm}"
+
+
+def arm_users_key(experiment: str, step: int | str) -> str:
+    """Hash: user tag → "exposures,clicks" of that user in the step (what the delta-method
+    counters need to add a user's next exposure or click)."""
+    return f"{{ep:exp}}:u:{experiment}:{step}"
 
 
 def trend_day_key(day: int) -> str:

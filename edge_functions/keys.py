@@ -17,6 +17,10 @@ DECISION_PREFIX = "ep:d:"
 MANIFEST_KEY = "{ep:manifest}:doc"
 MANIFEST_REV_KEY = "{ep:manifest}:rev"
 
+# Exposures of experiment arms, as served: the edge appends them in batches in the same round
+# trip as its decision lookups; the worker consumes them (its own hash tag, "{ep:exp}").
+EXPOSURES_STREAM = "{ep:exp}:exposures"
+
 USER_TAG_BYTES = 16
 
 

@@ -137,7 +137,7 @@ def choose(entry: PlacementUrls, raw: bytes | None, fault: str | None) -> tuple[
     if raw is None:
         return entry.default_location, "no-decision"
     try:
-        ranked, arm = decode_for_serving(raw)
+        ranked, arm, _experiment = decode_for_serving(raw)
     except CorruptRecord:
         return entry.default_location, "corrupt-record"
     if arm == HOLDOUT_ARM:

@@ -53,12 +53,23 @@ def test_record_round_trips_and_stays_small() -> None:
                             1_795_000_000)
     raw = encode(record)
     assert decode(raw) == record
-    assert decode_for_serving(raw) == (["spring", "summer", "autumn"], "treatment")
+    assert decode_for_serving(raw) == (["spring", "summer", "autumn"], "treatment", "")
     assert len(raw) < 64
 
 
+def test_a_record_inside_an_experiment_names_it_and_round_trips() -> None:
+    record = DecisionRecord(("spring",), "lgbm-20261205", "control", 1_795_000_000,
+                            "rollout-7")
+    raw = encode(record)
+    assert raw.startswith(b"2|") and raw.endswith(b"|rollout-7")
+    assert decode(raw) == record
+    assert decode_for_serving(raw) == (["spring"], "control", "rollout-7")
+
+
 @pytest.mark.parametrize("raw", [b"", b"2|a|m|arm|1", b"1|a|m|arm", b"1||m|arm|1",
-                                 b"1|A|m|arm|1", b"1|a|m|arm|x", b"\xff\xfe"])
+                                 b"1|A|m|arm|1", b"1|a|m|arm|x", b"\xff\xfe",
+                                 b"1|a|m|arm|1|exp", b"2|a|m|arm|1|", b"2|a|m|arm|1|Exp",
+                                 b"3|a|m|arm|1|exp"])
 def test_corrupt_records_are_refused(raw: bytes) -> None:
     with pytest.raises(CorruptRecord):
         decode(raw)
@@ -77,10 +88,11 @@ VECTORS = json.loads((Path(__file__).parent / "contract_vectors.json").read_text
 @pytest.mark.parametrize("case", VECTORS["decision_records"])
 def test_decision_records_match_the_pinned_vectors(case: dict[str, Any]) -> None:
     record = DecisionRecord(tuple(case["ranked"]), case["model"], case["arm"],
-                            case["decided_at"])
+                            case["decided_at"], case.get("experiment", ""))
     assert encode(record).decode("ascii") == case["encoded"]
     assert decode(case["encoded"].encode()) == record
-    assert decode_for_serving(case["encoded"].encode()) == (case["ranked"], case["arm"])
+    assert decode_for_serving(case["encoded"].encode()) == (
+        case["ranked"], case["arm"], case.get("experiment", ""))
 
 
 @pytest.mark.parametrize("case", VECTORS["keys"]["cases"])

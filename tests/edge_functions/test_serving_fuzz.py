@@ -536,8 +536,10 @@ def records() -> st.SearchStrategy[bytes]:
                                        "climbing-es"]), max_size=9)
     written = st.tuples(ranked, st.sampled_from(["m1", "", "x|y"]),
                         st.sampled_from(["treatment", "holdout", "pinned", "", "HOLDOUT"]),
-                        st.sampled_from(["1", "-1", "", "9" * 30, "x"])).map(
-        lambda r: f"1|{','.join(r[0])}|{r[1]}|{r[2]}|{r[3]}".encode())
+                        st.sampled_from(["1", "-1", "", "9" * 30, "x"]),
+                        st.sampled_from(["", "", "rollout-1", "Rollout", "a|b"])).map(
+        lambda r: (f"2|{','.join(r[0])}|{r[1]}|{r[2]}|{r[3]}|{r[4]}" if r[4] else
+                   f"1|{','.join(r[0])}|{r[1]}|{r[2]}|{r[3]}").encode())
     return st.one_of(written, written.flatmap(spliced), st.binary(max_size=64))
 
 
@@ -549,16 +551,17 @@ def test_any_stored_record_chooses_a_published_variant_or_the_default(
     entry = HERO
     if raw is not None:
         try:
-            ranked, arm = decode_for_serving(raw)
+            ranked, arm, experiment = decode_for_serving(raw)
         except CorruptRecord:
             pass
         else:
             assert isinstance(ranked, list) and isinstance(arm, str)
+            assert isinstance(experiment, str)
     location, source = choose(entry, raw, fault)
     assert source in SOURCES
     if source == "decision":
         assert location in entry.locations.values()
-        ranked, arm = decode_for_serving(raw or b"")
+        ranked, arm, _ = decode_for_serving(raw or b"")
         assert arm != "holdout" and fault is None
         assert location == next(entry.locations[v] for v in ranked if v in entry.locations)
     else:
