@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
+from decision_worker.errors import WorkerError
 from edge_functions.bucketing import gbhash
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.identifiers import check_id
@@ -34,15 +35,18 @@ DEFAULT_STEPS = (1.0, 5.0, 20.0, 50.0, 100.0)
 
 Status = Literal["shadow", "ramping", "complete", "rolled_back", "stopped"]
 ACTIVE: tuple[Status, ...] = ("shadow", "ramping")
-GUARDRAIL_METRICS = ("click_through", "conversion_rate", "clicks_per_user")
+GUARDRAIL_METRICS = ("click_through",)  # what the arm counters keep per user
 
 
-class ExperimentError(ValueError):
+class ExperimentError(WorkerError):
     """An experiment that cannot be run as given: the message names what is wrong."""
+
+    http_status = 400
+    error_code = "invalid_experiment"
 
 
 @dataclass(frozen=True)
-class Guardrail:
+class GuardrailRule:
     """Roll back when `metric` in the treatment is worse than control's by more than
     `max_drop` (relative, 0.05 = 5 %), with significance."""
 
@@ -70,8 +74,9 @@ class Experiment:
     step_index: int = 0
     status: Status = "shadow"
     shadow_share: float = 1.0  # of decisions scored by the treatment while in shadow
+    shadow_seconds: float = 3600.0  # how long the shadow runs before the first step
     min_exposures: int = 1000  # per arm per step, before a step may advance
-    guardrails: tuple[Guardrail, ...] = (Guardrail("click_through", 0.05),)
+    guardrails: tuple[GuardrailRule, ...] = (GuardrailRule("click_through", 0.05),)
     started_at: float = 0.0
     step_started_at: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +98,8 @@ class Experiment:
             raise ExperimentError(f"step {self.step_index} is outside {len(self.steps)} steps")
         if not 0 < self.shadow_share <= 1:
             raise ExperimentError(f"shadow share must be in (0, 1], got {self.shadow_share}")
+        if not (math.isfinite(self.shadow_seconds) and self.shadow_seconds >= 0):
+            raise ExperimentError(f"shadow seconds must be 0 or more, got {self.shadow_seconds}")
         if self.min_exposures < 1:
             raise ExperimentError("--min-exposures must be at least 1")
         if len({g.metric for g in self.guardrails}) != len(self.guardrails):
@@ -128,7 +135,7 @@ class Experiment:
             doc = orjson.loads(raw)
             doc["placements"] = tuple(doc.get("placements", ()))
             doc["steps"] = tuple(float(s) for s in doc.get("steps", DEFAULT_STEPS))
-            doc["guardrails"] = tuple(Guardrail(str(m), float(d))
+            doc["guardrails"] = tuple(GuardrailRule(str(m), float(d))
                                       for m, d in doc.get("guardrails", ()))
             return cls(**doc)
         except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as e:

@@ -11,7 +11,7 @@ from decision_worker.ranking.experiment import (
     TREATMENT,
     Experiment,
     ExperimentError,
-    Guardrail,
+    GuardrailRule,
     arm_of,
     bucket_of,
     overlapping,
@@ -25,7 +25,7 @@ def rollout(**changes: object) -> Experiment:
 
 
 def test_round_trips_through_its_stored_json() -> None:
-    experiment = rollout(placements=("hero",), guardrails=(Guardrail("click_through", 0.1),),
+    experiment = rollout(placements=("hero",), guardrails=(GuardrailRule("click_through", 0.1),),
                          step_index=2, notes={"by": "ops"})
     assert Experiment.loads(experiment.dumps()) == experiment
 
@@ -47,7 +47,7 @@ def test_a_bad_experiment_is_refused_with_what_is_wrong(changes: dict[str, objec
 
 def test_an_unknown_guardrail_metric_is_refused_by_name() -> None:
     with pytest.raises(ExperimentError, match="'revenue' is unknown"):
-        Guardrail("revenue", 0.05)
+        GuardrailRule("revenue", 0.05)
 
 
 def test_the_bucket_is_growthbooks_hash_of_the_tag_with_the_experiments_seed() -> None:
