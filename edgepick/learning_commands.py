@@ -65,12 +65,21 @@ def train(days: int, since: Any, until: Any, report_path: Path | None,
 @click.argument("version", required=False)
 @click.option("--force", "reason", metavar="REASON", default=None,
               help="Promote even if it does not win; the reason is recorded.")
+@click.option("--now", is_flag=True,
+              help="Switch every user at once instead of rolling out (emergencies; "
+                   "recorded in the registry's log).")
 @one_line_errors
-def promote(version: str | None, reason: str | None) -> None:
-    """Make VERSION (default: the shadow model) the production model, if it wins."""
+def promote(version: str | None, reason: str | None, now: bool) -> None:
+    """Roll VERSION (default: the shadow model) out if it wins: shadow, then ramps with
+    guardrails (see `edgepick rollout`); with --now, make it production at once."""
     from decision_worker.learning.registry import registry_from_url
+    from edgepick.rollout_cli import start_rollout
 
-    promoted = registry_from_url(worker_settings().origin).promote(version, reason)
+    if not now:
+        click.echo(start_rollout(version, "1,5,20,50,100", 1000, (), (), 3600.0, None, reason))
+        return
+    why = f"--now: {reason}" if reason else None
+    promoted = registry_from_url(worker_settings().origin).promote(version, why)
     click.echo(f"production is now {promoted}; workers pick it up within a few seconds")
 
 
@@ -103,4 +112,10 @@ def explain(user: str, placement: str | None) -> None:
         click.echo(line)
 
 
-COMMANDS = (import_history, train, promote, rollback, explain)
+def _rollout() -> click.Group:
+    from edgepick.rollout_cli import rollout
+
+    return rollout
+
+
+COMMANDS = (import_history, train, promote, rollback, explain, _rollout())

@@ -54,21 +54,38 @@ class Registry(ModelRegistry):
         self._put(f"models/{version}/card.json", json.dumps(card, indent=1).encode())
         self._move("shadow", version, "registered")
 
-    def promote(self, version: str | None = None, force_reason: str | None = None,
-                guardrails: Guardrails = Guardrails()) -> str:
-        """Move production to `version` (default: the shadow model) if it wins."""
+    def promotable(self, version: str | None = None, force_reason: str | None = None,
+                   guardrails: Guardrails = Guardrails()) -> str:
+        """`version` (default: the shadow model) if it may replace production: it won
+        offline, or is forced with a reason. Otherwise RegistryError with every reason."""
         pointers = self.pointers()
         version = version or pointers.get("shadow")
         if not version:
             raise RegistryError("no candidate: train one first (edgepick train)")
+        if version == pointers.get("production"):
+            raise RegistryError(f"{version} is already the production model")
         _, card = self.load(version)
         if force_reason is None:
             refusals = promotion_refusals(card, pointers.get("production"), guardrails)
             if refusals:
                 raise RegistryError(f"promotion of {version} refused: " + "; ".join(refusals))
+        return str(version)
+
+    def promote(self, version: str | None = None, force_reason: str | None = None,
+                guardrails: Guardrails = Guardrails()) -> str:
+        """Move production to `version` (default: the shadow model) at once, if it wins
+        (`edgepick promote --now`; without it, promotion starts a rollout)."""
+        version = self.promotable(version, force_reason, guardrails)
         self._move("production", version, f"forced: {force_reason}" if force_reason else
                    f"won on {PRIMARY}")
         return version
+
+    def promote_rolled_out(self, version: str, why: str) -> None:
+        """Production becomes `version` at the end of its rollout (a no-op when it is)."""
+        if self.pointers().get("production") == version:
+            return
+        self.load(version)  # still there and intact
+        self._move("production", version, why)
 
     def rollback(self) -> str | None:
         pointers = self.pointers()

@@ -323,10 +323,9 @@ def test_train_promote_and_rollback_from_the_command_line(cli_env, redis, tmp_pa
     assert "ndcg@1" in trained.stdout and "registered lgbm-" in trained.stdout
     html = report.read_text()
     assert "Offline evaluation" in html and "<svg" in html and "popularity" in html
-    forced = run(["promote", "--force", "cli test"], cli_env)
+    forced = run(["promote", "--now", "--force", "cli test"], cli_env)
     assert forced.returncode == 0 and "production is now lgbm-" in forced.stdout
-    # the shadow model was evaluated against the baseline; production has moved since
-    assert "train again" in one_error_line(run(["promote"], cli_env))
+    assert "is already the production model" in one_error_line(run(["promote"], cli_env))
     back = run(["rollback"], cli_env)
     assert back.returncode == 0 and "the baseline ranker" in back.stdout
     assert "nothing to roll back" in one_error_line(run(["rollback"], cli_env))

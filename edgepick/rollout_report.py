@@ -1,0 +1,40 @@
+"""`edgepick rollout status` as text: a few lines per rollout, from the same documents the
+dashboard reads (decision_worker/learning/experiments/status.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from redis import Redis
+
+
+def rollout_documents(redis: Redis, experiment_id: str | None) -> list[dict[str, Any]]:
+    from decision_worker.learning.experiments.status import rollout_documents as documents
+
+    return documents(redis, experiment_id)
+
+
+def rollout_lines(docs: list[dict[str, Any]]) -> Iterator[str]:
+    if not docs:
+        yield "no rollouts: start one with `edgepick rollout start MODEL`"
+    for doc in docs:
+        steps = ",".join(f"{s:g}" for s in doc["steps"])
+        yield (f"{doc['id']}: {doc['treatment_model']} vs {doc['control_model'] or 'baseline'}"
+               f", {doc['status']}, step {doc['step_index'] + 1}/{len(doc['steps'])} "
+               f"({doc['share']:g} % of {steps})")
+        figures = doc["analysis"]
+        for arm, arm_figures in figures["arms"].items():
+            rate = arm_figures["click_through"]
+            shown = "n/a" if rate is None else \
+                f"{rate:.3%} [{arm_figures['low']:.3%}, {arm_figures['high']:.3%}]"
+            yield (f"  {arm:9s} {arm_figures['users']:,} users, {arm_figures['exposures']:,} "
+                   f"exposures, {arm_figures['clicks']:,} clicks, click-through {shown}")
+        lift = figures["lift_now"]
+        yield f"  lift      {'not yet measurable' if lift is None else lift['describe']}"
+        if figures["srm"] is not None:
+            yield f"  {figures['srm']['describe']}"
+        for check in figures["guardrails"]:
+            yield f"  guardrail {check['describe']}"
+        for entry in figures["history"][-5:]:
+            yield f"  {entry['at']} {entry['action']}: {entry['reason']}"
