@@ -112,10 +112,32 @@ def explain(user: str, placement: str | None) -> None:
         click.echo(line)
 
 
+@click.command()
+@click.argument("version", required=False)
+@one_line_errors
+def flags(version: str | None) -> None:
+    """Variants flagged for review: far fewer clicks than VERSION's model (default: the
+    production model, else the shadow one) expected for the users they were shown to, on
+    its evaluation window."""
+    from decision_worker.errors import RegistryError
+    from decision_worker.learning.content_flags import ContentFlag
+    from decision_worker.learning.registry import registry_from_url
+
+    registry = registry_from_url(worker_settings().origin)
+    pointers = registry.pointers()
+    version = version or pointers.get("production") or pointers.get("shadow")
+    if not version:
+        raise RegistryError("no model yet: train one first (edgepick train)")
+    found = registry.load(version)[1].get("content_flags", [])
+    click.echo(f"{version}: {len(found)} variant(s) flagged for review")
+    for flag in found:
+        click.echo(f"  {ContentFlag(**flag).describe()}")
+
+
 def _rollout() -> click.Group:
     from edgepick.rollout_cli import rollout
 
     return rollout
 
 
-COMMANDS = (import_history, train, promote, rollback, explain, _rollout())
+COMMANDS = (import_history, train, promote, rollback, explain, flags, _rollout())

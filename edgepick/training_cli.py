@@ -68,6 +68,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
     console.print(f"{len(report.columns)} columns read ({features.source}); not read: "
                   + (", ".join(f"{c} ({why})" for c, why in report.dropped.items()) or "none"),
                   highlight=False)
+    for flag in report.content_flags:
+        console.print(f"flagged for review: {flag.describe()}", highlight=False)
     path = report_path or settings.data_dir / "reports" / f"{report.version}.html"
     write_html(report, path)
     console.print(f"report: {path}\nregistered {report.version} as the shadow model; "

@@ -29,6 +29,7 @@ from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning import heap
 from decision_worker.learning.cold_start import choose_below_history
+from decision_worker.learning.content_flags import ContentFlag, content_flags
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
     Evaluation,
@@ -77,6 +78,8 @@ class TrainingReport:
     # The first slot's click-through estimated off-policy from the decision log (None: the
     # log holds no decisions in the window, so no logged propensities)
     off_policy: OffPolicyReport | None = None
+    # Variants far below what the candidate expected on the test window (content_flags.py)
+    content_flags: list[ContentFlag] = field(default_factory=list)
 
 
 @heap.restores_collector
@@ -88,9 +91,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                  rules: EventRules = DEFAULT_RULES, secret: bytes = b"",
                  rank_limit: int = 500,
                  features: FeatureConfig = DEFAULT_FEATURES) -> TrainingReport:
-    """`secret` (EDGEPICK_KEY_SECRET) recognises tombstoned ids; `rank_limit` is the
-    worker's, so the replay retrieves as it does; `features`: the traits and context signals
-    the model may read (a trait outside `rules`' allow-list is refused before reading)."""
+    """`secret` (EDGEPICK_KEY_SECRET) recognises tombstoned ids; `rank_limit` is the worker's;
+    `features`: the traits and context signals the model may read (checked against `rules`)."""
     since, until = _window(catalog, days, since, until)
     features.check_traits(rules.allowed_traits)
     steps = _Steps(on_step)
@@ -117,6 +119,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     evaluations, primary, comparison = evaluate_side_by_side(candidate, production, half_life,
                                                              test_set, catalog)
     buckets = by_history(evaluations[:3], primary) if primary in SESSION_METRICS else {}
+    flags = content_flags(candidate.score, with_trait_columns(test_set, candidate.traits))
     steps.start("off-policy")
     off_policy = _off_policy(log, events, catalog, (candidate, production), secret,
                              lateness_s, (since, until, cuts[1]))
@@ -133,12 +136,13 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "cold_start": candidate.cold_start_card(half_life),
         "by_history": buckets,
         "off_policy": None if off_policy is None else asdict(off_policy),
+        "content_flags": [asdict(flag) for flag in flags],
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison, buckets, trained.spec.columns, trained.dropped,
-                          off_policy)
+                          off_policy, flags)
 
 
 def _off_policy(log: EventLog, events: list[Event], catalog: Catalog,

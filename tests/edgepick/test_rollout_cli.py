@@ -77,3 +77,15 @@ def test_promote_starts_a_rollout_and_now_switches_at_once(env, redis: Redis,
     assert "production is now lgbm-b" in at_once.stdout, at_once.stderr
     log = Registry(from_url(settings.origin)).pointers()["log"]
     assert log[-1]["why"] == "forced: --now: outage"
+
+
+def test_flags_prints_the_cards_flagged_variants(env, settings) -> None:
+    registry = Registry(from_url(settings.origin))
+    registry.register("lgbm-c", "model c", {"content_flags": [
+        {"placement": "hero", "variant": "h3", "views": 400, "clicks": 2,
+         "expected_clicks": 31.5, "p_value": 1e-8}]})
+    shown = run(["flags", "lgbm-c"], env)
+    assert shown.stdout.splitlines() == [
+        "lgbm-c: 1 variant(s) flagged for review",
+        "  hero/h3: 2 clicks in 400 views (0.50%), the model expected 31.5 (7.88%); p 1e-08"]
+    assert "not in the registry" in one_error_line(run(["flags", "lgbm-zz"], env))
