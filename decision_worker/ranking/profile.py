@@ -211,7 +211,8 @@ class Profile:
 
     def merge(self, anonymous: Profile, anonymous_tag: str) -> bool:
         """Fold an anonymous profile's history into this (known user's) one, once.
-        Consent follows the person: the newer signal of the two wins."""
+        Consent follows the person: the newer signal of the two wins. Experiment arms: the
+        known user's win, those only the anonymous profile has are adopted."""
         if anonymous_tag in self.linked:
             return False
         self.linked.append(anonymous_tag)
