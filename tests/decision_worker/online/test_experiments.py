@@ -15,7 +15,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.decision_log import DecisionLog
-from decision_worker.keys import EVENTS_STREAM, EXPERIMENTS, profile_key
+from decision_worker.keys import EVENTS_STREAM, EXPERIMENTS, REDECIDE_DUE, profile_key
 from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.batch_result import BatchResult
 from decision_worker.online.decision_logger import DecisionLogger
@@ -113,17 +113,7 @@ def test_arms_are_sticky_across_sessions_refreshes_and_steps(ingest, drain, deci
     assert (decision(entering, "hero").arm, decision(entering, "hero").experiment) == (
         "treatment", "exp-a")
     # the re-decision schedule keeps the arms too
-    settings = worker_settings
-
-    async def refresh() -> int:
-        client = AsyncRedis.from_url(settings.redis_url)
-        try:
-            return await enqueue_due(client, settings, now=time.time() + 2 * 86_400,
-                                     force=True)
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(refresh()) == len(everyone)
+    assert asyncio.run(_refresh(worker_settings)) == len(everyone)
     before = {u: decision(u, "hero") for u in everyone}
     drain()
     for user in everyone:
@@ -170,6 +160,16 @@ def test_a_login_keeps_one_arm_for_the_person(ingest, drain, decision, redis: Re
     drain()
     assert decision(anon_t, "hero") == decision(known_c, "hero")
     assert decision(anon_t, "hero").arm == "control"
+    # the anonymous id's scheduled refresh re-decides the known user, for both ids (it
+    # decided the stale anonymous profile, with its own arm, before)
+    before = decision(known_c, "hero")
+    assert asyncio.run(_refresh(worker_settings, {user_tag(secret, anon_t)})) == 1
+    drain()
+    refreshed = decision(known_c, "hero")
+    assert refreshed.decided_at > before.decided_at and refreshed.arm == "control"
+    assert decision(anon_t, "hero") == refreshed
+    assert redis.zscore(REDECIDE_DUE, user_tag(secret, anon_t)) == redis.zscore(
+        REDECIDE_DUE, user_tag(secret, known_c))  # refreshed together from now on
     # another account claiming the anonymous id later does not write to it
     other = pool["treatment"][2]
     ingest([{"type": "identify", "userId": other, "anonymousId": anon_t, "messageId": "i3",
@@ -296,6 +296,19 @@ async def _process(settings: Any, items: list, ranker: Ranker, experiments: Live
         processor.experiments = experiments
         processor.decision_log = Captured(None)
         return await processor.process(items), lines
+    finally:
+        await client.aclose()
+
+
+async def _refresh(settings: Any, only: set[str] | None = None) -> int:
+    """Run the re-decision schedule two days ahead (every user due), or for `only` tags."""
+    client = AsyncRedis.from_url(settings.redis_url)
+    try:
+        if only is not None:
+            due = await client.zrange(REDECIDE_DUE, 0, -1)
+            await client.zadd(REDECIDE_DUE, {t: time.time() + 3 * 86_400 for t in due
+                                             if t.decode() not in only})
+        return await enqueue_due(client, settings, now=time.time() + 2 * 86_400, force=True)
     finally:
         await client.aclose()
 
