@@ -13,7 +13,7 @@ from rich.table import Table
 
 from decision_worker.learning.intervals import paired_difference
 from decision_worker.learning.synthetic import Population
-from decision_worker.online.batch import BatchResult
+from decision_worker.online.batch_result import BatchResult
 from decision_worker.settings import WorkerSettings
 from edge_functions.decision_record import HOLDOUT_ARM, decode
 from edge_functions.errors import EdgepickError

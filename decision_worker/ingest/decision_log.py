@@ -11,7 +11,10 @@ estimate), and the edge stays as it is: no import, no extra round trip.
 
     decisions/decided_day=YYYY-MM-DD/r<written day>-<host>-<pid>.jsonl
     {"tag": <the user's keyed hash>, "placement", "variant": the first ranked,
-     "propensity", "explored", "model", "arm", "decided_at": unix s}
+     "propensity", "explored", "model", "arm", "decided_at": unix s,
+     "experiment": its id, only for a decision in an experiment's arm (record format 2),
+     "shadow_model", "shadow_ranked": only when a model in shadow also ranked for this
+     decision: its version and the list it would have served (never stored nor served)}
 
 Only the keyed hash of the user is written (training computes it from the event log's ids
 with the same secret), and forgotten tags (the event log's tombstones) are left out by

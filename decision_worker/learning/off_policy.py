@@ -49,6 +49,7 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import first_slot_probabilities
 from decision_worker.ranking.features import COLUMN
 from decision_worker.ranking.profile import Profile
+from edge_functions.decision_record import HOLDOUT_ARM
 from edge_functions.keys import user_tag
 
 Scorer = Callable[[FloatArray], FloatArray]
@@ -100,9 +101,10 @@ def off_policy_report(events: list[Event], catalog: Catalog, decisions: list[dic
                       policies: dict[str, Scorer], secret: bytes, lateness_s: float,
                       since: float, until: float, rank_limit: int = 500) -> OffPolicyReport:
     """Estimate each of `policies` (name → scorer, under each placement's policy) on the
-    logged treatment decisions of [since, until); `events` must reach back far enough to
-    build the profiles (the training window does)."""
-    logged = [d for d in decisions if d["arm"] == "treatment" and since <= d["decided_at"] < until
+    logged decisions of [since, until) (every arm but the holdout's: a decision in an
+    experiment's arm was drawn with its logged propensity too); `events` must reach back far
+    enough to build the profiles (the training window does)."""
+    logged = [d for d in decisions if d["arm"] != HOLDOUT_ARM and since <= d["decided_at"] < until
               and d["placement"] in catalog.placements]
     found = logged_outcomes(events, catalog, logged, policies, secret, lateness_s, rank_limit)
     p, r = np.array(found.propensity), np.array(found.reward)

@@ -21,7 +21,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -40,13 +39,19 @@ from decision_worker.keys import (
     trend_day_key,
     why_key,
 )
+from decision_worker.online.batch_result import BatchResult
 from decision_worker.online.batch_users import BatchUser, Tags, group_by_user, wanted_tags
 from decision_worker.online.decision_logger import DecisionLogger, decision_lines
+from decision_worker.online.experiment_arms import (
+    Deciding,
+    LiveExperiments,
+    decide_batch,
+    engaged_arms,
+)
 from decision_worker.online.stream_entries import Redecide
 from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.candidates import Catalog
-from decision_worker.ranking.decide import Decided, decide
-from decision_worker.ranking.features import user_batch
+from decision_worker.ranking.decide import Decided
 from decision_worker.ranking.popularity import Popularity, engagement_counts, stat_field
 from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.ranker import Ranker
@@ -75,28 +80,6 @@ MAX_CONFLICT_RETRIES = 5
 Records = dict[str, tuple[dict[str, bytes], bytes]]
 
 
-@dataclass
-class BatchResult:
-    applied: int = 0
-    duplicates: int = 0
-    late: int = 0
-    decisions: int = 0  # user × placement records written
-    users_decided: int = 0
-    holdout: int = 0
-    suppressed: int = 0  # events of forgotten users, not applied
-    opted_out: int = 0  # events of users who opted out (or the opt-out itself)
-    conflicts: int = 0  # compare-and-set retries (another worker wrote a profile first)
-    latencies: list[float] = field(default_factory=list)  # received → decision written, s
-
-    def add(self, other: BatchResult, keep_latencies: int = 100_000) -> None:
-        """Running sums (the last `keep_latencies` latencies only)."""
-        for name in ("applied", "duplicates", "late", "decisions", "users_decided", "holdout",
-                     "suppressed", "opted_out", "conflicts"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.latencies.extend(other.latencies)
-        del self.latencies[:-keep_latencies]
-
-
 class ConflictError(Exception):
     """Another worker kept changing the same profiles; the batch is left for redelivery."""
 
@@ -114,6 +97,7 @@ class BatchProcessor:
         # Sees (user tag, placement, as_of, feature rows) of every decision: skew tests.
         self.observe: Callable[[str, str, float, FloatArray], None] | None = None
         self.decision_log = DecisionLogger(None)  # the worker gives it its log
+        self.experiments = LiveExperiments()  # swapped by the worker (experiment_inputs.py)
         # Scores a placement while the next one's rows are built (decide.py): lleaves and
         # numpy release the GIL, so a second core takes the model's share of the work.
         self._scorer = ThreadPoolExecutor(1, thread_name_prefix="edgepick-score")
@@ -135,7 +119,7 @@ class BatchProcessor:
         stats: Counter[tuple[int, str]] = Counter()  # (event day, stat field) → count
         received: dict[str, list[float]] = defaultdict(list)
         for tag in sorted(users):
-            self._apply(users[tag], result, stats, received[tag])
+            self._apply(tag, users[tag], result, stats, received[tag])
         decided = [tag for tag in sorted(users) if self._triggered(users[tag], now)]
         records: Records = {}
         logged: list[dict[str, Any]] = []
@@ -174,9 +158,6 @@ class BatchProcessor:
         s = self._settings
         as_of = [max(users[t].profile.updated_at, users[t].redecide_due or 0.0)
                  for t in decided]
-        ranker = self.ranker  # the rows carry the trait columns of the ranker scoring them
-        batch = user_batch([users[t].profile for t in decided], as_of, self.catalog,
-                           clock=[now] * len(decided), traits=ranker.traits)
         observe = None
         if self.observe is not None:
             sink = self.observe
@@ -184,11 +165,13 @@ class BatchProcessor:
             def observe(u: int, placement: str, rows: FloatArray) -> None:
                 sink(decided[u], placement, as_of[u], rows)
 
-        return decide(batch, self.catalog, self.popularity, ranker, s.ranked_size,
-                      s.holdout_share, decided, observe, s.rank_limit, self._scorer)
+        return decide_batch(self.experiments, Deciding(
+            self.catalog, self.popularity, self.ranker, s.ranked_size, s.holdout_share,
+            s.rank_limit, self._scorer, observe), [users[t].profile for t in decided], as_of,
+            decided, now)
 
-    def _apply(self, user: BatchUser, result: BatchResult, stats: Counter[tuple[int, str]],
-               received: list[float]) -> None:
+    def _apply(self, tag: str, user: BatchUser, result: BatchResult,
+               stats: Counter[tuple[int, str]], received: list[float]) -> None:
         """Apply a user's events to their profile; count engagement with published
         variants (the popularity hash stays bounded by the catalog)."""
         if user.suppressed:
@@ -215,6 +198,8 @@ class BatchProcessor:
                 result.applied += 1
                 user.changed = True
                 engagement = event.engagement
+                result.arm_engagement += engaged_arms(self.experiments, profile, tag,
+                                                      engagement, self._settings.holdout_share)
                 if engagement is not None:
                     key = f"{engagement.placement}/{engagement.variant}"
                     day = event_day(event.timestamp.timestamp())
@@ -306,13 +291,16 @@ class BatchProcessor:
                         pipe.set(why_key(extra), why, ex=s.decision_ttl_s)
                     else:
                         pipe.delete(why_key(extra))
-                if users[tag].profile.opted_out:
-                    quiet.append(tag)
-                else:
-                    due[tag] = now + s.decision_ttl_s - s.redecide_margin_s
+                # The anonymous ids merged into the user are refreshed with them (their
+                # refresh entries re-decide the user: batch_users.py)
+                for t in (tag, *users[tag].extra_tags):
+                    if users[tag].profile.opted_out:
+                        quiet.append(t)
+                    else:
+                        due[t] = now + s.decision_ttl_s - s.redecide_margin_s
             for tag, user in users.items():
                 if user.redecide_due is not None and tag not in records and not user.events:
-                    quiet.append(tag)  # gone quiet (or gone): stop re-deciding
+                    quiet += [tag, *user.extra_tags]  # gone quiet (or gone): stop re-deciding
             if due:
                 pipe.zadd(REDECIDE_DUE, due)
             if quiet:

@@ -2,7 +2,10 @@
 
 A batch's identify/alias takes effect for the whole batch, so an anonymous event next to
 the login lands in the known user's profile; an anonymous id already merged into a known
-user sends its events there. Forgotten (suppressed) ids link nothing. Pure: the profiles are
+user sends its events, and its scheduled refreshes, there, and is written that user's
+decisions (so a person is served one experiment arm: docs/experiments.md). An id already
+merged into another account is left to that account. Forgotten (suppressed) ids link
+nothing. Pure: the profiles are
 read before, and written after, by batch.py.
 """
 
@@ -80,11 +83,12 @@ def group_by_user(items: list[tuple[str, Event | Redecide]], loaded: Loaded,
         known_tag, other_tag = tag(link[0]), tag(link[1])
         if known_tag in suppressed or other_tag in suppressed:
             continue  # forgotten: no link is made, nothing merged
+        if not may_merge(merged.get(other_tag), known_tag):
+            continue  # merged into another account: its decisions stay that account's
         user = user_for(known_tag)
         user.extra_tags.add(other_tag)
         source, raw = loaded.get(other_tag) or (Profile(), None)
-        if may_merge(merged.get(other_tag), known_tag) and \
-                user.profile.merge(source, other_tag):
+        if user.profile.merge(source, other_tag):
             user.linked = user.changed = True
             marker = anonymous.setdefault(other_tag, BatchUser(source, raw))
             marker.profile.merged_into = known_tag
@@ -92,7 +96,9 @@ def group_by_user(items: list[tuple[str, Event | Redecide]], loaded: Loaded,
             merged[other_tag] = known_tag
     for entry_id, item in items:
         if isinstance(item, Redecide):
-            user = user_for(item.tag)
+            user = user_for(merged.get(item.tag, item.tag))
+            if item.tag in merged:  # an anonymous id merged: refreshed with its user
+                user.extra_tags.add(item.tag)
             user.redecide_due = max(user.redecide_due or 0.0, item.due)
         else:
             user = _owner(item, merged, tag, user_for)

@@ -33,12 +33,21 @@ FLUSH_LINES = 20_000
 
 
 def decision_lines(tag: str, decided: dict[str, Decided]) -> list[dict[str, Any]]:
-    """The log lines of one user's decisions (the keyed hash only, never the id)."""
-    return [{"tag": tag, "placement": placement, "variant": d.why.variant,
-             "propensity": d.why.propensity, "explored": d.why.explored,
-             "model": d.record.model_version, "arm": d.record.arm,
-             "decided_at": d.record.decided_at}
-            for placement, d in decided.items()]
+    """The log lines of one user's decisions (the keyed hash only, never the id), with the
+    experiment and what a shadow model would have served when there is one."""
+    lines = []
+    for placement, d in decided.items():
+        line = {"tag": tag, "placement": placement, "variant": d.why.variant,
+                "propensity": d.why.propensity, "explored": d.why.explored,
+                "model": d.record.model_version, "arm": d.record.arm,
+                "decided_at": d.record.decided_at}
+        if d.record.experiment:
+            line["experiment"] = d.record.experiment
+        if d.shadow is not None:
+            line["shadow_model"] = d.shadow.model
+            line["shadow_ranked"] = list(d.shadow.ranked)
+        lines.append(line)
+    return lines
 
 
 class DecisionLogger:

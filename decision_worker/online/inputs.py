@@ -1,6 +1,7 @@
 """What a worker decides with, kept current between batches: the candidate catalog (from
 the manifest, reloaded when its revision moves), popularity counts (reloaded every few
-seconds), and the production model (followed through the registry's pointer).
+seconds), the production model (followed through the registry's pointer), and the active
+experiments with their treatment models (experiment_inputs.py).
 
 The manifest vanishing from Redis (data lost) does not empty the catalog: the worker keeps
 the last one it had. A model that does not load, or was trained on another feature spec,
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 
 from decision_worker.keys import STATS_KEY, TREND_DAYS_KEY, trend_day_key
 from decision_worker.online.batch import BatchProcessor
+from decision_worker.online.experiment_inputs import ExperimentInputs
 from decision_worker.online.metrics import WorkerMetrics
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
@@ -35,7 +37,8 @@ MODEL_CHECK_S = 5.0  # how soon a promotion or rollback reaches the worker
 
 class WorkerInputs:
     def __init__(self, redis: Redis, batch: BatchProcessor, metrics: WorkerMetrics,
-                 registry: ModelRegistry | None, compiled_dir: Any) -> None:
+                 registry: ModelRegistry | None, compiled_dir: Any,
+                 experiment_registry: ModelRegistry | None = None) -> None:
         self._redis = redis
         self._batch = batch
         self._metrics = metrics
@@ -50,6 +53,8 @@ class WorkerInputs:
         self.model_check_s = MODEL_CHECK_S
         self._next_model_check = 0.0
         self._model_failed: str | None = None
+        self.experiments = ExperimentInputs(redis, experiment_registry or registry,
+                                            compiled_dir, metrics.experiment_refusals)
 
     async def update_catalog_and_popularity(self) -> None:
         """The catalog when the manifest revision moved; popularity every few seconds."""
@@ -102,6 +107,10 @@ class WorkerInputs:
 
     def reload_popularity_now(self) -> None:
         self._stats_loaded_at = 0.0
+
+    async def update_experiments(self) -> None:
+        """The active experiments and their models (every `experiments.check_s`)."""
+        self._batch.experiments = await self.experiments.update()
 
     async def update_model(self) -> None:
         """Follow the registry's production pointer (every `model_check_s`)."""

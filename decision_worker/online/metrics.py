@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
-    from decision_worker.online.batch import BatchResult
+    from decision_worker.online.batch_result import BatchResult
 
 FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0, 60.0)
@@ -39,6 +39,10 @@ class WorkerMetrics:
         self.model_refusals = Counter("edgepick_worker_model_refusals_total",
                                       "Production models refused (corrupt, other feature spec)",
                                       registry=r)
+        self.experiment_refusals = Counter(
+            "edgepick_worker_experiment_refusals_total",
+            "Experiments ignored by this worker (unparsable, or their model did not load)",
+            registry=r)
         self.failures = Counter("edgepick_worker_failures_total",
                                 "Entries whose processing raised (retried, then dead-lettered)",
                                 registry=r)

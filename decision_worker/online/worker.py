@@ -31,7 +31,8 @@ from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog, event_log_from_url
 from decision_worker.ingest.events import Event, Rejection, event_rules
 from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
-from decision_worker.online.batch import BatchProcessor, BatchResult
+from decision_worker.online.batch import BatchProcessor
+from decision_worker.online.batch_result import BatchResult
 from decision_worker.online.decision_logger import DecisionLogger
 from decision_worker.online.heap import HeapSettler, batch_in_hand
 from decision_worker.online.inputs import WorkerInputs
@@ -77,10 +78,12 @@ class Worker:
                                                  self.metrics.decision_log_dropped)
         if ranker is None and registry is None:
             registry = ModelRegistry(from_url(settings.origin))
-        # With a ranker given (tests), the registry is not consulted.
+        # With a ranker given (tests), the registry is not consulted for production; it
+        # still is for the experiments' models.
         self.inputs = WorkerInputs(redis, self.batch, self.metrics,
                                    registry if ranker is None else None,
-                                   settings.data_dir / "compiled")
+                                   settings.data_dir / "compiled",
+                                   registry or ModelRegistry(from_url(settings.origin)))
         self.inputs.stats_reload_s = settings.stats_reload_s
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False
@@ -136,6 +139,7 @@ class Worker:
             await enqueue_due(self._redis, self._settings)
         await self.inputs.update_catalog_and_popularity()
         await self.inputs.update_model()
+        await self.inputs.update_experiments()
         if not self.batch.catalog.placements:
             if not self._waiting_for_manifest:
                 log.warning("no manifest yet: not reading events until one is published")
@@ -144,7 +148,7 @@ class Worker:
                 await asyncio.sleep(BLOCK_MS / 1000)
             return False
         self._waiting_for_manifest = False
-        self._heap.settle(self.batch.catalog, self.batch.ranker)
+        self._heap.settle(self.batch.catalog, self.batch.ranker, self.batch.experiments)
         entries: list[Entry] = []
         if now >= self._next_claim or not block:
             self._next_claim = now + min(self._settings.claim_idle_s / 2, 5.0)

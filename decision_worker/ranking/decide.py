@@ -14,7 +14,7 @@ whether it was explored, and its feature row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -51,9 +51,18 @@ _TIE_BREAK = 1e-9  # below any real score difference: only decides exact ties
 
 
 @dataclass(frozen=True, slots=True)
+class Shadow:
+    """What a model in shadow would have served instead (logged, never stored or served)."""
+
+    model: str
+    ranked: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Decided:
     record: DecisionRecord  # what the edge reads
     why: WhyRecord  # what the first slot was chosen from
+    shadow: Shadow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +74,10 @@ class Ranked:
 def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: Ranker,
            ranked_size: int, holdout_share: float, tags: Sequence[str],
            observe: Callable[[int, str, FloatArray], None] | None = None,
-           rank_limit: int = 500, scorer: Executor | None = None) -> list[dict[str, Decided]]:
+           rank_limit: int = 500, scorer: Executor | None = None,
+           only: Collection[str] | None = None) -> list[dict[str, Decided]]:
     """One {placement: decision} per user of the batch (`tags`: the users' key tags, which
-    seed the exploration draws), for every placement of the catalog.
+    seed the exploration draws), for every placement of the catalog (or those in `only`).
     A placement with more than `rank_limit` variants is narrowed per user by retrieval
     first (retrieval.py). `observe(user index, placement, rows)` sees every feature matrix
     scored (skew tests, feature logging). With a `scorer` (one thread: the worker's), each
@@ -79,6 +89,8 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
             for p in users.profiles]
     pending: list[tuple[str, Callable[[], list[Ranked | None]]]] = []
     for placement, candidates in catalog.placements.items():
+        if only is not None and placement not in only:
+            continue
         draws = [draw(tags[u], placement, decided_at[u]) for u in range(n)] \
             if candidates.policy.exploration > 0 else [_NO_DRAW] * n
         if len(candidates.variants) > rank_limit:

@@ -12,6 +12,15 @@ later event a no-op until an opt-in that is newer (by event time); a profile mar
 `forgotten` (edgepick forget) applies nothing at all.
 
 Every collection is capped, so a profile stays a few kilobytes whatever the user does.
+
+Experiment arms (`arms`: experiment id → "treatment" or "control") are sticky: the worker
+stores a user's arm at the first decision that places them in an experiment
+(online/experiment_arms.py) and keeps it while the experiment is active. When a known user
+absorbs an anonymous profile (`merge`), the known user's stored arms win and arms only the
+anonymous profile has are adopted: an anonymous visitor who logs in to an account with no
+assignment keeps the arm they were served. So a person (the known user and every anonymous
+id merged into them) is served one arm of an experiment from the moment their ids are linked
+(docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ MAX_TRAITS = 32
 MAX_TRAIT_CHARS = 64
 MAX_LINKED = 16
 MAX_PLACEMENTS = 32
+MAX_ARMS = 16
 log = logging.getLogger("edgepick.profile")
 
 
@@ -79,6 +89,7 @@ class Profile:
     forgotten: bool = False  # `edgepick forget`: a marker holding no data about the user
     # Variants pushed out of `seen`, compact, for exclusions only (seen_archive.py)
     seen_archive: str = ""
+    arms: dict[str, str] = field(default_factory=dict)  # experiment id → arm (sticky)
 
     @property
     def is_empty(self) -> bool:
@@ -93,7 +104,7 @@ class Profile:
             "cxa": self.context_at, "ap": self.applied, "ln": self.linked,
             "mi": self.merged_into, "h": self.holdout_hash, "pl": self.placements,
             "oo": self.opted_out, "oa": self.consent_at, "fg": self.forgotten,
-            "sa": self.seen_archive})
+            "sa": self.seen_archive, "ar": self.arms})
 
     @classmethod
     def loads(cls, raw: bytes | str | None) -> Profile:
@@ -107,7 +118,8 @@ class Profile:
                        float(d["tra"]), dict(d["cx"]), float(d["cxa"]), list(d["ap"]),
                        list(d["ln"]), d["mi"], d["h"], list(d.get("pl", [])),
                        bool(d.get("oo", False)), float(d.get("oa", 0.0)),
-                       bool(d.get("fg", False)), str(d.get("sa", "")))
+                       bool(d.get("fg", False)), str(d.get("sa", "")),
+                       {str(k): str(v) for k, v in d.get("ar", {}).items()})
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as e:
             log.warning("profile unreadable, starting afresh: %s", e)
             return cls(version=_version_of(raw))
@@ -199,7 +211,8 @@ class Profile:
 
     def merge(self, anonymous: Profile, anonymous_tag: str) -> bool:
         """Fold an anonymous profile's history into this (known user's) one, once.
-        Consent follows the person: the newer signal of the two wins."""
+        Consent follows the person: the newer signal of the two wins. Experiment arms: the
+        known user's win, those only the anonymous profile has are adopted."""
         if anonymous_tag in self.linked:
             return False
         self.linked.append(anonymous_tag)
@@ -209,6 +222,7 @@ class Profile:
         if self.opted_out:
             self.clear_personal_data()
             return True
+        self.adopt_arms(anonymous.arms)
         if anonymous.is_empty or anonymous.opted_out:
             return True
         merge_counters(self.total, anonymous.total)
@@ -232,6 +246,12 @@ class Profile:
         self.applied = (anonymous.applied + [a for a in self.applied
                                              if a not in anonymous.applied])[-MAX_APPLIED:]
         return True
+
+    def adopt_arms(self, arms: dict[str, str]) -> None:
+        """Experiment arms of a merged profile: ours win, theirs fill what we lack."""
+        for experiment, arm in arms.items():
+            if experiment not in self.arms and len(self.arms) < MAX_ARMS:
+                self.arms[experiment] = arm
 
 
 def language_of(profile: Profile) -> str | None:
