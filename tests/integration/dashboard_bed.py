@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -118,7 +119,9 @@ class DashboardBed:
             finally:
                 await client.aclose()
 
-        asyncio.run(go())
+        # In a thread of its own: Playwright's sync API keeps an event loop on this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, go()).result()
 
     def traffic(self, prefix: str, count: int, seed: int = 0) -> None:
         """`count` users engage with the catalog (a preference per placement), are decided,

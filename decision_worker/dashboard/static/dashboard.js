@@ -33,9 +33,15 @@
     return node;
   }
 
-  function table(headers, rows, attrs) {
+  // `numeric`: indexes of the columns that hold numbers (right-aligned)
+  function table(headers, rows, attrs, numeric) {
+    const isNum = new Set(numeric || []);
+    for (const row of rows) {
+      [...row.children].forEach((cell, i) => { if (isNum.has(i)) cell.classList.add("num"); });
+    }
     return el("table", attrs || {},
-      el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { class: isNum.has(i) && "num" },
+        h)))),
       el("tbody", {}, rows));
   }
 
@@ -128,7 +134,7 @@
       parts.push(el("h3", {}, "History"), table(["at", "action", "share", "reason"],
         a.history.map((h) => el("tr", {}, el("td", {}, when(h.at)), el("td", {}, h.action),
           el("td", {}, h.share === null || h.share === undefined ? "–" : h.share + " %"),
-          el("td", { class: "text" }, h.reason || ""))), { dataset: { field: "history" } }));
+          el("td", {}, h.reason || ""))), { dataset: { field: "history" } }, [2]));
     }
     return el("div", { class: "analysis", dataset: { field: "analysis" } }, parts);
   }
@@ -140,7 +146,7 @@
       : (v === null || v === undefined ? "–" : String(v)));
     return table(["arm", ...fields], names.map((n) => el("tr", { dataset: { arm: n } },
       el("td", {}, n), fields.map((f) => el("td", { dataset: { field: f } }, cell(arms[n][f]))))),
-      { dataset: { field: "arms" } });
+      { dataset: { field: "arms" } }, fields.map((_, i) => i + 1));
   }
 
   function liftPlot(id, lift) {
@@ -183,7 +189,7 @@
     }
     out.push(el("h3", {}, "Pointer log"), m.log.length ? table(["at", "pointer", "version", "why"],
       m.log.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.pointer),
-        el("td", {}, e.version || "baseline"), el("td", { class: "text" }, e.why))),
+        el("td", {}, e.version || "baseline"), el("td", {}, e.why))),
       { id: "pointer-log" }) : el("p", { class: "note" }, "No pointer moved yet."));
     return out;
   }
@@ -205,7 +211,7 @@
       table(["metric", "this model", "production then"], metrics.map((k) =>
         el("tr", { dataset: { metric: k } }, el("td", {}, k),
           el("td", { dataset: { field: "value" } }, num(model.metrics[k], 4)),
-          el("td", {}, model.against ? num(model.against[k], 4) : "–")))),
+          el("td", {}, model.against ? num(model.against[k], 4) : "–"))), {}, [1, 2]),
       c ? el("p", { dataset: { field: "comparison" } }, model.primary, " difference ",
         signed(c.value, 4), " [", signed(c.low, 4), ", ", signed(c.high, 4), "] (95 %, ",
         count(c.users), " users)") : null);
@@ -229,7 +235,7 @@
         hovertemplate: "%{x}: %{y:,}<extra></extra>" }],
       { yaxis: { title: { text: "answers" }, rangemode: "tozero" },
         xaxis: { title: { text: "source" } }, showlegend: false, margin: { t: 10, b: 80 } }),
-      table(["source", "answers", "share", "per second"], rows, { id: "edge-answers" }),
+      table(["source", "answers", "share", "per second"], rows, { id: "edge-answers" }, [1, 2, 3]),
       el("p", { class: "note" }, "Every source but ‘decision’ served the placement default. "
         + "Per second: between the last two polls."),
     ];
@@ -291,7 +297,7 @@
             el("td", { title: r.title }, r.variant, r.default ? " (default)" : ""),
             el("td", { dataset: { field: "views" } }, count(r.views)),
             el("td", { dataset: { field: "clicks" } }, count(r.clicks)),
-            el("td", {}, pct(r.ctr)), el("td", {}, pct(r.smoothed_ctr)))))))),
+            el("td", {}, pct(r.ctr)), el("td", {}, pct(r.smoothed_ctr)))), {}, [1, 2, 3, 4])))),
     ];
   }
 
