@@ -93,7 +93,7 @@ def train_models(settings: Settings, redis: Redis, registry: Any) -> None:
         20, end - dt.timedelta(days=3), dt.timedelta(days=5), run="a")))
     first = run_training(log, catalog, registry, settings.lateness_s, days=7,
                          until=end - dt.timedelta(days=3))
-    registry.promote(first.version, force_reason="first model: beats the baseline offline")
+    registry.promote(first.version, force_reason="first model, promoted by hand")
     log_messages(log, as_logged(Population(catalog, 1200, seed=6).history(
         20, end, dt.timedelta(days=3), run="b")))
     second = run_training(log, catalog, registry, settings.lateness_s, days=7, until=end)

@@ -239,7 +239,9 @@ def test_api_accepts_events(cli_env) -> None:
             "type": "track", "event": "Session Started", "userId": "alice", "messageId": "m1"})
         assert answer.status_code == 200 and answer.json()["accepted"] == 1
     finally:
-        server.stop()
+        stderr = server.stop()
+    assert f"operator dashboard: {server.base}/dashboard (disabled until EDGEPICK_ADMIN_TOKEN" \
+        in stderr
 
 
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
