@@ -48,7 +48,8 @@ class DashboardData:
                 self.models.read(), edge_panel(self.edge), freshness_panel(self.worker))
             async with asyncio.timeout(self.settings.api_timeout_s):
                 placements = await placements_panel(self.redis)
-                experiments = await experiments_panel(self.redis, self.analyse)
+            experiments = await experiments_panel(self.redis, self.analyse,
+                                                  self.settings.api_timeout_s)
         doc: dict[str, Any] = finite({"generated_at": dt.datetime.now(dt.UTC).isoformat(),
                        "refresh_s": self.settings.dashboard_refresh_s,
                        "models": models, "edge": edge, "freshness": freshness,

@@ -13,6 +13,7 @@ the rollout analysis as JSON, or None while there is none. The page renders this
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,9 +32,13 @@ async def no_analysis(redis: Redis, experiment: Experiment) -> dict[str, Any] | 
     return None
 
 
-async def experiments_panel(redis: Redis, analyse: Analyse) -> list[dict[str, Any]]:
-    """Raises RedisError (the route answers 503)."""
-    stored: dict[Any, Any] = await redis.hgetall(EXPERIMENTS)
+async def experiments_panel(redis: Redis, analyse: Analyse,
+                            timeout_s: float) -> list[dict[str, Any]]:
+    """Raises RedisError or TimeoutError when the experiments cannot be read within
+    `timeout_s` (the route answers 503); the analyses are not bound by it, and what one
+    raises propagates."""
+    async with asyncio.timeout(timeout_s):
+        stored: dict[Any, Any] = await redis.hgetall(EXPERIMENTS)
     items: list[dict[str, Any]] = []
     for field, raw in sorted(stored.items()):
         try:

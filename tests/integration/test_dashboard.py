@@ -134,6 +134,9 @@ def test_panels_without_a_source_say_so(settings, serve_app, redis) -> None:
     assert "EDGEPICK_EDGE_METRICS_URL is not set" in doc["edge"]["error"]
     assert "EDGEPICK_WORKER_METRICS_URL is not set" in doc["freshness"]["error"]
     assert doc["placements"]["error"].startswith("no manifest")
+    redis.hset(EXPERIMENTS, "rollout-a", experiment(id="rollout-a").dumps())
+    shown = httpx.get(f"{api}/v1/dashboard", headers=AUTH).json()["experiments"]
+    assert [(x["id"], x["analysis"]) for x in shown] == [("rollout-a", None)]  # none yet
     unreachable = dataclasses.replace(settings, admin_token=TOKEN,
                                       edge_metrics_url="http://127.0.0.1:9/metrics")
     api = serve_app(create_api(unreachable))
