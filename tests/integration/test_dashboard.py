@@ -173,3 +173,14 @@ def test_page_and_plotly_are_served_locally_with_caching(bed) -> None:
         assert f"/dashboard/static/{asset}?v=" in page.text
         assert httpx.get(f"{bed.api}/dashboard/static/{asset}").status_code == 200
     assert httpx.get(f"{bed.api}/dashboard/static/..%2Fdata.py").status_code == 404
+
+
+def test_redis_down_is_a_503_to_retry(settings, serve_app, redis_process) -> None:
+    settings = dataclasses.replace(settings, admin_token=TOKEN, redis_url=redis_process.url,
+                                   api_timeout_s=0.5)
+    api = serve_app(create_api(settings))
+    assert httpx.get(f"{api}/v1/dashboard", headers=AUTH).status_code == 200
+    redis_process.stop()
+    down = httpx.get(f"{api}/v1/dashboard", headers=AUTH, timeout=10)
+    assert down.status_code == 503 and down.headers["retry-after"] == "1"
+    assert down.json()["error"] == "unavailable"
