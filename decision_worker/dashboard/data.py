@@ -17,7 +17,7 @@ import httpx
 from redis.asyncio import Redis
 
 from decision_worker.dashboard.experiments_panel import Analyse, experiments_panel, no_analysis
-from decision_worker.dashboard.models_panel import ModelsPanel
+from decision_worker.dashboard.models_panel import ModelsPanel, flagged
 from decision_worker.dashboard.placements_panel import placements_panel
 from decision_worker.dashboard.process_metrics import MetricsPanel, edge_panel, freshness_panel
 from decision_worker.ranking.model_registry import ModelRegistry
@@ -50,6 +50,7 @@ class DashboardData:
                 placements = await placements_panel(self.redis)
             experiments = await experiments_panel(self.redis, self.analyse,
                                                   self.settings.api_timeout_s)
+        placements["flagged"] = flagged(models)
         doc: dict[str, Any] = finite({"generated_at": dt.datetime.now(dt.UTC).isoformat(),
                        "refresh_s": self.settings.dashboard_refresh_s,
                        "models": models, "edge": edge, "freshness": freshness,

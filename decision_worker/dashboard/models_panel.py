@@ -1,7 +1,8 @@
 """The models panel: production and shadow from the registry's pointers, each with the
 offline evaluation its card recorded at training time (its metrics, those of the production
 model it was evaluated against, and the primary metric's difference with its 95 % interval),
-and the pointer log's latest moves (registrations, promotions, rollbacks)."""
+and the pointer log's latest moves (registrations, promotions, rollbacks). Also the variants
+a card flagged for review (learning/content_flags.py), shown with the placements."""
 
 from __future__ import annotations
 
@@ -58,4 +59,15 @@ def summary(version: str, card: dict[str, Any]) -> dict[str, Any]:
         "against": {m: (metrics.get("production") or {}).get(m) for m in shown}
         if metrics.get("production") else None,
         "comparison": None if comparison is None else {
-            k: comparison.get(k) for k in ("value", "low", "high", "groups", "users")}}
+            k: comparison.get(k) for k in ("value", "low", "high", "groups", "users")},
+        "content_flags": list(card.get("content_flags") or [])}
+
+
+def flagged(models: dict[str, Any]) -> dict[str, Any] | None:
+    """Variants flagged for review by the production model's card, else the shadow's (as
+    `edgepick flags` picks): {"version", "items": [ContentFlag as JSON, …]}."""
+    for role in ("production", "shadow"):
+        model = models.get(role)
+        if model and not model.get("error"):
+            return {"version": model["version"], "items": model["content_flags"]}
+    return None

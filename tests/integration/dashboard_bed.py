@@ -38,8 +38,13 @@ PLACEMENT_VARIANTS = {"hero": ["winter-camping", "trail-running", "evergreen", "
                       "email-header": ["new-arrivals", "weekly", "back-in-stock"]}
 
 
+FLAG = {"placement": "hero", "variant": "climbing-es", "views": 1260, "clicks": 4,
+        "expected_clicks": 31.6, "p_value": 2.1e-07}
+
+
 def card(ndcg1: float, against: str | None, production_ndcg1: float, low: float,
-         high: float, users: int = 1800) -> dict[str, Any]:
+         high: float, users: int = 1800, flags: tuple[dict[str, Any], ...] = ()
+         ) -> dict[str, Any]:
     """A card in the shape learning/pipeline.py writes (metrics of every model evaluated,
     the primary metric and its interval)."""
     def metrics(ndcg: float, auc: float, coverage: float, diversity: float) -> dict[str, float]:
@@ -54,14 +59,15 @@ def card(ndcg1: float, against: str | None, production_ndcg1: float, low: float,
             "primary": "ndcg@1", "production_version": against,
             "comparison": {"value": round(ndcg1 - production_ndcg1, 4), "low": low,
                            "high": high, "groups": users * 3, "users": users},
-            "trained_at": dt.datetime.now(dt.UTC).isoformat(),
+            "content_flags": list(flags), "trained_at": dt.datetime.now(dt.UTC).isoformat(),
             "window": {"since": "2026-11-28T00:00:00+00:00",
                        "until": "2026-12-05T00:00:00+00:00"}}
 
 
 def register_models(registry: Registry) -> tuple[str, str]:
     """m1 registered and promoted (forced: it was the first), m2 registered as the shadow."""
-    registry.register("m20261201-a", "tree\n", card(0.412, None, 0.371, 0.018, 0.064))
+    registry.register("m20261201-a", "tree\n", card(0.412, None, 0.371, 0.018, 0.064,
+                                                    flags=(FLAG,)))
     registry.promote("m20261201-a", force_reason="first model, beat the baseline offline")
     registry.register("m20261204-b", "tree\n", card(0.431, "m20261201-a", 0.412, 0.004, 0.034))
     return "m20261201-a", "m20261204-b"

@@ -18,7 +18,15 @@ from decision_worker.ranking.model_registry import ModelRegistry
 from edge_functions.keys import MANIFEST_KEY
 from object_store.folder import FolderStore
 
-from .dashboard_bed import AUTH, TOKEN, DashboardBed, experiment, register_models, start_bed
+from .dashboard_bed import (
+    AUTH,
+    FLAG,
+    TOKEN,
+    DashboardBed,
+    experiment,
+    register_models,
+    start_bed,
+)
 
 
 @pytest.fixture
@@ -35,10 +43,14 @@ def dashboard(bed: DashboardBed) -> dict:
 
 
 def test_models_panel_reads_the_registry_pointers_cards_and_log(bed) -> None:
-    empty = dashboard(bed)["models"]
-    assert empty == {"error": None, "production": None, "shadow": None, "log": []}
+    empty = dashboard(bed)
+    assert empty["models"] == {"error": None, "production": None, "shadow": None, "log": []}
+    assert empty["placements"]["flagged"] is None
     production, shadow = register_models(bed.registry)
-    models = dashboard(bed)["models"]
+    doc = dashboard(bed)
+    models = doc["models"]
+    # flagged for review by production's card, as `edgepick flags` reads them
+    assert doc["placements"]["flagged"] == {"version": production, "items": [FLAG]}
     assert models["production"]["version"] == production
     assert models["shadow"]["version"] == shadow
     card = ModelRegistry(FolderStore(bed.settings.origin_dir)).card(shadow)

@@ -38,7 +38,10 @@ def analysis_doc(start: dt.datetime = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.U
                                         (0.058, 0.05)])]
     return {"arms": {"control": {"exposures": 48210, "users": 20114, "click_through": 0.0412},
                      "treatment": {"exposures": 4967, "users": 2071, "click_through": 0.0436}},
-            "lift": lift, "srm": {"p_value": 0.000213, "mismatch": True},
+            "lift": lift, "lift_now": {"value": 0.058, "low": 0.008, "high": 0.108},
+            "srm": {"p_value": 0.000213, "mismatch": True},
+            "guardrails": [{"metric": "click_through", "max_drop": 0.05, "lift": 0.058,
+                            "low": -0.031, "high": 0.152, "breached": False}],
             "history": [{"at": lift[0]["at"], "action": "start", "share": 1.0,
                          "reason": first_reason},
                         {"at": lift[2]["at"], "action": "advance", "share": 5.0,
@@ -106,6 +109,9 @@ def test_dashboard_shows_what_the_api_computed_and_updates(bed, page) -> None:
     expect(page.locator("#pointer-log tbody tr")).to_have_count(len(doc["models"]["log"]))
     hero = next(p for p in doc["placements"]["items"] if p["placement"] == "hero")
     top = hero["top"][0]
+    flag = doc["placements"]["flagged"]["items"][0]
+    expect(page.locator(f'#flags tr[data-flag="hero/{flag["variant"]}"] td').nth(3)).to_have_text(
+        f"{flag['expected_clicks']:.1f}")
     row = page.locator(f'[data-placement=hero] tr[data-variant="{top["variant"]}"]')
     expect(row.locator("[data-field=clicks]")).to_have_text(f"{top['clicks']:,.0f}")
     p99 = doc["freshness"]["since_start"]["p99_s"]
@@ -146,6 +152,10 @@ def test_rollout_analysis_is_rendered_with_its_interval_band(bed, page) -> None:
     expect(srm).to_contain_text("p = 0.000213")
     expect(box.locator('tr[data-arm=treatment] [data-field=exposures]')).to_have_text("4,967")
     expect(box.locator('tr[data-arm=control] [data-field=click_through]')).to_have_text("0.0412")
+    expect(box.locator("[data-field=lift-now]")).to_have_text("Lift now: +5.80 % [+0.80, +10.80] %")
+    guardrail = box.locator('[data-field=guardrails] tr[data-guardrail="click_through"]')
+    expect(guardrail).to_contain_text("holds")
+    expect(guardrail.locator("td").nth(3)).to_have_text("[-3.10, +15.20] %")
     history = box.locator("[data-field=history] tbody tr")
     expect(history).to_have_count(2)
     expect(history.first.locator("td").nth(3)).to_have_text(

@@ -128,7 +128,13 @@
           a.srm.mismatch ? "mismatch" : "as assigned"),
         " p = ", a.srm.p_value === null ? "–" : a.srm.p_value.toPrecision(3)));
     }
+    if (a.lift_now) {
+      parts.push(el("p", { dataset: { field: "lift-now" } }, "Lift now: ",
+        el("strong", {}, signed(100 * a.lift_now.value, 2) + " %"), " [",
+        signed(100 * a.lift_now.low, 2), ", ", signed(100 * a.lift_now.high, 2), "] %"));
+    }
     if (a.arms) parts.push(renderArms(a.arms));
+    if (a.guardrails && a.guardrails.length) parts.push(renderGuardrails(a.guardrails));
     if (a.lift && a.lift.length) parts.push(liftPlot(x.id, a.lift));
     if (a.history && a.history.length) {
       parts.push(el("h3", {}, "History"), table(["at", "action", "share", "reason"],
@@ -147,6 +153,17 @@
     return table(["arm", ...fields], names.map((n) => el("tr", { dataset: { arm: n } },
       el("td", {}, n), fields.map((f) => el("td", { dataset: { field: f } }, cell(arms[n][f]))))),
       { dataset: { field: "arms" } }, fields.map((_, i) => i + 1));
+  }
+
+  function renderGuardrails(guardrails) {
+    return table(["guardrail", "largest drop", "lift", "95 % interval", ""], guardrails.map((g) =>
+      el("tr", { dataset: { guardrail: g.metric } }, el("td", {}, g.metric),
+        el("td", {}, pct(g.max_drop, 0)), el("td", {}, g.lift === null ? "–"
+          : signed(100 * g.lift, 2) + " %"),
+        el("td", {}, g.low === null ? "–" : "[" + signed(100 * g.low, 2) + ", "
+          + signed(100 * g.high, 2) + "] %"),
+        el("td", {}, el("span", { class: "badge " + (g.breached ? "bad" : "good") },
+          g.breached ? "breached" : "holds")))), { dataset: { field: "guardrails" } }, [1, 2, 3]);
   }
 
   function liftPlot(id, lift) {
@@ -288,17 +305,41 @@
         xaxis: { title: { text: "smoothed click-through" }, tickformat: ".0%",
                  rangemode: "tozero" },
         yaxis: { autorange: "reversed", automargin: true }, showlegend: false }) : null,
+      renderFlags(p.flagged),
       el("div", { class: "placements" }, p.items.map((i) => el("div",
         { dataset: { placement: i.placement } },
         el("h3", {}, i.placement, " ", el("span", { class: "note" }, count(i.views), " views · ",
           count(i.clicks), " clicks · ", String(i.variants), " variants")),
         table(["variant", "views", "clicks", "CTR", "smoothed"], i.top.map((r) =>
           el("tr", { dataset: { variant: r.variant } },
-            el("td", { title: r.title }, r.variant, r.default ? " (default)" : ""),
+            el("td", { title: r.title }, r.variant, r.default ? " (default)" : "",
+              isFlagged(p.flagged, i.placement, r.variant)
+                ? [" ", el("span", { class: "badge bad" }, "flagged")] : null),
             el("td", { dataset: { field: "views" } }, count(r.views)),
             el("td", { dataset: { field: "clicks" } }, count(r.clicks)),
             el("td", {}, pct(r.ctr)), el("td", {}, pct(r.smoothed_ctr)))), {}, [1, 2, 3, 4])))),
     ];
+  }
+
+  function isFlagged(flagged, placement, variant) {
+    return !!flagged && flagged.items.some((f) => f.placement === placement
+      && f.variant === variant);
+  }
+
+  function renderFlags(flagged) {
+    if (!flagged) return null;
+    if (!flagged.items.length) {
+      return el("p", { class: "note", id: "flags" }, "No variant flagged for review by model ",
+        flagged.version, ".");
+    }
+    return el("div", { id: "flags" }, el("h3", {}, "Flagged for review ",
+      el("span", { class: "note" }, "(far fewer clicks than model " + flagged.version
+        + " expected for the users they were shown to)")),
+    table(["variant", "views", "clicks", "expected", "p"], flagged.items.map((f) =>
+      el("tr", { dataset: { flag: f.placement + "/" + f.variant } },
+        el("td", {}, f.placement + "/" + f.variant), el("td", {}, count(f.views)),
+        el("td", {}, count(f.clicks)), el("td", {}, num(f.expected_clicks, 1)),
+        el("td", {}, f.p_value === null ? "–" : f.p_value.toPrecision(2)))), {}, [1, 2, 3, 4]));
   }
 
   // ---- polling ---------------------------------------------------------------------
