@@ -1,6 +1,7 @@
 """`edgepick api`: the events API process, put together from the rooms' routes:
 `POST /v1/events` (ingest), `POST /v1/privacy/forget` and `GET /v1/decisions/{user}`
-(online, operator routes), `/healthz`, `/metrics`.
+(online, operator routes), the operator dashboard (`GET /dashboard`, its data at
+`GET /v1/dashboard`: dashboard/), `/healthz`, `/metrics`.
 
 Every answer is JSON. A request the process cannot take now (Redis down or frozen, the event
 log unwritable, the stream full) is a 503 with `Retry-After` within `EDGEPICK_API_TIMEOUT_S`;
@@ -23,6 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from decision_worker.dashboard.data import DashboardData
+from decision_worker.dashboard.experiments_panel import Analyse, no_analysis
+from decision_worker.dashboard.routes import dashboard_routes
 from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
 from decision_worker.ingest.events import event_rules
@@ -39,7 +43,9 @@ log = logging.getLogger("edgepick.api")
 BACKLOG_RETRY_S = 0.5
 
 
-def create_api(settings: WorkerSettings) -> Starlette:
+def create_api(settings: WorkerSettings, analyse: Analyse = no_analysis) -> Starlette:
+    """`analyse`: the rollout analysis the dashboard shows per experiment
+    (dashboard/experiments_panel.py)."""
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
@@ -49,6 +55,7 @@ def create_api(settings: WorkerSettings) -> Starlette:
     backlog = Gauge("edgepick_ingest_backlog_messages",
                     "Logged messages waiting for Redis to stream them.", registry=registry)
     backlog.set_function(lambda: ingest.backlog_messages)
+    dashboard = DashboardData(redis, settings, analyse)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -73,11 +80,13 @@ def create_api(settings: WorkerSettings) -> Starlette:
         if ingest.backlog:
             log.error("stopping with %d logged messages not streamed: run `edgepick "
                       "recover-stream` once Redis is back", ingest.backlog_messages)
+        await dashboard.aclose()
         await redis.aclose()
 
     app = Starlette(routes=[events_route(ingest, registry),
                             forget_route(redis, ingest.event_log, settings),
                             decisions_route(redis, settings),
+                            *dashboard_routes(dashboard, settings.admin_token),
                             Route("/healthz", healthz), Route("/metrics", metrics)],
                     lifespan=lifespan, exception_handlers={HTTPException: http_exception})
     app.router.redirect_slashes = False

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_functions.env import PREFIX, CommonSettings, HttpServerSettings, setting
+from edge_functions.env import (
+    PREFIX,
+    CommonSettings,
+    HttpServerSettings,
+    check_http_url,
+    setting,
+)
 from edge_functions.errors import ConfigError
 
 KINDS = frozenset({"view", "click", "conversion"})
@@ -35,6 +41,10 @@ class WorkerSettings(CommonSettings, HttpServerSettings):
     active_window_s: int = setting(7 * 86_400, low=1)  # "active": an event within this window
     recovery_window_s: int = setting(3600, low=1)  # Redis lost its data: re-stream since
     stats_reload_s: float = setting(5.0, low=0.0)  # how stale the copy of popularity may get
+    # the operator dashboard (GET /dashboard on the events API)
+    edge_metrics_url: str | None = None  # the edge's /metrics (comma list: summed); unset: none
+    worker_metrics_url: str | None = None  # a worker's --metrics-port URL (comma list: summed)
+    dashboard_refresh_s: float = setting(3.0, low=0.2, high=300)  # how often the page polls
 
     @property
     def redecide_margin_s(self) -> float:
@@ -50,5 +60,9 @@ class WorkerSettings(CommonSettings, HttpServerSettings):
         if unknown:
             raise ConfigError(f"{PREFIX}REDECIDE_ON: unknown kind(s) "
                               f"{', '.join(sorted(unknown))} (use view, click, conversion)")
+        for name in ("edge_metrics_url", "worker_metrics_url"):
+            for url in (getattr(self, name) or "").split(","):
+                if url.strip():
+                    check_http_url(name.upper(), url.strip())
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError(f"{PREFIX}ADMIN_TOKEN must be at least 16 characters")

@@ -128,13 +128,17 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535))
 @one_line_errors
 def api(host: str, port: int) -> None:
-    """Serve POST /v1/events (Segment-spec), /healthz and /metrics."""
+    """Serve POST /v1/events (Segment-spec), the operator routes and dashboard, /healthz and
+    /metrics."""
     import uvicorn
 
     from decision_worker.api import create_api
     from edge_functions.http_protocol import http_protocol
 
     settings = worker_settings()
+    click.echo(f"operator dashboard: http://{host}:{port}/dashboard"
+               + (" (sign in with EDGEPICK_ADMIN_TOKEN)" if settings.admin_token else
+                  " (disabled until EDGEPICK_ADMIN_TOKEN is set)"), err=True)
     uvicorn.run(create_api(settings), host=host, port=port, access_log=False,
                 log_config=None, loop="uvloop", http=http_protocol(settings))
 

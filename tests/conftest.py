@@ -265,6 +265,21 @@ def nginx(tmp_path: Path) -> Iterator[Callable[[Path, str], Nginx]]:
         instance.stop()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian chromium driven by Playwright (its own browser downloads are not
+    used): a missing chromium skips locally and fails in CI. Per module, not per session:
+    while Playwright's sync API runs, this thread has an event loop, so a later test's
+    asyncio.run() would refuse to start."""
+    chromium = need_binary("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium)
+        yield launched
+        launched.close()
+
+
 BUCKET = "edgepick-origin"
 
 

@@ -1,17 +1,21 @@
-"""The training report: the evaluation table, and NDCG@1 by user-history length as a small
-SVG bar chart (so cold-start quality is visible), rendered with jinja2 to one HTML file."""
+"""The training report: the evaluation table, and NDCG@1 by user-history length as a grouped
+bar chart (plotly, so cold-start quality is visible), rendered with jinja2 to one standalone
+HTML file: plotly.js is inlined, the report opens offline and can be mailed as it is."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import plotly.graph_objects as go
 from jinja2 import Environment, select_autoescape
+from markupsafe import Markup
 
 from decision_worker.learning.evaluation import HISTORY_BUCKETS, METRICS
 from decision_worker.learning.pipeline import TrainingReport
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+CHART_ID = "ndcg-by-history"
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edgepick model {{ r.version }}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}
@@ -31,16 +35,8 @@ Production at training time: {{ r.production_version or "the baseline ranker" }}
 <p>NDCG@k over evaluation slates with a click (ties in random order); AUC of click
 prediction over all shown rows; coverage = share of the catalog some user would be shown
 first; diversity = entropy (bits) of the categories shown first.</p>
-<h2>NDCG@1 by the user's history length</h2>
-<svg width="{{ chart.width }}" height="{{ chart.height }}" role="img"
- aria-label="NDCG@1 by history length">
-{% for bar in chart.bars %}<rect x="{{ bar.x }}" y="{{ bar.y }}" width="{{ bar.w }}"
- height="{{ bar.h }}" fill="{{ bar.colour }}"><title>{{ bar.title }}</title></rect>{% endfor %}
-{% for label in chart.labels %}<text x="{{ label.x }}" y="{{ chart.height - 5 }}"
- text-anchor="middle">{{ label.text }}</text>{% endfor %}
-{% for item in chart.legend %}<rect x="{{ item.x }}" y="5" width="10" height="10"
- fill="{{ item.colour }}"/><text x="{{ item.x + 14 }}" y="14">{{ item.text }}</text>
-{% endfor %}</svg>
+<h2>Cold start</h2>
+{{ chart }}
 {% if r.skipped %}<h2>Skipped</h2><ul>{% for k, v in r.skipped.items() %}
 <li>{{ k }}: {{ v }}</li>{% endfor %}</ul>{% endif %}
 <h2>Features</h2><p>Read ({{ r.columns | length }}): {{ r.columns | join(", ") }}</p>
@@ -64,23 +60,25 @@ def write_html(report: TrainingReport, path: Path) -> Path:
     return path
 
 
-def _chart(report: TrainingReport) -> dict[str, object]:
-    width, height, top, bottom = 640, 260, 30, 25
+def _chart(report: TrainingReport) -> Markup:
+    """NDCG@1 per history bucket, a bar per model: axes, titles, and a legend of its own
+    below the plot (never over the bars); buckets a model has no slate in are left out."""
     buckets = [label for *_, label in HISTORY_BUCKETS]
-    slot = (width - 40) / len(buckets)
-    bar_w = slot / (len(report.evaluations) + 1)
-    bars, labels = [], []
-    for b, bucket in enumerate(buckets):
-        labels.append({"x": 20 + slot * b + slot / 2, "text": bucket})
-        for m, evaluation in enumerate(report.evaluations):
-            value = evaluation.ndcg1_by_history.get(bucket, float("nan"))
-            if math.isnan(value):
-                continue
-            h = value * (height - top - bottom)
-            bars.append({"x": 20 + slot * b + bar_w * (m + 0.5), "y": height - bottom - h,
-                         "w": bar_w * 0.9, "h": h, "colour": COLOURS[m % len(COLOURS)],
-                         "title": f"{evaluation.name}, {bucket}: {value:.3f}"})
-    legend = [{"x": 20 + 170 * m, "colour": COLOURS[m % len(COLOURS)], "text": e.name}
-              for m, e in enumerate(report.evaluations)]
-    return {"width": width, "height": height, "bars": bars, "labels": labels,
-            "legend": legend}
+    figure = go.Figure()
+    for m, evaluation in enumerate(report.evaluations):
+        values = [evaluation.ndcg1_by_history.get(b, math.nan) for b in buckets]
+        figure.add_bar(name=evaluation.name, x=buckets,
+                       y=[None if math.isnan(v) else v for v in values],
+                       marker_color=COLOURS[m % len(COLOURS)],
+                       hovertemplate=f"{evaluation.name}, %{{x}}: %{{y:.3f}}<extra></extra>")
+    figure.update_layout(
+        barmode="group", height=380, margin={"l": 60, "r": 20, "t": 50, "b": 110},
+        title={"text": "NDCG@1 by the user's history length", "x": 0},
+        xaxis={"title": {"text": "events the user had before the slate"}},
+        yaxis={"title": {"text": "NDCG@1"}, "rangemode": "tozero"},
+        legend={"orientation": "h", "x": 0, "y": -0.3, "title": {"text": "model "}},
+        font={"family": "system-ui, sans-serif"}, plot_bgcolor="#fff")
+    figure.update_yaxes(gridcolor="#e5e5e5")
+    # plotly writes the figure as JSON inside its own script: data, not markup.
+    return Markup(figure.to_html(full_html=False, include_plotlyjs=True, div_id=CHART_ID,
+                                 config={"displaylogo": False, "responsive": True}))

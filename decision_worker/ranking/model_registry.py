@@ -45,6 +45,17 @@ class ModelRegistry:
         except ValueError as e:
             raise RegistryError(f"{self.store.describe()}{POINTERS} is not JSON: {e}") from e
 
+    def card(self, version: str) -> dict[str, Any]:
+        """The card of `version` alone (what a model is, not the model: no checksum check)."""
+        raw = self._get(f"models/{version}/card.json")
+        if raw is None:
+            raise ModelError(f"model {version} is not in the registry at "
+                             f"{self.store.describe()}")
+        try:
+            return dict(json.loads(raw))
+        except ValueError as e:
+            raise ModelError(f"model {version}: card.json is not JSON: {e}") from e
+
     def load(self, version: str) -> tuple[str, dict[str, Any]]:
         """The model text and card of `version`, checked against the card's checksum."""
         model = self._get(f"models/{version}/model.txt")

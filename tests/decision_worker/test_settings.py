@@ -29,6 +29,9 @@ def test_reads_typed_values_from_the_environment() -> None:
     ("EDGEPICK_CLOCK_SKEW_S", "99999999", "EDGEPICK_CLOCK_SKEW_S"),
     ("EDGEPICK_ADMIN_TOKEN", "short", "EDGEPICK_ADMIN_TOKEN"),
     ("EDGEPICK_API_TIMEOUT_S", "0", "EDGEPICK_API_TIMEOUT_S"),
+    ("EDGEPICK_EDGE_METRICS_URL", "edge:8000/metrics", "EDGEPICK_EDGE_METRICS_URL"),
+    ("EDGEPICK_WORKER_METRICS_URL", "http://w:9101/,ftp://x", "EDGEPICK_WORKER_METRICS_URL"),
+    ("EDGEPICK_DASHBOARD_REFRESH_S", "0", "EDGEPICK_DASHBOARD_REFRESH_S"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
