@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decision_worker.dashboard.data import DashboardData
-from decision_worker.dashboard.experiments_panel import Analyse, no_analysis
+from decision_worker.dashboard.experiments_panel import Analyse
+from decision_worker.dashboard.rollout_analysis import rollout_analysis
 from decision_worker.dashboard.routes import dashboard_routes
 from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
@@ -43,11 +44,13 @@ log = logging.getLogger("edgepick.api")
 BACKLOG_RETRY_S = 0.5
 
 
-def create_api(settings: WorkerSettings, analyse: Analyse = no_analysis) -> Starlette:
+def create_api(settings: WorkerSettings, analyse: Analyse | None = None) -> Starlette:
     """`analyse`: the rollout analysis the dashboard shows per experiment
-    (dashboard/experiments_panel.py)."""
+    (dashboard/experiments_panel.py) [default: the rollouts' own, rollout_analysis.py]."""
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
+    if analyse is None:
+        analyse = rollout_analysis(settings.redis_url)
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
     ingest = Ingest(redis, event_log_from_url(settings.origin), settings.key_secret_bytes,
                     event_rules(settings), settings.api_timeout_s, settings.dedupe_window_s)

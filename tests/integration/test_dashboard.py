@@ -148,7 +148,11 @@ def test_panels_without_a_source_say_so(settings, serve_app, redis) -> None:
     assert doc["placements"]["error"].startswith("no manifest")
     redis.hset(EXPERIMENTS, "rollout-a", experiment(id="rollout-a").dumps())
     shown = httpx.get(f"{api}/v1/dashboard", headers=AUTH).json()["experiments"]
-    assert [(x["id"], x["analysis"]) for x in shown] == [("rollout-a", None)]  # none yet
+    # The rollouts' own analysis (the default): nothing counted yet, nothing recorded
+    analysis = shown[0]["analysis"]
+    assert [x["id"] for x in shown] == ["rollout-a"] and analysis["lift_now"] is None
+    assert analysis["arms"]["treatment"]["users"] == analysis["arms"]["control"]["users"] == 0
+    assert analysis["history"] == [] and analysis["srm"]["mismatch"] is False
     unreachable = dataclasses.replace(settings, admin_token=TOKEN,
                                       edge_metrics_url="http://127.0.0.1:9/metrics")
     api = serve_app(create_api(unreachable))
