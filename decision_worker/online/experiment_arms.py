@@ -35,7 +35,14 @@ from decision_worker.ranking.arrays import FloatArray
 from decision_worker.ranking.assignment import arm_for, drop_ended_arms, shadow_due
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import Decided, Shadow, decide
-from decision_worker.ranking.experiment import CONTROL, TREATMENT, Experiment
+from decision_worker.ranking.experiment import (
+    CONTROL,
+    HOLDOUT,
+    PERSONALIZATION,
+    TREATMENT,
+    Experiment,
+    personalization_arm,
+)
 from decision_worker.ranking.features import user_batch
 from decision_worker.ranking.popularity import Popularity
 from decision_worker.ranking.profile import Profile
@@ -221,11 +228,20 @@ def _held(profile: Profile, holdout_share: float) -> bool:
 def engaged_arms(experiments: LiveExperiments, profile: Profile, tag: str,
                  engagement: Engagement | None, holdout_share: float) -> list[ArmEngagement]:
     """The arms a click or conversion counts for: the user's stored arms in the active
-    experiments that cover its placement (none for a user in the holdout)."""
-    if not profile.arms or engagement is None or engagement.kind not in ATTRIBUTED_KINDS \
-            or _held(profile, holdout_share):
+    experiments that cover its placement (none for a user in the holdout), and the user's
+    side of the personalization comparison (ranking/experiment.py) unless a rollout's arm
+    took the placement's decision."""
+    if engagement is None or engagement.kind not in ATTRIBUTED_KINDS:
         return []
-    return [ArmEngagement(experiment, arm, tag, engagement.placement, engagement.kind)
-            for experiment, arm in profile.arms.items()
-            if experiment in experiments.active
-            and experiments.active[experiment].covers(engagement.placement)]
+    compared = personalization_arm(profile.holdout_hash, holdout_share)
+    if not profile.arms or compared == HOLDOUT:
+        return [] if compared is None else [ArmEngagement(
+            PERSONALIZATION, compared, tag, engagement.placement, engagement.kind)]
+    engaged = [ArmEngagement(experiment, arm, tag, engagement.placement, engagement.kind)
+               for experiment, arm in profile.arms.items()
+               if experiment in experiments.active
+               and experiments.active[experiment].covers(engagement.placement)]
+    if compared is not None and not engaged:
+        engaged.append(ArmEngagement(PERSONALIZATION, compared, tag, engagement.placement,
+                                     engagement.kind))
+    return engaged

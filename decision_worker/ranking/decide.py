@@ -23,6 +23,7 @@ import numpy as np
 from decision_worker.ranking.arrays import BoolArray, FloatArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.embeddings import user_vector
+from decision_worker.ranking.experiment import PERSONALIZATION, personalization_arm
 from decision_worker.ranking.exploration import (
     NEW_LOG_VIEWS,
     FirstSlot,
@@ -100,6 +101,8 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
         else:
             pending.append((placement, _scored(users, candidates, popularity, ranker,
                                                ranked_size, held, observe, draws, scorer)))
+    compared = [PERSONALIZATION if personalization_arm(p.holdout_hash, holdout_share) else ""
+                for p in users.profiles]
     out: list[dict[str, Decided]] = [{} for _ in range(n)]
     for placement, ranked in pending:
         candidates = catalog.placements[placement]
@@ -107,11 +110,13 @@ def decide(users: UserBatch, catalog: Catalog, popularity: Popularity, ranker: R
         for u, pick in enumerate(ranked()):
             if pick is None:  # the holdout: the default by rule, nothing scored
                 out[u][placement] = Decided(
-                    DecisionRecord((default,), ranker.version, HOLDOUT_ARM, decided_at[u]),
+                    DecisionRecord((default,), ranker.version, HOLDOUT_ARM, decided_at[u],
+                                   compared[u]),
                     WhyRecord(default, 1.0, False, ()))
             else:
                 out[u][placement] = Decided(DecisionRecord(tuple(pick.ranked), ranker.version,
-                                                           TREATMENT_ARM, decided_at[u]),
+                                                           TREATMENT_ARM, decided_at[u],
+                                                           compared[u]),
                                             pick.why)
     return out
 

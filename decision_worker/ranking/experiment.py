@@ -30,6 +30,13 @@ from edge_functions.identifiers import check_id
 
 TREATMENT = "treatment"
 CONTROL = "control"
+HOLDOUT = "holdout"
+# The lift of personalization itself, measured for as long as edgepick runs: the persistent
+# holdout (the lowest `holdout_share` of the holdout hash, served the default) against the
+# band just above it, an equal share of users served as usual. Their decisions carry this
+# experiment (arms `holdout` and `treatment`) so the edge logs their exposures; the rest of
+# the traffic logs none. A user of the band inside a rollout's arm counts for the rollout.
+PERSONALIZATION = "personalization"
 CONTROL_FROM = 0.5  # the control is the upper half of the hash range at every step
 DEFAULT_STEPS = (1.0, 5.0, 20.0, 50.0, 100.0)
 
@@ -154,6 +161,15 @@ def check_steps(steps: tuple[float, ...]) -> None:
         raise ExperimentError(f"step {beyond_half[0]:g} % would take users from the control "
                               f"(the upper {100 * (1 - CONTROL_FROM):g} %): steps before 100 "
                               f"stop at {100 * CONTROL_FROM:g} %")
+
+
+def personalization_arm(holdout_hash: float | None, holdout_share: float) -> str | None:
+    """`holdout`, `treatment` (the equal band above the holdout) or None: not compared."""
+    if holdout_hash is None or holdout_share <= 0:
+        return None
+    if holdout_hash < holdout_share:
+        return HOLDOUT
+    return TREATMENT if holdout_hash < 2 * holdout_share else None
 
 
 def bucket_of(experiment: Experiment, user_tag: str) -> float:

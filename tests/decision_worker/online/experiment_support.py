@@ -75,3 +75,12 @@ def ids_by_arm(e: Experiment, secret: bytes, prefix: str, each: int = 3
         if all(len(v) == each for v in found.values()):
             return found
     raise AssertionError("not enough ids")
+
+
+def compared(user: str, holdout_share: float = 0.1) -> str:
+    """The experiment a plain decision of `user` carries: the personalization comparison's
+    (ranking/experiment.py) when the user is in the holdout or the band above it, else ""."""
+    from decision_worker.ranking.experiment import PERSONALIZATION, personalization_arm
+    from edge_functions.bucketing import holdout_bucket
+
+    return PERSONALIZATION if personalization_arm(holdout_bucket(user), holdout_share) else ""

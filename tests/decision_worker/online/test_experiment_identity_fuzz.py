@@ -30,6 +30,7 @@ from redis.asyncio import Redis as AsyncRedis
 from decision_worker.keys import EPOCH
 from decision_worker.online.redecide_schedule import enqueue_due
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.experiment import PERSONALIZATION
 from edge_functions.bucketing import in_holdout
 from edge_functions.decision_record import DecisionRecord, decode
 from edge_functions.keys import decision_key, user_tag
@@ -135,6 +136,9 @@ async def _run(settings: Any, redis: Redis, ingest: Callable[..., Any],
     return served
 
 
+ROLLOUT = experiment().id
+
+
 def _check(ops: list[tuple[Any, ...]], served: list[dict[str, DecisionRecord | None]],
            anonymous: list[str], known: list[str]) -> None:
     linked: dict[str, tuple[str, int]] = {}  # anonymous id → (its person, step linked at)
@@ -145,17 +149,20 @@ def _check(ops: list[tuple[Any, ...]], served: list[dict[str, DecisionRecord | N
             linked[anon] = (user, n)
             before = served[n - 1] if n else {}
             mine = [s[user] for s in served[:n]]
-            had = any(r is not None and r.experiment for r in mine)
+            had = any(r is not None and r.experiment == ROLLOUT for r in mine)
             theirs = before.get(anon)
-            if not had and theirs is not None and theirs.experiment:
+            if not had and theirs is not None and theirs.experiment == ROLLOUT:
                 kept.setdefault(user, theirs.arm)
     for user in known:
         arms = {}
         for n, now in enumerate(served):
             for who in [user, *(a for a, (u, at) in linked.items() if u == user and n >= at)]:
                 record = now[who]
-                if record is not None and record.experiment:
+                if record is not None and record.experiment == ROLLOUT:
                     arms.setdefault(record.arm, (n, who, ops[n]))
+                if record is not None and who == user and in_holdout(user, 0.1):
+                    # the holdout is outside every rollout: only its own comparison
+                    assert (record.arm, record.experiment) == ("holdout", PERSONALIZATION)
         assert len(arms) <= 1, f"{user} served {arms}"
         if in_holdout(user, 0.1):
             assert not arms, f"{user} is in the holdout but was served {arms}"

@@ -33,6 +33,7 @@ from object_store.folder import FolderStore
 from ..conftest import NOW, track
 from .experiment_support import (
     TREATMENT_MODEL,
+    compared,
     expected_arm,
     experiment,
     ids_by_arm,
@@ -68,15 +69,16 @@ def test_a_ramping_experiment_splits_users_by_the_hash(ingest, drain, decision, 
                 assert hero.ranked[0] == "evergreen"
             else:  # outside at this step: production's plain record, format 1
                 assert (hero.model_version, hero.arm, hero.experiment) == (
-                    BaselineRanker.version, "treatment", "")
-                assert encode(hero).startswith(b"1|")
+                    BaselineRanker.version, "treatment", compared(user))
+                assert encode(hero).startswith(b"2|" if compared(user) else b"1|")
             # the experiment covers hero only: cta is production's, plain, for everyone
             assert (cta.model_version, cta.arm, cta.experiment) == (
-                BaselineRanker.version, "treatment", "")
+                BaselineRanker.version, "treatment", compared(user))
             assert _arms(redis, secret, user) == ({"exp-a": arm} if arm else {})
     for user in held:  # the holdout is outside every experiment
         hero = decision(user, "hero")
-        assert hero is not None and (hero.arm, hero.experiment) == ("holdout", "")
+        assert hero is not None and (hero.arm, hero.experiment) == ("holdout",
+                                                                    "personalization")
         assert _arms(redis, secret, user) == {}
 
 
@@ -239,7 +241,7 @@ def test_an_unloadable_treatment_model_leaves_production_served(ingest, drain, d
             record = decision(user, placement)
             assert record is not None
             assert (record.model_version, record.arm, record.experiment) == (
-                BaselineRanker.version, "treatment", "")
+                BaselineRanker.version, "treatment", compared(user))
     assert worker.metrics.registry.get_sample_value(
         "edgepick_worker_experiment_refusals_total") == 3
     assert worker.totals.users_decided == len(users)
@@ -316,3 +318,23 @@ async def _refresh(settings: Any, only: set[str] | None = None) -> int:
 def _arms(redis: Redis, secret: bytes, user: str) -> dict[str, str]:
     return dict(json.loads(redis.get(profile_key(user_tag(secret, user)))).get("ar", {}))
 
+
+
+def test_clicks_of_the_holdout_and_its_band_count_for_the_personalization_comparison(
+        ingest, redis: Redis, worker_settings) -> None:
+    secret = worker_settings.key_secret_bytes
+    pool = [f"p-{i}" for i in range(400)]
+    held = next(u for u in pool if compared(u) and in_holdout(u, 0.1))
+    band = next(u for u in pool if compared(u) and not in_holdout(u, 0.1))
+    plain = next(u for u in pool if not compared(u))
+    later = NOW + dt.timedelta(minutes=1)
+    ingest([session(u, f"s-{u}") for u in (held, band, plain)])
+    ingest([track(u, "Variant Clicked", f"c-{u}", later, placement="cta", variant="join")
+            for u in (held, band, plain)])
+    items = [(i.decode(), decode_entry(f)) for i, f in redis.xrange(EVENTS_STREAM)]
+    asyncio.run(_process(worker_settings, items[:3], BaselineRanker(), LiveExperiments()))
+    result, _ = asyncio.run(_process(worker_settings, items[3:], BaselineRanker(),
+                                     LiveExperiments()))
+    assert sorted(result.arm_engagement, key=lambda a: a.arm) == [
+        ArmEngagement("personalization", "holdout", user_tag(secret, held), "cta", "click"),
+        ArmEngagement("personalization", "treatment", user_tag(secret, band), "cta", "click")]

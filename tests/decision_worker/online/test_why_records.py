@@ -64,6 +64,7 @@ def test_each_decision_has_a_why_record_with_its_ttl_and_a_log_line(
     lines = [line for line in decision_log(worker_settings) if line["tag"] == tag]
     assert sorted(line["placement"] for line in lines) == ["cta", "hero"]
     logged = next(line for line in lines if line["placement"] == "hero")
+    assert logged.pop("experiment", "") == hero.experiment  # the personalization band's
     assert logged == {"tag": tag, "placement": "hero", "variant": "trail-running",
                       "propensity": 1.0, "explored": False, "model": hero.model_version,
                       "arm": "treatment", "decided_at": hero.decided_at}

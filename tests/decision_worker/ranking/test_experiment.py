@@ -73,3 +73,12 @@ def test_one_running_experiment_per_placement() -> None:
     assert overlapping(rollout(id="rollout-2", placements=("hero", "cta")), [hero]) == hero
     assert overlapping(rollout(id="rollout-2"), [hero]) == hero
     assert overlapping(rollout(id="rollout-2"), [hero.with_(status="complete")]) is None
+
+
+def test_the_personalization_comparison_is_the_holdout_and_an_equal_band_above_it() -> None:
+    from decision_worker.ranking.experiment import personalization_arm
+
+    assert personalization_arm(0.05, 0.1) == "holdout"
+    assert personalization_arm(0.1, 0.1) == personalization_arm(0.1999, 0.1) == "treatment"
+    assert personalization_arm(0.2, 0.1) is None and personalization_arm(None, 0.1) is None
+    assert personalization_arm(0.0, 0.0) is None  # no holdout, nothing to compare
