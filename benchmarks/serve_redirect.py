@@ -6,7 +6,10 @@ loaded by wrk with the same settings in the same run; the edgepick app reads a r
 redis-server on loopback. Then the edgepick app is paced at half its measured throughput
 to read its latency percentiles.
 
-    python benchmarks/serve_redirect.py [--duration 10] [--rounds 2]
+    python benchmarks/serve_redirect.py [--duration 10] [--rounds 2] [--experiment]
+
+With `--experiment` the stored decisions are format-2 records of an experiment's arm, so
+every answer also queues an exposure (batched into the lookups' round trips).
 
 Needs wrk and redis-server (Debian: apt-get install wrk redis-server).
 """
@@ -76,6 +79,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--experiment", action="store_true",
+                        help="store format-2 records of an experiment (exposures are logged)")
     args = parser.parse_args()
     for tool in ("wrk", "redis-server"):
         if shutil.which(tool) is None:
@@ -104,7 +109,8 @@ def main() -> int:
         prewarmer.close()
         assert report.ok, report.failed
         record = encode(DecisionRecord(("trail-running", "winter-camping"), "bench", "treatment",
-                                       int(time.time())))
+                                       int(time.time()),
+                                       "bench-rollout" if args.experiment else ""))
         with redis.pipeline(transaction=False) as pipe:
             for i in range(args.users):
                 pipe.set(decision_key(user_tag(SECRET.encode(), f"user-{i}"), "hero"), record,
@@ -138,11 +144,17 @@ def main() -> int:
         print(f"edge paced at {paced['rps']:.0f} req/s ({paced['rps'] / edge_rps:.0%} of its "
               f"throughput): p50 {paced['p50_ms']:.2f} ms  p90 {paced['p90_ms']:.2f} ms  "
               f"p99 {paced['p99_ms']:.2f} ms")
-        counts = redis.info("commandstats").get("cmdstat_mget", {})
-        summary = {"date": dt.date.today().isoformat(), "rounds": rounds,
+        stats = redis.info("commandstats")
+        counts = stats.get("cmdstat_mget", {})
+        summary = {"date": dt.date.today().isoformat(), "experiment": args.experiment,
+                   "rounds": rounds,
                    "median_ratio": statistics.median(r["ratio"] for r in rounds),
                    "paced": paced, "delay_ms": delay_ms,
-                   "mget_calls": counts.get("calls")}
+                   "mget_calls": counts.get("calls"),
+                   "xadd_calls": stats.get("cmdstat_xadd", {}).get("calls", 0),
+                   "exposures_stream_length": redis.xlen("{ep:exp}:exposures")}
+        print(f"MGET calls {summary['mget_calls']}, XADD calls {summary['xadd_calls']}, "
+              f"exposures stream length {summary['exposures_stream_length']}")
         print(f"median ratio {summary['median_ratio']:.1%}; bar: ≥ 75 % and p99 < 5 ms at half")
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
