@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from edge_functions.circuit_breaker import CircuitBreaker
 from edge_functions.decision_store import BatchedDecisionReader
 from edge_functions.env import DEV_SECRET
+from edge_functions.exposures import ExposureQueue
 from edge_functions.http_errors import NO_STORE, error_response, http_exception
 from edge_functions.local_origin import ImmutableContent
 from edge_functions.logs import configure as configure_logs
@@ -44,9 +45,11 @@ def create_app(settings: ServingSettings) -> ServingApp:
                              snapshot_path=settings.data_dir / "manifest-snapshot.json",
                              on_change=lambda m: metrics.manifest_rev.set(m.rev))
     breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
-    reader = BatchedDecisionReader(redis, budget_s, breaker)
+    exposures = ExposureQueue(settings.exposure_buffer, idle_flush_s=settings.exposure_flush_s)
+    reader = BatchedDecisionReader(redis, budget_s, breaker, exposures)
     edge = PlacementServer(settings.key_secret_bytes, manifest, reader, metrics)
     metrics.count_store_batches(lambda: (reader.round_trips, reader.batched_requests))
+    metrics.count_exposures(lambda: (exposures.queued, exposures.sent, exposures.dropped))
 
     async def healthz(request: Request) -> Response:
         """503 until a manifest is served; then 200, with `degraded` while serving from a

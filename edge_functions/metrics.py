@@ -46,6 +46,11 @@ class EdgeMetrics:
         """Expose the batching reader's (round trips, lookups) at scrape time, not per call."""
         self.registry.register(_StoreBatches(read))
 
+    def count_exposures(self, read: Callable[[], tuple[int, int, dict[str, int]]]) -> None:
+        """Expose the exposure queue's (queued, sent, dropped by reason) at scrape time: the
+        hot path only adds to plain integers."""
+        self.registry.register(_Exposures(read))
+
 
 class _StoreBatches(Collector):
     def __init__(self, read: Callable[[], tuple[int, int]]) -> None:
@@ -58,3 +63,24 @@ class _StoreBatches(Collector):
         yield CounterMetricFamily("edgepick_edge_store_lookups",
                                   "Requests answered by those round trips; lookups / round "
                                   "trips is the mean batch size.", lookups)
+
+
+class _Exposures(Collector):
+    def __init__(self, read: Callable[[], tuple[int, int, dict[str, int]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        queued, sent, dropped = self._read()
+        yield CounterMetricFamily("edgepick_edge_exposures_queued",
+                                  "Exposures of experiment arms served and queued for the "
+                                  "worker.", queued)
+        yield CounterMetricFamily("edgepick_edge_exposures_sent",
+                                  "Exposures Redis accepted (in XADDs riding with lookups, "
+                                  "or sent alone when idle).", sent)
+        family = CounterMetricFamily("edgepick_edge_exposures_dropped",
+                                     "Exposures dropped: the queue was full, or Redis refused "
+                                     "or lost their batch (serving never waits for them).",
+                                     labels=["reason"])
+        for reason, count in dropped.items():
+            family.add_metric([reason], count)
+        yield family

@@ -1,6 +1,7 @@
 """The hot path: `GET /p/{placement}` and `GET /p?placements=a,b`.
 
-Read top to bottom: parse → key → one lookup → manifest → redirect. Everything that can be
+Read top to bottom: parse → key → one lookup → manifest → redirect (→ an exposure queued,
+when the decision served belongs to an experiment: exposures.py). Everything that can be
 done earlier (manifest parsing, Location bytes, metric children) was done at start-up or
 when the manifest changed. The single-placement route is plain ASGI: Starlette's request
 and response objects cost more than the rest of the route together (profiled; see
@@ -51,6 +52,7 @@ class PlacementServer:
         self._secret = secret
         self.manifest = manifest
         self.reader = reader
+        self.exposures = reader.exposures
         self.metrics = metrics
 
     async def placement(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,7 +72,9 @@ class PlacementServer:
         else:
             lookup = await self.reader.lookup([decision_key(user_tag(self._secret, user),
                                                             placement)])
-            location, source = choose(entry, lookup.values[0], lookup.fault)
+            location, source, experiment, arm = choose(entry, lookup.values[0], lookup.fault)
+            if experiment:
+                self.exposures.add(user, placement, experiment, arm)
         self.metrics.answers[source].inc()
         await send({"type": "http.response.start", "status": 302, "headers": [
             (b"location", location), _NO_STORE, _SOURCE_HEADERS[source],
@@ -89,21 +93,24 @@ class PlacementServer:
             return self._error_response(e)
         if user is None or opted_out:
             source = "no-user" if user is None else "opted-out"
-            chosen = [(entry.default_location, source) for entry in entries]
+            chosen = [(entry.default_location, source, "", "") for entry in entries]
         else:
             tag = user_tag(self._secret, user)
             lookup = await self.reader.lookup([decision_key(tag, name) for name in names])
             chosen = [choose(entry, raw, lookup.fault)
                       for entry, raw in zip(entries, lookup.values, strict=True)]
-        for _, source in chosen:
+            for name, (_, _, experiment, arm) in zip(names, chosen, strict=True):
+                if experiment:
+                    self.exposures.add(user, name, experiment, arm)
+        for _, source, _, _ in chosen:
             self.metrics.answers[source].inc()
         self.metrics.latency_batch.observe(time.perf_counter() - started)
         return JSONResponse(
             {name: location.decode("latin-1")
-             for name, (location, _) in zip(names, chosen, strict=True)},
+             for name, (location, *_) in zip(names, chosen, strict=True)},
             headers={"cache-control": NO_STORE,
-                     SOURCE_HEADER: ",".join(f"{n}={s}"
-                                             for n, (_, s) in zip(names, chosen, strict=True))},
+                     SOURCE_HEADER: ",".join(f"{n}={s}" for n, (_, s, *_)
+                                             in zip(names, chosen, strict=True))},
         )
 
     def _placement_entry(self, placement: str) -> PlacementUrls:
@@ -130,23 +137,26 @@ class PlacementServer:
 
 
 
-def choose(entry: PlacementUrls, raw: bytes | None, fault: str | None) -> tuple[bytes, str]:
-    """The first ranked variant still published, else the default, with the reason."""
+def choose(entry: PlacementUrls, raw: bytes | None,
+           fault: str | None) -> tuple[bytes, str, str, str]:
+    """The first ranked variant still published, else the default, with the reason; and the
+    experiment and arm to log an exposure for (experiment "" unless a decision of an
+    experiment was served: a default exposes no arm)."""
     if fault is not None:
-        return entry.default_location, fault
+        return entry.default_location, fault, "", ""
     if raw is None:
-        return entry.default_location, "no-decision"
+        return entry.default_location, "no-decision", "", ""
     try:
-        ranked, arm, _experiment = decode_for_serving(raw)
+        ranked, arm, experiment = decode_for_serving(raw)
     except CorruptRecord:
-        return entry.default_location, "corrupt-record"
+        return entry.default_location, "corrupt-record", "", ""
     if arm == HOLDOUT_ARM:
-        return entry.default_location, "holdout"
+        return entry.default_location, "holdout", "", ""
     for variant in ranked:
         location = entry.locations.get(variant)
         if location is not None:
-            return location, "decision"
-    return entry.default_location, "not-eligible"
+            return location, "decision", experiment, arm
+    return entry.default_location, "not-eligible", "", ""
 
 
 def identify(scope: Scope) -> tuple[str | None, bool]:

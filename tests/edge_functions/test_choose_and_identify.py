@@ -33,8 +33,24 @@ def record(*ranked: str, arm: str = "treatment") -> bytes:
     (record("trail"), "store-timeout", "evergreen", "store-timeout"),
 ])
 def test_choose(raw: bytes | None, fault: str | None, variant: str, source: str) -> None:
-    location, why = choose(PLACEMENT, raw, fault)
+    location, why, experiment, _ = choose(PLACEMENT, raw, fault)
     assert (location.decode(), why) == (URL.format(variant), source)
+    assert experiment == ""  # format 1, or a default: no exposure
+
+
+@pytest.mark.parametrize(("raw", "source", "exposed"), [
+    (b"2|trail|m-1|treatment|1|rollout-7", "decision", ("rollout-7", "treatment")),
+    (b"2|gone,camping|m-1|control|1|rollout-7", "decision", ("rollout-7", "control")),
+    (b"2|gone|m-1|control|1|rollout-7", "not-eligible", ("", "")),  # the default exposes no arm
+    (b"2|trail|m-1|holdout|1|rollout-7", "holdout", ("", "")),
+    (b"2|trail|m-1|control|1|", "corrupt-record", ("", "")),
+])
+def test_choose_names_the_experiment_only_when_its_decision_is_served(
+        raw: bytes, source: str, exposed: tuple[str, str]) -> None:
+    _, why, experiment, arm = choose(PLACEMENT, raw, None)
+    assert why == source
+    assert (experiment, arm) == exposed
+    assert choose(PLACEMENT, raw, "store-timeout")[2:] == ("", "")
 
 
 def scope(headers: list[tuple[bytes, bytes]], query: bytes = b"") -> dict[str, Any]:

@@ -557,15 +557,18 @@ def test_any_stored_record_chooses_a_published_variant_or_the_default(
         else:
             assert isinstance(ranked, list) and isinstance(arm, str)
             assert isinstance(experiment, str)
-    location, source = choose(entry, raw, fault)
+    location, source, exposed_experiment, exposed_arm = choose(entry, raw, fault)
     assert source in SOURCES
     if source == "decision":
         assert location in entry.locations.values()
-        ranked, arm, _ = decode_for_serving(raw or b"")
+        ranked, arm, experiment = decode_for_serving(raw or b"")
+        assert exposed_experiment == experiment
+        assert exposed_arm == arm
         assert arm != "holdout" and fault is None
         assert location == next(entry.locations[v] for v in ranked if v in entry.locations)
     else:
         assert location == entry.default_location
+        assert exposed_experiment == ""
 
 
 HERO = PlacementUrls("evergreen", "https://cdn.test/content/hero/variant-evergreen.1.json",
