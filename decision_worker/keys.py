@@ -40,16 +40,34 @@ DEAD_LETTER_RAW_BYTES = 4096  # of each dead letter's message: enough to see wha
 DEAD_LETTER_RETENTION_S = 7 * 86_400
 
 
+# Arm counters (ranking/arm_counters.py): both hashes below expire ARM_COUNTERS_TTL_S after
+# their last write (one script writes a user's pair and the sums, and refreshes the TTLs), so
+# an experiment's counters outlive it by that long; the per-user hash holds one short field
+# per exposed user of the experiment, its size bound.
+ARM_COUNTERS_TTL_S = 90 * 86_400
+# The edge's exposures stream (edge_functions.keys.EXPOSURES_STREAM) is read by this group;
+# an entry is deleted once counted, and the edge caps its length (XADD MAXLEN ~).
+EXPOSURES_GROUP = "edgepick-exposures"
+EXPOSURES_APPLIED_TTL_S = 86_400  # an entry counted once, even if delivered again meanwhile
+
+
 def arm_totals_key(experiment: str, step: int | str, arm: str) -> str:
     """Hash of one arm's ArmTotals sums (learning/experiments/arm_totals.py) in one step of
-    an experiment, or over all steps with step "all"."""
+    an experiment, or over all steps with step "all". TTL: ARM_COUNTERS_TTL_S."""
     return f"{{ep:exp}}:t:{experiment}:{step}:{arm}"
 
 
 def arm_users_key(experiment: str, step: int | str) -> str:
     """Hash: user tag → "exposures,clicks" of that user in the step (what the delta-method
-    counters need to add a user's next exposure or click)."""
+    counters need to add a user's next exposure or click). TTL: ARM_COUNTERS_TTL_S;
+    `edgepick forget` deletes the user's field."""
     return f"{{ep:exp}}:u:{experiment}:{step}"
+
+
+def exposures_applied_key(entry_id: str) -> str:
+    """Marker of an exposures-stream entry already counted, holding which of its exposures
+    were first in their step (so a redelivery logs the same `Experiment Viewed` events)."""
+    return f"{{ep:exp}}:applied:{entry_id}"
 
 
 def trend_day_key(day: int) -> str:
