@@ -11,9 +11,9 @@ or dead store costs each request at most `budget_s` and then the placement defau
 feed a circuit breaker, which short-circuits lookups while the store is down. Outcomes are
 values (`Lookup.fault`), not exceptions: a store fault is an expected case at the edge.
 
-Served exposures (exposures.py) ride along: when the queue is ready, the flush sends its
-MGET and one XADD of every queued exposure in one pipeline, so logging exposures adds no
-round trip while lookups flow. The XADD's fate never changes the lookup's: a refused or
+Served exposures (exposures.py) ride along: when the queue is ready (`on_flush`), the flush
+sends its MGET and one XADD of every queued exposure in one pipeline, so logging exposures
+adds no round trip while lookups flow. The XADD's fate never changes the lookup's: a refused or
 lost batch of exposures is dropped and counted, and the lookup keeps its own outcome.
 """
 
@@ -89,7 +89,7 @@ class BatchedDecisionReader:
     async def _fetch(self, batch: list[tuple[list[str], asyncio.Future[Lookup]]]) -> None:
         keys = [key for request_keys, _ in batch for key in request_keys]
         self.round_trips += 1
-        riding = self.exposures.take() if self.exposures.ready() else None
+        riding = self.exposures.take() if self.exposures.on_flush() else None
         values, fault = await self._read(keys, riding)
         if fault is None and (not isinstance(values, list) or len(values) != len(keys)):
             # Not one value a key (a confused proxy, say): nothing in it can be trusted.
