@@ -16,6 +16,14 @@ an event arrives at most the clock-skew allowance before its time, so its arriva
 never earlier than the day before its event day, and a window reads the old days from
 there on. Nothing needs migrating.
 
+Exposures the edge served (a decision of an experiment's arm) are Segment A/B-spec
+`Experiment Viewed` messages, the first of each user in each step of an experiment, written
+by the worker that counted them under `events/exposures/event_day=YYYY-MM-DD/` in the same
+line format: any Segment destination (or GrowthBook's warehouse analysis) can read them. They
+are kept apart from the days above because they never went through the events stream: the
+replay that rebuilds profiles reads what the stream carried, and these would move its
+timestamps away from the online profile's (training–serving skew).
+
 Beside the days, `events/tombstones/` holds one line per forgotten id (`edgepick forget`):
 `{"tag": <the id's keyed hash>, "at": …}`. Readers that learn from the log (the replay)
 skip every message of a tombstoned id; the raw lines stay until the log's retention removes
@@ -43,6 +51,7 @@ PREFIX = "events"
 EVENT_DAY = f"{PREFIX}/event_day="
 LEGACY_DAY = f"{PREFIX}/dt="  # the arrival-day layout of earlier versions
 TOMBSTONES = f"{PREFIX}/tombstones"
+EXPOSURE_DAY = f"{PREFIX}/exposures/event_day="
 NDJSON = "application/x-ndjson"
 TimedMessage = tuple[dt.datetime, dict[str, Any]]  # (event time, message as stored)
 
@@ -112,6 +121,28 @@ class EventLog:
         """The event days present in the log (new layout), oldest first."""
         days = {_day_of(key, EVENT_DAY) for key in self._keys(EVENT_DAY)}
         return sorted(d for d in days if d is not None)
+
+    def append_exposures(self, messages: Iterable[TimedMessage]) -> int:
+        """Store `Experiment Viewed` messages durably, each in its event day."""
+        by_day: dict[dt.date, list[dict[str, Any]]] = {}
+        for at, message in messages:
+            by_day.setdefault(at.date(), []).append(message)
+        today = dt.datetime.now(dt.UTC).date()
+        for day in sorted(by_day):
+            self.write_file(f"{EXPOSURE_DAY}{day.isoformat()}", today,
+                            encode_lines(by_day[day]))
+        return sum(len(lines) for lines in by_day.values())
+
+    def read_exposures(self, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+        """The `Experiment Viewed` messages of event days [first, last], each messageId
+        once (readers skip tombstoned ids as they do for the events)."""
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        for key in self._keys(EXPOSURE_DAY):
+            day = _day_of(key, EXPOSURE_DAY)
+            if day is not None and first <= day <= last:
+                self.corrupt_lines += decode_lines(self._get(key), seen, out)
+        return out
 
     def append_tombstones(self, records: list[dict[str, Any]]) -> None:
         """Durably record forgotten ids (their keyed hashes) before anything is deleted."""

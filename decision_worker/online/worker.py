@@ -13,6 +13,8 @@ process it as one batch, acknowledge only after the write.
 - A worker that never had a manifest reads no entries (it would acknowledge session starts
   it cannot decide) until one is published.
 - `run(burst=True)` drains what is there and returns: tests and backfills use it.
+- Between batches, at most every `EXPOSURES_EVERY_S`, it also counts the edge's exposures
+  (exposures.py), which never hold back the events.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from decision_worker.keys import CONSUMER_GROUP, EVENTS_STREAM
 from decision_worker.online.batch import BatchProcessor
 from decision_worker.online.batch_result import BatchResult
 from decision_worker.online.decision_logger import DecisionLogger
+from decision_worker.online.exposures import ExposureCounter
 from decision_worker.online.heap import HeapSettler, batch_in_hand
 from decision_worker.online.inputs import WorkerInputs
 from decision_worker.online.metrics import WorkerMetrics
@@ -55,6 +58,7 @@ from object_store import from_url
 log = logging.getLogger("edgepick.worker")
 BLOCK_MS = 200  # longest a stop request waits for a blocked read
 REDIS_RETRY_S = 1.0
+EXPOSURES_EVERY_S = 0.5
 
 
 def consumer_name() -> str:
@@ -85,6 +89,9 @@ class Worker:
                                    settings.data_dir / "compiled",
                                    registry or ModelRegistry(from_url(settings.origin)))
         self.inputs.stats_reload_s = settings.stats_reload_s
+        self.exposures = ExposureCounter(redis, self.event_log, settings.key_secret_bytes,
+                                         self.consumer, self.metrics.registry)
+        self._next_exposures = 0.0
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False
         self._waiting_for_manifest = False
@@ -140,13 +147,14 @@ class Worker:
         await self.inputs.update_catalog_and_popularity()
         await self.inputs.update_model()
         await self.inputs.update_experiments()
+        exposures = await self._count_exposures(now, block)
         if not self.batch.catalog.placements:
             if not self._waiting_for_manifest:
                 log.warning("no manifest yet: not reading events until one is published")
             self._waiting_for_manifest = True
             if block:
                 await asyncio.sleep(BLOCK_MS / 1000)
-            return False
+            return exposures > 0
         self._waiting_for_manifest = False
         self._heap.settle(self.batch.catalog, self.batch.ranker, self.batch.experiments)
         entries: list[Entry] = []
@@ -158,11 +166,25 @@ class Worker:
             entries = await claim_stale(self._redis, self.consumer, self._settings,
                                         self.metrics)
         if not entries:
-            entries = await self._read_new(block)
+            entries = await self._read_new(block and not exposures)
         if not entries:
-            return False
+            return exposures > 0
         await asyncio.shield(self._handle(entries))
         return True
+
+    async def _count_exposures(self, now: float, block: bool) -> int:
+        """Count the edge's exposures when due (every round in burst mode): entries handled."""
+        if block and now < self._next_exposures:
+            return 0
+        self._next_exposures = now + EXPOSURES_EVERY_S
+        try:
+            return await self.exposures.run_once()
+        except RedisError:
+            raise
+        except Exception:  # noqa: BLE001 - logged; exposures must not stop the events
+            self.metrics.failures.inc()
+            log.exception("counting exposures failed")
+            return 0
 
     async def ensure_group(self) -> None:
         try:

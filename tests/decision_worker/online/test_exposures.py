@@ -1,0 +1,220 @@
+"""The worker's side of exposures, on a real Redis: what the edge served reaches the arm
+counters once, and its first exposure per user and step becomes a Segment `Experiment Viewed`
+in the event log; malformed, unknown, inactive and forgotten entries are counted and skipped;
+an entry delivered twice, or left by a dead consumer, counts once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from decision_worker.ingest.event_log import EventLog
+from decision_worker.keys import EXPERIMENTS, EXPOSURES_GROUP, SUPPRESSED, arm_users_key
+from decision_worker.learning.experiments.arm_figures import read_totals
+from decision_worker.online import exposures as consumer_module
+from decision_worker.online.exposures import ExposureCounter
+from decision_worker.online.forget import forget
+from decision_worker.online.worker import Worker
+from decision_worker.ranking.experiment import Experiment
+from edge_functions.decision_record import DecisionRecord, encode
+from edge_functions.exposures import FIELD, VERSION_FIELD
+from edge_functions.keys import EXPOSURES_STREAM, decision_key, user_tag
+from object_store.folder import FolderStore
+from tests.conftest import SECRET, Settings, wait_until
+
+EXPERIMENT = Experiment("rollout-1", "lgbm-new", "lgbm-old", name="New ranker",
+                        status="ramping", step_index=1, placements=("hero", "cta"))
+
+
+def exposures_logged(settings: Settings) -> list[dict[str, Any]]:
+    assert settings.origin_dir is not None
+    today = dt.datetime.now(dt.UTC).date()
+    return EventLog(FolderStore(settings.origin_dir)).read_exposures(
+        today - dt.timedelta(days=1), today + dt.timedelta(days=1))
+
+
+def drain(settings: Settings) -> Worker:
+    async def go() -> Worker:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        worker = Worker(client, settings, consumer="test-worker")
+        await worker.run(burst=True)
+        await client.aclose()
+        return worker
+
+    return asyncio.run(go())
+
+
+def test_a_served_decision_reaches_the_counters_and_the_event_log_once(
+        served_example: tuple[Settings, str], redis: Redis) -> None:
+    settings, base = served_example
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    record = DecisionRecord(("trail-running",), "lgbm-new", "treatment", int(time.time()),
+                            EXPERIMENT.id)
+    redis.set(decision_key(user_tag(SECRET.encode(), "alice"), "hero"), encode(record))
+    response = httpx.get(f"{base}/p/hero?uid=alice", follow_redirects=False)
+    assert response.headers["x-edgepick-source"] == "decision"
+    wait_until(lambda: redis.xlen(EXPOSURES_STREAM) == 1, what="the edge to send it")
+    worker = drain(settings)
+    step, overall = (read_totals(redis, EXPERIMENT.id, s) for s in (1, "all"))
+    for totals in (step, overall):
+        assert (totals["treatment"].users, totals["treatment"].exposures) == (1, 1)
+        assert totals["control"].exposures == 0
+    assert redis.xlen(EXPOSURES_STREAM) == 0  # counted, acknowledged and deleted
+    [viewed] = exposures_logged(settings)
+    assert viewed["type"] == "track" and viewed["event"] == "Experiment Viewed"
+    assert viewed["userId"] == "alice"
+    assert {k: viewed["properties"][k] for k in ("experiment_id", "experiment_name",
+                                                 "variation_id", "variation_name")} == {
+        "experiment_id": "rollout-1", "experiment_name": "New ranker",
+        "variation_id": "treatment", "variation_name": "treatment (lgbm-new)"}
+    assert worker.exposures.outcomes.labels("counted")._value.get() == 1
+
+    for _ in range(2):  # more exposures count in x; Experiment Viewed stays once per step
+        httpx.get(f"{base}/p/hero?uid=alice", follow_redirects=False)
+    wait_until(lambda: redis.xlen(EXPOSURES_STREAM) >= 1, what="the edge to send them")
+    time.sleep(0.3)
+    drain(settings)
+    assert read_totals(redis, EXPERIMENT.id, 1)["treatment"].exposures == 3
+    assert read_totals(redis, EXPERIMENT.id, 1)["treatment"].users == 1
+    assert len(exposures_logged(settings)) == 1
+
+
+def add_entry(redis: Redis, *lines: str | bytes, fields: dict[bytes, bytes] | None = None,
+              ) -> str:
+    packed = b"\n".join(line if isinstance(line, bytes) else line.encode() for line in lines)
+    entry = redis.xadd(EXPOSURES_STREAM, fields if fields is not None else
+                       {VERSION_FIELD: b"1", FIELD: packed})
+    return entry.decode()
+
+
+def count(settings: Settings, consumer: str = "c1") -> ExposureCounter:
+    async def go() -> ExposureCounter:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        assert settings.origin_dir is not None
+        counter = ExposureCounter(client, EventLog(FolderStore(settings.origin_dir)),
+                                  SECRET.encode(), consumer)
+        while await counter.run_once():
+            pass
+        await client.aclose()
+        return counter
+
+    return asyncio.run(go())
+
+
+def outcome(counter: ExposureCounter, name: str) -> float:
+    return float(counter.outcomes.labels(name)._value.get())
+
+
+def test_malformed_unknown_inactive_and_forgotten_exposures_are_counted_and_skipped(
+        settings: Settings, redis: Redis) -> None:
+    stopped = Experiment("rollout-0", "lgbm-new", "lgbm-old", status="stopped")
+    redis.hset(EXPERIMENTS, mapping={EXPERIMENT.id: EXPERIMENT.dumps(),
+                                     stopped.id: stopped.dumps(), "junk": b"{"})
+    redis.hset(SUPPRESSED, user_tag(SECRET.encode(), "forgotten-user"), "2026-12-01")
+    now = int(time.time() * 1000)
+    add_entry(redis, f"{now}|hero|rollout-1|control|bob",  # the one that counts
+              "garbage", f"{now}|hero|rollout-1|control|", "x|hero|rollout-1|control|a",
+              f"{now}|HERO|rollout-1|control|a", b"\xff\xfe", "",
+              f"{now}|hero|nope|control|a", f"{now}|hero|junk|control|a",
+              f"{now}|hero|rollout-0|control|a", f"{now}|hero|rollout-1|holdout|a",
+              f"{now}|email-header|rollout-1|control|a",
+              f"{now}|hero|rollout-1|control|forgotten-user")
+    add_entry(redis, fields={b"other": b"1"})
+    add_entry(redis, fields={FIELD: b""})
+    counter = count(settings)
+    assert {name: outcome(counter, name) for name in consumer_module.OUTCOMES} == {
+        "counted": 1, "malformed": 8, "unknown_experiment": 2, "inactive_experiment": 1,
+        "wrong_arm": 1, "not_covered": 1, "forgotten": 1, "failed": 0}
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1
+    assert redis.xlen(EXPOSURES_STREAM) == 0
+    assert redis.xpending(EXPOSURES_STREAM, EXPOSURES_GROUP)["pending"] == 0
+    assert [m["userId"] for m in exposures_logged(settings)] == ["bob"]
+
+
+def test_an_entry_delivered_twice_counts_once(settings: Settings, redis: Redis) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    now = int(time.time() * 1000)
+    entry = add_entry(redis, f"{now}|hero|rollout-1|treatment|ann",
+                      f"{now + 5}|cta|rollout-1|treatment|ann")
+
+    async def twice() -> None:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        assert settings.origin_dir is not None
+        counter = ExposureCounter(client, EventLog(FolderStore(settings.origin_dir)),
+                                  SECRET.encode(), "c1")
+        fields = {FIELD: redis.xrange(EXPOSURES_STREAM)[0][1][FIELD]}
+        assert await counter.count_entry(entry, fields)
+        assert await counter.count_entry(entry, fields)  # as after a crash before the ack
+        await client.aclose()
+
+    asyncio.run(twice())
+    totals = read_totals(redis, EXPERIMENT.id, 1)["treatment"]
+    assert (totals.users, totals.exposures, totals.exposures_squared) == (1, 2, 4)
+    [viewed] = exposures_logged(settings)  # written twice, one messageId: read once
+    assert viewed["properties"]["placement"] == "hero"  # the earlier exposure
+
+
+def test_entries_left_by_a_dead_consumer_are_claimed_and_counted(
+        settings: Settings, redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    redis.xgroup_create(EXPOSURES_STREAM, EXPOSURES_GROUP, id="0", mkstream=True)
+    add_entry(redis, f"{int(time.time() * 1000)}|hero|rollout-1|control|cat")
+    redis.xreadgroup(EXPOSURES_GROUP, "dead", {EXPOSURES_STREAM: ">"})  # read, never acked
+    monkeypatch.setattr(consumer_module, "CLAIM_IDLE_S", 0.05)
+    time.sleep(0.1)
+    count(settings, consumer="alive")
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1
+    assert redis.xlen(EXPOSURES_STREAM) == 0
+
+
+def test_an_event_log_failure_leaves_the_entry_pending(settings: Settings, redis: Redis,
+                                                        tmp_path) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    add_entry(redis, f"{int(time.time() * 1000)}|hero|rollout-1|control|dan")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the origin folder should be")
+
+    async def go() -> int:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        counter = ExposureCounter(client, EventLog(FolderStore(blocked)), SECRET.encode(), "c1")
+        handled = await counter.run_once()
+        await client.aclose()
+        return handled
+
+    assert asyncio.run(go()) == 1
+    assert redis.xpending(EXPOSURES_STREAM, EXPOSURES_GROUP)["pending"] == 1
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1  # counted once...
+    redis.xgroup_setid(EXPOSURES_STREAM, EXPOSURES_GROUP, "0")  # ...delivered again:
+    count(dataclasses.replace(settings))
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1  # not twice
+    assert [m["userId"] for m in exposures_logged(settings)] == ["dan"]
+
+
+def test_forget_removes_the_users_counter_fields_and_keeps_the_sums(
+        settings: Settings, redis: Redis) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    now = int(time.time() * 1000)
+    add_entry(redis, f"{now}|hero|rollout-1|control|erin", f"{now}|hero|rollout-1|control|finn")
+    count(settings)
+    tags = {who: user_tag(SECRET.encode(), who) for who in ("erin", "finn")}
+
+    async def go() -> None:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        assert settings.origin_dir is not None
+        await forget(client, EventLog(FolderStore(settings.origin_dir)), SECRET.encode(),
+                     ["erin"], [], 3600)
+        await client.aclose()
+
+    asyncio.run(go())
+    for scope in (1, "all"):
+        assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["erin"]) is None
+        assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["finn"]) == b"1,0"
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].users == 2
