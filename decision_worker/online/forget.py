@@ -9,7 +9,9 @@ an anonymous id was merged into, and that user's other links):
 3. the profile replaced by a marker holding no data (`forgotten`, with the profile TTL), so a
    worker holding the old profile in a batch loses its compare-and-set and re-reads;
    every decision key (the published placements and those the profile was decided for) and
-   the why-record deleted; the id removed from the refresh schedule.
+   the why-record deleted; the id removed from the refresh schedule; its (exposures, clicks)
+   fields removed from the per-user hashes of every stored experiment's arm counters (the
+   arms' sums keep its contribution: totals over many users, nothing of one).
 Nothing here needs the ids in the clear beyond hashing them: keys and tombstones hold only
 the keyed hashes. Running it twice is harmless.
 """
@@ -25,7 +27,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.keys import REDECIDE_DUE, SUPPRESSED, profile_key, why_key
+from decision_worker.keys import (
+    EXPERIMENTS,
+    REDECIDE_DUE,
+    SUPPRESSED,
+    arm_users_key,
+    profile_key,
+    why_key,
+)
+from decision_worker.ranking.experiment import Experiment, ExperimentError
 from decision_worker.ranking.profile import Profile
 from edge_functions.errors import CorruptRecord
 from edge_functions.identifiers import check_user_id
@@ -66,6 +76,7 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
     decided = set(placements)
     for profile in profiles.values():
         decided.update(profile.placements)
+    counters = await arm_user_keys(redis)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hset(SUPPRESSED, mapping={t: now for t in ordered})
         pipe.zrem(REDECIDE_DUE, *ordered)
@@ -73,9 +84,25 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
             marker = Profile(version=profiles.get(t, Profile()).version + 1, forgotten=True)
             pipe.set(profile_key(t), marker.dumps(), ex=profile_ttl_s)
             pipe.delete(why_key(t), *(decision_key(t, p) for p in sorted(decided)))
+        for key in counters:
+            pipe.hdel(key, *ordered)
         replies = await pipe.execute()
-    deleted = sum(int(r) for r in replies[2:][1::2])
+    deleted = sum(int(r) for r in replies[2:2 + 2 * len(ordered)][1::2])
     return ForgetReport(len(asked), len(ordered), deleted)
+
+
+async def arm_user_keys(redis: Redis) -> list[str]:
+    """The per-user hashes of every stored experiment's arm counters (each step and "all")."""
+    stored: dict[Any, Any] = await redis.hgetall(EXPERIMENTS)
+    keys = []
+    for raw in stored.values():
+        try:
+            experiment = Experiment.loads(raw)
+        except ExperimentError:
+            continue
+        keys += [arm_users_key(experiment.id, step) for step in range(len(experiment.steps))]
+        keys.append(arm_users_key(experiment.id, "all"))
+    return keys
 
 
 async def published_placements(redis: Redis) -> list[str]:
