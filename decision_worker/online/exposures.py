@@ -79,9 +79,15 @@ class ExposureCounter:
         Returns how many entries were handled (0: nothing to do)."""
         if not self._group_ready:
             await self._ensure_group()
-        reply: Any = await self._redis.xautoclaim(EXPOSURES_STREAM, EXPOSURES_GROUP,
-                                                  self.consumer, int(CLAIM_IDLE_S * 1000),
-                                                  count=READ_ENTRIES)
+        try:
+            reply: Any = await self._redis.xautoclaim(EXPOSURES_STREAM, EXPOSURES_GROUP,
+                                                      self.consumer, int(CLAIM_IDLE_S * 1000),
+                                                      count=READ_ENTRIES)
+        except ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            self._group_ready = False  # the stream went (Redis restarted empty): next round
+            return 0
         entries = [(i, f) for i, f in reply[1] if f]
         if not entries:
             fresh: Any = await self._redis.xreadgroup(EXPOSURES_GROUP, self.consumer,

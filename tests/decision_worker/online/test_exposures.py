@@ -218,3 +218,24 @@ def test_forget_removes_the_users_counter_fields_and_keeps_the_sums(
         assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["erin"]) is None
         assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["finn"]) == b"1,0"
     assert read_totals(redis, EXPERIMENT.id, 1)["control"].users == 2
+
+
+def test_a_stream_that_disappears_is_created_again_on_the_next_round(
+        settings: Settings, redis: Redis) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+
+    async def go() -> list[int]:
+        client = AsyncRedis.from_url(settings.redis_url or "")
+        assert settings.origin_dir is not None
+        counter = ExposureCounter(client, EventLog(FolderStore(settings.origin_dir)),
+                                  SECRET.encode(), "c1")
+        handled = [await counter.run_once()]
+        redis.delete(EXPOSURES_STREAM)  # as a Redis that restarted empty
+        handled.append(await counter.run_once())  # NOGROUP: noted, not raised
+        add_entry(redis, f"{int(time.time() * 1000)}|hero|rollout-1|control|gil")
+        handled.append(await counter.run_once())  # the group again, from the stream's start
+        await client.aclose()
+        return handled
+
+    assert asyncio.run(go()) == [0, 0, 1]
+    assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1
