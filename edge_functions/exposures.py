@@ -120,10 +120,16 @@ class ExposureQueue:
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self._lines and self.send_alone is not None:
-            task = asyncio.get_running_loop().create_task(self.send_alone())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if not self._lines or self.send_alone is None:
+            return
+        loop = asyncio.get_running_loop()
+        waited = time.monotonic() - self._oldest
+        if waited < self.idle_flush_s:  # lookups carried the earlier ones: wait for these
+            self._timer = loop.call_later(self.idle_flush_s - waited, self._on_timer)
+            return
+        task = loop.create_task(self.send_alone())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         """Send what is left (the reader's `send_alone`), then stop the timer."""

@@ -223,3 +223,34 @@ def test_a_dead_store_drops_the_queue_and_serving_answers_defaults_at_once(
     wait_until(lambda: metric(base, 'edgepick_edge_exposures_dropped_total'
                                     '{reason="store-error"}') == 3, what="the drop counted")
     assert metric(base, "edgepick_edge_exposures_sent_total") == 0
+
+
+def test_while_lookups_flow_exposures_only_ride_and_the_timer_sends_the_rest_when_idle(
+        redis_url: str, redis: Redis) -> None:
+    async def run() -> tuple[int, int, int]:
+        client = AsyncRedis.from_url(redis_url)
+        queue = ExposureQueue(ride_after_s=0.05, idle_flush_s=0.2)
+        reader = BatchedDecisionReader(client, 1.0, CircuitBreaker(3, 1.0), queue)
+        alone = 0
+        send_alone = queue.send_alone
+        assert send_alone is not None
+
+        async def counted() -> None:
+            nonlocal alone
+            alone += 1
+            await send_alone()
+
+        queue.send_alone = counted
+        for i in range(40):  # 0.8 s of traffic: a lookup, then its exposure, every 20 ms
+            await reader.lookup(["k"])
+            queue.add(f"user-{i}", "hero", EXPERIMENT, "control")
+            await asyncio.sleep(0.02)
+        during = alone
+        await asyncio.sleep(0.4)  # no lookup comes: the timer sends what is left
+        await reader.close()
+        await client.aclose()
+        return during, alone, queue.sent
+
+    during, after, sent = asyncio.run(run())
+    assert (during, after, sent) == (0, 1, 40)
+    assert len(stream_lines(redis)) == 40
