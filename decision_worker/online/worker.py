@@ -14,7 +14,8 @@ process it as one batch, acknowledge only after the write.
   it cannot decide) until one is published.
 - `run(burst=True)` drains what is there and returns: tests and backfills use it.
 - Between batches, at most every `EXPOSURES_EVERY_S`, it also counts the edge's exposures
-  (exposures.py), which never hold back the events.
+  (exposures.py), which never hold back the events; a batch's clicks of users in an
+  experiment's arm are counted (ranking/arm_counters.py) before its entries are acknowledged.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from decision_worker.online.stream_upkeep import (
     measure_and_trim,
     recover_if_emptied,
 )
+from decision_worker.ranking.arm_counters import record_engagement
 from decision_worker.ranking.model_registry import ModelRegistry
 from decision_worker.ranking.ranker import BaselineRanker, Ranker
 from decision_worker.settings import WorkerSettings
@@ -222,6 +224,7 @@ class Worker:
             log.exception("batch of %d failed; retrying its entries one by one", len(items))
             await self._one_by_one(items)
             return
+        await self._count_engagement(result)
         await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, *[i for i, _ in items])
         self._record(result, len(items), time.perf_counter() - started)
 
@@ -235,8 +238,15 @@ class Worker:
                 self.metrics.failures.inc()
                 log.warning("entry %s failed: %s", item[0], e)
                 continue
+            await self._count_engagement(result)
             await self._redis.xack(EVENTS_STREAM, CONSUMER_GROUP, item[0])
             self._record(result, 1, 0.0)
+
+    async def _count_engagement(self, result: BatchResult) -> None:
+        """The batch's clicks of users in experiments' arms, into the arm counters. Once: a
+        redelivered entry is a duplicate for the profile, which then collects nothing."""
+        if result.arm_engagement:
+            await record_engagement(self._redis, result.arm_engagement, self.exposures.steps)
 
     def _record(self, result: BatchResult, entries: int, seconds: float) -> None:
         self.totals.add(result)

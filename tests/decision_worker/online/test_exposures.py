@@ -30,6 +30,10 @@ from edge_functions.keys import EXPOSURES_STREAM, decision_key, user_tag
 from object_store.folder import FolderStore
 from tests.conftest import SECRET, Settings, wait_until
 
+from ..conftest import NOW, track
+from .experiment_support import experiment, ids_by_arm, register, store
+from .test_worker import session
+
 EXPERIMENT = Experiment("rollout-1", "lgbm-new", "lgbm-old", name="New ranker",
                         status="ramping", step_index=1, placements=("hero", "cta"))
 
@@ -239,3 +243,29 @@ def test_a_stream_that_disappears_is_created_again_on_the_next_round(
 
     assert asyncio.run(go()) == [0, 0, 1]
     assert read_totals(redis, EXPERIMENT.id, 1)["control"].exposures == 1
+
+
+def test_decided_served_and_clicked_the_arm_counters_hold_the_users_pair(
+        ingest, drain, decision, redis: Redis, worker_settings: Settings) -> None:
+    register(worker_settings.origin_dir)
+    e = experiment(step_index=2)
+    store(redis, e)
+    secret = worker_settings.key_secret_bytes
+    users = ids_by_arm(e, secret, "loop", each=1)
+    treated, control = users["treatment"][0], users["control"][0]
+    ingest([session(u, f"s-{u}") for u in (treated, control)])
+    drain()
+    record = decision(treated, "hero")
+    assert record is not None and (record.arm, record.experiment) == ("treatment", e.id)
+    now = int(time.time() * 1000)
+    add_entry(redis, *(f"{now}|hero|{e.id}|treatment|{treated}" for _ in range(2)))  # served
+    later = NOW + dt.timedelta(minutes=1)
+    ingest([track(u, "Variant Clicked", f"click-{u}", later, placement="hero",
+                  variant="trail-running") for u in (treated, control)])
+    drain()
+    treatment, control_totals = (read_totals(redis, e.id, 2)[arm]
+                                 for arm in ("treatment", "control"))
+    assert (treatment.users, treatment.exposures, treatment.clicks,
+            treatment.exposures_times_clicks) == (1, 2, 1, 2)
+    assert control_totals.clicks == 0  # a click without an exposure counts for no one
+    assert read_totals(redis, e.id, "all")["treatment"] == treatment
