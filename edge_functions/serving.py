@@ -140,8 +140,10 @@ class PlacementServer:
 def choose(entry: PlacementUrls, raw: bytes | None,
            fault: str | None) -> tuple[bytes, str, str, str]:
     """The first ranked variant still published, else the default, with the reason; and the
-    experiment and arm to log an exposure for (experiment "" unless a decision of an
-    experiment was served: a default exposes no arm)."""
+    experiment and arm to log an exposure for: experiment "" unless a decision of an
+    experiment was served, its variant or, for the `holdout` arm (of the comparison of
+    personalization with the holdout), the default it gets by rule. A fallback exposes
+    nothing."""
     if fault is not None:
         return entry.default_location, fault, "", ""
     if raw is None:
@@ -151,7 +153,7 @@ def choose(entry: PlacementUrls, raw: bytes | None,
     except CorruptRecord:
         return entry.default_location, "corrupt-record", "", ""
     if arm == HOLDOUT_ARM:
-        return entry.default_location, "holdout", "", ""
+        return entry.default_location, "holdout", experiment, arm
     for variant in ranked:
         location = entry.locations.get(variant)
         if location is not None:

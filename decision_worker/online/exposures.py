@@ -39,8 +39,13 @@ from redis.exceptions import RedisError, ResponseError
 from decision_worker.errors import EventLogError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import EXPOSURES_GROUP, SUPPRESSED, exposures_applied_key
-from decision_worker.ranking.arm_counters import CounterChange, ExperimentSteps, apply_changes
-from decision_worker.ranking.experiment import CONTROL, TREATMENT, Experiment
+from decision_worker.ranking.arm_counters import (
+    CounterChange,
+    ExperimentSteps,
+    apply_changes,
+    arms_of,
+)
+from decision_worker.ranking.experiment import PERSONALIZATION, TREATMENT, Experiment
 from edge_functions.errors import InvalidIdentifier
 from edge_functions.exposures import FIELD, Exposure, parse_line
 from edge_functions.keys import EXPOSURES_STREAM, user_tag
@@ -193,7 +198,7 @@ def _check(line: str, experiments: dict[str, Experiment]
         return "unknown_experiment", None, None
     if not experiment.active:
         return "inactive_experiment", None, None
-    if exposure.arm not in (CONTROL, TREATMENT):
+    if exposure.arm not in arms_of(experiment):
         return "wrong_arm", None, None
     if not experiment.covers(exposure.placement):
         return "not_covered", None, None
@@ -204,8 +209,11 @@ def experiment_viewed(experiment: Experiment, change: CounterChange,
                       exposure: Exposure) -> tuple[dt.datetime, dict[str, Any]]:
     """The Segment A/B-spec track message of a user's first exposure in a step."""
     at = dt.datetime.fromtimestamp(exposure.at_ms / 1000, dt.UTC)
-    model = experiment.treatment_model if change.arm == TREATMENT else \
-        (experiment.control_model or "baseline")
+    if experiment.id == PERSONALIZATION:
+        variation = "personalized" if change.arm == TREATMENT else "default content"
+    else:
+        variation = experiment.treatment_model if change.arm == TREATMENT else \
+            (experiment.control_model or "baseline")
     digest = hashlib.sha256(f"{change.tag}|{experiment.id}|{change.step}".encode()).hexdigest()
     return at, {
         "type": "track", "event": "Experiment Viewed", "userId": exposure.user_id,
@@ -213,8 +221,10 @@ def experiment_viewed(experiment: Experiment, change: CounterChange,
         "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "properties": {"experiment_id": experiment.id,
                        "experiment_name": experiment.name or experiment.id,
-                       "variation_id": change.arm, "variation_name": f"{change.arm} ({model})",
+                       "variation_id": change.arm,
+                       "variation_name": f"{change.arm} ({variation})",
                        "placement": exposure.placement, "step": change.step,
-                       "treatment_share": experiment.share},
+                       "treatment_share": None if experiment.id == PERSONALIZATION
+                       else experiment.share},
         "context": {"library": {"name": "edgepick-edge"}},
     }

@@ -35,7 +35,7 @@ from decision_worker.keys import (
     profile_key,
     why_key,
 )
-from decision_worker.ranking.experiment import Experiment, ExperimentError
+from decision_worker.ranking.experiment import PERSONALIZATION, Experiment, ExperimentError
 from decision_worker.ranking.profile import Profile
 from edge_functions.errors import CorruptRecord
 from edge_functions.identifiers import check_user_id
@@ -92,9 +92,10 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
 
 
 async def arm_user_keys(redis: Redis) -> list[str]:
-    """The per-user hashes of every stored experiment's arm counters (each step and "all")."""
+    """The per-user hashes of every stored experiment's arm counters (each step and "all"),
+    and of the comparison of personalization with the holdout."""
     stored: dict[Any, Any] = await redis.hgetall(EXPERIMENTS)
-    keys = []
+    keys = [arm_users_key(PERSONALIZATION, 0), arm_users_key(PERSONALIZATION, "all")]
     for raw in stored.values():
         try:
             experiment = Experiment.loads(raw)

@@ -13,7 +13,9 @@ tag `{ep:exp}`: one Cluster slot, one script.
 
 Exposures count in the experiment's step at the time they are counted (read from the stored
 experiment, cached `STEP_CACHE_S`); clicks likewise. Only active experiments (shadow,
-ramping) count. `learning/experiments/arm_figures.read_totals` reads the sums back.
+ramping) count, and the comparison of personalization with the holdout, in step 0.
+`learning/experiments/arm_figures.read_totals` reads the sums back (arms control and
+treatment; the comparison's are holdout and treatment).
 """
 
 from __future__ import annotations
@@ -32,9 +34,21 @@ from decision_worker.keys import (
     arm_totals_key,
     arm_users_key,
 )
-from decision_worker.ranking.experiment import Experiment, ExperimentError
+from decision_worker.ranking.experiment import (
+    CONTROL,
+    HOLDOUT,
+    PERSONALIZATION,
+    TREATMENT,
+    Experiment,
+    ExperimentError,
+)
 
 STEP_CACHE_S = 2.0
+# The comparison of personalization with the persistent holdout (ranking/experiment.py):
+# never stored, never ending, so it counts in step 0 (and "all"), arms holdout and treatment.
+PERSONALIZATION_EXPERIMENT = Experiment(PERSONALIZATION, "personalized", None,
+                                        name="Personalization vs the holdout",
+                                        status="ramping")
 COUNTED_KINDS = ("click",)  # what the counters keep per user: click-through's numerator
 _NO_MARKER = "{ep:exp}:no-marker"
 
@@ -158,9 +172,15 @@ class ExperimentSteps:
         now = time.monotonic()
         if now - self._at >= self.cache_s:
             raw: dict[Any, Any] = await redis.hgetall(EXPERIMENTS)
-            self.experiments = dict(_loaded(raw.items()))
+            self.experiments = {PERSONALIZATION: PERSONALIZATION_EXPERIMENT,
+                                **dict(_loaded(raw.items()))}
             self._at = now
         return self.experiments
+
+
+def arms_of(experiment: Experiment) -> tuple[str, str]:
+    """The arms an experiment's exposures may name."""
+    return (HOLDOUT, TREATMENT) if experiment.id == PERSONALIZATION else (CONTROL, TREATMENT)
 
 
 def _loaded(items: Iterable[tuple[Any, Any]]) -> Iterable[tuple[str, Experiment]]:

@@ -42,7 +42,7 @@ def test_choose(raw: bytes | None, fault: str | None, variant: str, source: str)
     (b"2|trail|m-1|treatment|1|rollout-7", "decision", ("rollout-7", "treatment")),
     (b"2|gone,camping|m-1|control|1|rollout-7", "decision", ("rollout-7", "control")),
     (b"2|gone|m-1|control|1|rollout-7", "not-eligible", ("", "")),  # the default exposes no arm
-    (b"2|trail|m-1|holdout|1|rollout-7", "holdout", ("", "")),
+    (b"2|trail|m-1|holdout|1|personalization", "holdout", ("personalization", "holdout")),
     (b"2|trail|m-1|control|1|", "corrupt-record", ("", "")),
 ])
 def test_choose_names_the_experiment_only_when_its_decision_is_served(

@@ -1,6 +1,7 @@
-"""Exposures at the edge: a served decision of an experiment is queued and reaches the
-exposures stream riding with a lookup (no round trip of its own), or alone when idle; nothing
-else is logged; a full queue or a dead store drops and counts, and serving never waits."""
+"""Exposures at the edge: a served decision of an experiment (its variant, or the holdout's
+default) is queued and reaches the exposures stream riding with a lookup (no round trip of
+its own), or alone when idle; nothing else is logged; a full queue or a dead store drops
+and counts, and serving never waits."""
 
 from __future__ import annotations
 
@@ -85,6 +86,19 @@ def test_a_served_decision_of_an_experiment_is_one_exposure(edge, redis: Redis) 
     assert metric(base, "edgepick_edge_exposures_sent_total") == 1
 
 
+def test_the_holdout_of_the_personalization_comparison_is_exposed_with_its_default(
+        edge, redis: Redis) -> None:
+    base, _ = edge(exposure_flush_s=0.05)
+    store(redis, "held", "hero", experiment="personalization", arm="holdout",
+          ranked=("evergreen",))
+    response = get(base, "/p/hero?uid=held")
+    assert response.headers["x-edgepick-source"] == "holdout"
+    assert "variant-evergreen." in response.headers["location"]
+    wait_until(lambda: stream_lines(redis), what="the exposure to be sent")
+    [line] = stream_lines(redis)
+    assert (parse_line(line).experiment, parse_line(line).arm) == ("personalization", "holdout")
+
+
 def test_the_batch_route_exposes_each_served_placement(edge, redis: Redis) -> None:
     base, _ = edge(exposure_flush_s=0.05)
     store(redis, "bob", "hero", arm="control")
@@ -101,7 +115,8 @@ def test_nothing_but_served_decisions_of_experiments_is_exposed(edge, redis: Red
     base, _ = edge(exposure_flush_s=0.05)
     redis.set(decision_key(user_tag(SECRET.encode(), "v1"), "hero"),
               encode(DecisionRecord(("trail-running",), "m-1", "treatment", 1)))
-    store(redis, "holdout", "hero", arm="holdout")
+    redis.set(decision_key(user_tag(SECRET.encode(), "holdout"), "hero"),
+              encode(DecisionRecord(("evergreen",), "m-1", "holdout", 1)))  # no experiment
     store(redis, "gone", "hero", ranked=("not-published",))
     redis.set(decision_key(user_tag(SECRET.encode(), "corrupt"), "hero"),
               b"2|trail-running|m|treatment|1|")

@@ -566,6 +566,10 @@ def test_any_stored_record_chooses_a_published_variant_or_the_default(
         assert exposed_arm == arm
         assert arm != "holdout" and fault is None
         assert location == next(entry.locations[v] for v in ranked if v in entry.locations)
+    elif source == "holdout":  # the default by rule: exposed inside an experiment
+        assert location == entry.default_location
+        assert exposed_experiment == decode_for_serving(raw or b"")[2]
+        assert exposed_arm == "holdout"
     else:
         assert location == entry.default_location
         assert exposed_experiment == ""

@@ -17,8 +17,15 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.keys import EXPERIMENTS, EXPOSURES_GROUP, SUPPRESSED, arm_users_key
+from decision_worker.keys import (
+    EXPERIMENTS,
+    EXPOSURES_GROUP,
+    SUPPRESSED,
+    arm_totals_key,
+    arm_users_key,
+)
 from decision_worker.learning.experiments.arm_figures import read_totals
+from decision_worker.learning.experiments.arm_totals import ArmTotals
 from decision_worker.online import exposures as consumer_module
 from decision_worker.online.exposures import ExposureCounter
 from decision_worker.online.forget import forget
@@ -269,3 +276,24 @@ def test_decided_served_and_clicked_the_arm_counters_hold_the_users_pair(
             treatment.exposures_times_clicks) == (1, 2, 1, 2)
     assert control_totals.clicks == 0  # a click without an exposure counts for no one
     assert read_totals(redis, e.id, "all")["treatment"] == treatment
+
+
+def test_the_personalization_comparison_counts_in_step_0_with_arms_holdout_and_treatment(
+        settings: Settings, redis: Redis) -> None:
+    now = int(time.time() * 1000)
+    add_entry(redis, f"{now}|hero|personalization|holdout|hal",
+              f"{now}|cta|personalization|treatment|ivy",
+              f"{now}|hero|personalization|control|jo")  # not one of its arms
+    counter = count(settings)
+    assert outcome(counter, "wrong_arm") == 1
+    totals = read_totals_of(redis, "personalization", 0, ("holdout", "treatment"))
+    assert (totals["holdout"].exposures, totals["treatment"].exposures) == (1, 1)
+    names = {m["userId"]: m["properties"]["variation_name"] for m in exposures_logged(settings)}
+    assert names == {"hal": "holdout (default content)", "ivy": "treatment (personalized)"}
+
+
+def read_totals_of(redis: Redis, experiment: str, step: int | str,
+                   arms: tuple[str, ...]) -> dict[str, ArmTotals]:
+    fields = [f.name for f in dataclasses.fields(ArmTotals) if f.name != "arm"]
+    return {arm: ArmTotals(arm, *(int(v or 0) for v in redis.hmget(
+        arm_totals_key(experiment, step, arm), fields))) for arm in arms}
