@@ -48,7 +48,9 @@ ARM_COUNTERS_TTL_S = 90 * 86_400
 # The edge's exposures stream (edge_functions.keys.EXPOSURES_STREAM) is read by this group;
 # an entry is deleted once counted, and the edge caps its length (XADD MAXLEN ~).
 EXPOSURES_GROUP = "edgepick-exposures"
-EXPOSURES_APPLIED_TTL_S = 86_400  # an entry counted once, even if delivered again meanwhile
+# An entry's "counted" marker lives until the entry is acknowledged (then deleted with it);
+# the TTL only bounds the markers of entries nobody acknowledges.
+EXPOSURES_APPLIED_TTL_S = 86_400
 
 
 def arm_totals_key(experiment: str, step: int | str, arm: str) -> str:

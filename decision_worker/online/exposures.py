@@ -12,7 +12,7 @@ served decision of an experiment's arm). Workers read it in the consumer group
 3. log each user's first exposure in the step as a Segment `Experiment Viewed` message
    (event_log.append_exposures), with a messageId derived from (user, experiment, step),
    so a repeat is a duplicate readers drop;
-4. acknowledge and delete the entry.
+4. acknowledge and delete the entry (and the marker of step 2).
 A worker that dies before 4 leaves the entry pending; another claims it after
 `CLAIM_IDLE_S` and the marker of step 2 returns the same first exposures, so step 3 is
 repeated, never lost. An event-log failure leaves the entry pending too.
@@ -143,6 +143,7 @@ class ExposureCounter:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xack(EXPOSURES_STREAM, EXPOSURES_GROUP, entry_id)
             pipe.xdel(EXPOSURES_STREAM, entry_id)
+            pipe.delete(exposures_applied_key(entry_id))  # never delivered again: not needed
             await pipe.execute()
         self.outcomes.labels("counted").inc(sum(c.exposures for c in changes))
         return True

@@ -23,6 +23,7 @@ from decision_worker.keys import (
     SUPPRESSED,
     arm_totals_key,
     arm_users_key,
+    exposures_applied_key,
 )
 from decision_worker.learning.experiments.arm_figures import read_totals
 from decision_worker.learning.experiments.arm_totals import ArmTotals
@@ -150,27 +151,42 @@ def test_malformed_unknown_inactive_and_forgotten_exposures_are_counted_and_skip
     assert [m["userId"] for m in exposures_logged(settings)] == ["bob"]
 
 
-def test_an_entry_delivered_twice_counts_once(settings: Settings, redis: Redis) -> None:
+class Crash(Exception):
+    """The worker dying between the counters' script and the acknowledgement."""
+
+
+def test_an_entry_delivered_again_after_a_crash_counts_once(settings: Settings,
+                                                            redis: Redis) -> None:
     redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
     now = int(time.time() * 1000)
     entry = add_entry(redis, f"{now}|hero|rollout-1|treatment|ann",
                       f"{now + 5}|cta|rollout-1|treatment|ann")
+    assert settings.origin_dir is not None
+    log = EventLog(FolderStore(settings.origin_dir))
+
+    def crash(messages: object) -> int:
+        raise Crash
 
     async def twice() -> None:
         client = AsyncRedis.from_url(settings.redis_url or "")
-        assert settings.origin_dir is not None
-        counter = ExposureCounter(client, EventLog(FolderStore(settings.origin_dir)),
-                                  SECRET.encode(), "c1")
         fields = {FIELD: redis.xrange(EXPOSURES_STREAM)[0][1][FIELD]}
-        assert await counter.count_entry(entry, fields)
-        assert await counter.count_entry(entry, fields)  # as after a crash before the ack
+        dying = ExposureCounter(client, log, SECRET.encode(), "c1")
+        dying._log = EventLog(log.store)
+        dying._log.append_exposures = crash  # type: ignore[method-assign]
+        with pytest.raises(Crash):
+            await dying.count_entry(entry, fields)
+        assert redis.exists(exposures_applied_key(entry))  # counted, not acknowledged
+        living = ExposureCounter(client, log, SECRET.encode(), "c2")
+        assert await living.count_entry(entry, fields)
         await client.aclose()
 
     asyncio.run(twice())
     totals = read_totals(redis, EXPERIMENT.id, 1)["treatment"]
     assert (totals.users, totals.exposures, totals.exposures_squared) == (1, 2, 4)
-    [viewed] = exposures_logged(settings)  # written twice, one messageId: read once
-    assert viewed["properties"]["placement"] == "hero"  # the earlier exposure
+    [viewed] = exposures_logged(settings)  # the first exposure, logged by the second try
+    assert viewed["properties"]["placement"] == "hero"
+    assert redis.exists(exposures_applied_key(entry)) == 0  # acknowledged: marker gone
+    assert redis.xlen(EXPOSURES_STREAM) == 0
 
 
 def test_entries_left_by_a_dead_consumer_are_claimed_and_counted(
