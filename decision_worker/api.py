@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from decision_worker.dashboard.data import DashboardData
-from decision_worker.dashboard.experiments_panel import Analyse
-from decision_worker.dashboard.rollout_analysis import rollout_analysis
+from decision_worker.dashboard.experiments_panel import Analyse, HoldoutLift, no_holdout_lift
+from decision_worker.dashboard.rollout_analysis import holdout_lift, rollout_analysis
 from decision_worker.dashboard.routes import dashboard_routes
 from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
@@ -46,11 +46,13 @@ BACKLOG_RETRY_S = 0.5
 
 def create_api(settings: WorkerSettings, analyse: Analyse | None = None) -> Starlette:
     """`analyse`: the rollout analysis the dashboard shows per experiment
-    (dashboard/experiments_panel.py) [default: the rollouts' own, rollout_analysis.py]."""
+    (dashboard/experiments_panel.py) [default: the rollouts' own, rollout_analysis.py, which
+    also gives the dashboard the lift of personalization against the holdout]."""
     if settings.redis_url is None:
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
+    lift: HoldoutLift = no_holdout_lift
     if analyse is None:
-        analyse = rollout_analysis(settings.redis_url)
+        analyse, lift = rollout_analysis(settings.redis_url), holdout_lift(settings.redis_url)
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
     ingest = Ingest(redis, event_log_from_url(settings.origin), settings.key_secret_bytes,
                     event_rules(settings), settings.api_timeout_s, settings.dedupe_window_s)
@@ -58,7 +60,7 @@ def create_api(settings: WorkerSettings, analyse: Analyse | None = None) -> Star
     backlog = Gauge("edgepick_ingest_backlog_messages",
                     "Logged messages waiting for Redis to stream them.", registry=registry)
     backlog.set_function(lambda: ingest.backlog_messages)
-    dashboard = DashboardData(redis, settings, analyse)
+    dashboard = DashboardData(redis, settings, analyse, lift)
 
     async def healthz(request: Request) -> Response:
         try:

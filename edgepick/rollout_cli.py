@@ -99,16 +99,25 @@ def start(model: str, steps: str, min_exposures: int, guardrails: tuple[str, ...
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @one_line_errors
 def status(experiment_id: str | None, as_json: bool) -> None:
-    """Where every rollout (or EXPERIMENT_ID) stands: step, arms, lift, SRM, history."""
-    from edgepick.rollout_report import rollout_documents, rollout_lines
+    """Where every rollout (or EXPERIMENT_ID) stands: step, arms, lift, SRM, history; and
+    the lift of personalization itself against the persistent holdout."""
+    from edgepick.rollout_report import (
+        personalization_document,
+        personalization_lines,
+        rollout_documents,
+        rollout_lines,
+    )
 
-    settings = worker_settings()
-    docs = rollout_documents(redis_client(settings), experiment_id)
+    redis = redis_client(worker_settings())
+    docs = rollout_documents(redis, experiment_id)
     if as_json:
         click.echo(json.dumps(docs, indent=1))
-    else:
-        for line in rollout_lines(docs):
+        return
+    if experiment_id is None:
+        for line in personalization_lines(personalization_document(redis)):
             click.echo(line)
+    for line in rollout_lines(docs):
+        click.echo(line)
 
 
 @rollout.command("stop")

@@ -15,6 +15,29 @@ def rollout_documents(redis: Redis, experiment_id: str | None) -> list[dict[str,
     return documents(redis, experiment_id)
 
 
+def personalization_document(redis: Redis) -> dict[str, Any]:
+    from decision_worker.learning.experiments.status import personalization_document as doc
+
+    return doc(redis)
+
+
+def personalization_lines(doc: dict[str, Any]) -> Iterator[str]:
+    """The lift of personalization itself: users served as usual against the holdout."""
+    yield "personalization vs the persistent holdout:"
+    yield from _figure_lines(doc)
+
+
+def _figure_lines(figures: dict[str, Any]) -> Iterator[str]:
+    for arm, arm_figures in figures["arms"].items():
+        rate = arm_figures["click_through"]
+        shown = "n/a" if rate is None else \
+            f"{rate:.3%} [{arm_figures['low']:.3%}, {arm_figures['high']:.3%}]"
+        yield (f"  {arm:9s} {arm_figures['users']:,} users, {arm_figures['exposures']:,} "
+               f"exposures, {arm_figures['clicks']:,} clicks, click-through {shown}")
+    lift = figures["lift_now"]
+    yield f"  lift      {'not yet measurable' if lift is None else lift['describe']}"
+
+
 def rollout_lines(docs: list[dict[str, Any]]) -> Iterator[str]:
     if not docs:
         yield "no rollouts: start one with `edgepick rollout start MODEL`"
@@ -24,14 +47,7 @@ def rollout_lines(docs: list[dict[str, Any]]) -> Iterator[str]:
                f", {doc['status']}, step {doc['step_index'] + 1}/{len(doc['steps'])} "
                f"({doc['share']:g} % of {steps})")
         figures = doc["analysis"]
-        for arm, arm_figures in figures["arms"].items():
-            rate = arm_figures["click_through"]
-            shown = "n/a" if rate is None else \
-                f"{rate:.3%} [{arm_figures['low']:.3%}, {arm_figures['high']:.3%}]"
-            yield (f"  {arm:9s} {arm_figures['users']:,} users, {arm_figures['exposures']:,} "
-                   f"exposures, {arm_figures['clicks']:,} clicks, click-through {shown}")
-        lift = figures["lift_now"]
-        yield f"  lift      {'not yet measurable' if lift is None else lift['describe']}"
+        yield from _figure_lines(figures)
         if figures["srm"] is not None:
             yield f"  {figures['srm']['describe']}"
         for check in figures["guardrails"]:

@@ -16,7 +16,13 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from decision_worker.dashboard.experiments_panel import Analyse, experiments_panel, no_analysis
+from decision_worker.dashboard.experiments_panel import (
+    Analyse,
+    HoldoutLift,
+    experiments_panel,
+    no_analysis,
+    no_holdout_lift,
+)
 from decision_worker.dashboard.models_panel import ModelsPanel, flagged
 from decision_worker.dashboard.placements_panel import placements_panel
 from decision_worker.dashboard.process_metrics import MetricsPanel, edge_panel, freshness_panel
@@ -29,10 +35,12 @@ SCRAPE_TIMEOUT_S = 1.0
 
 class DashboardData:
     def __init__(self, redis: Redis, settings: WorkerSettings,
-                 analyse: Analyse = no_analysis) -> None:
+                 analyse: Analyse = no_analysis,
+                 holdout_lift: HoldoutLift = no_holdout_lift) -> None:
         self.redis = redis
         self.settings = settings
         self.analyse = analyse
+        self.holdout_lift = holdout_lift
         self.models = ModelsPanel(ModelRegistry(from_url(settings.origin)))
         self.http = httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S)
         self.edge = MetricsPanel("EDGEPICK_EDGE_METRICS_URL", settings.edge_metrics_url,
@@ -50,11 +58,13 @@ class DashboardData:
                 placements = await placements_panel(self.redis)
             experiments = await experiments_panel(self.redis, self.analyse,
                                                   self.settings.api_timeout_s)
+            personalization = await self.holdout_lift()
         placements["flagged"] = flagged(models)
         doc: dict[str, Any] = finite({"generated_at": dt.datetime.now(dt.UTC).isoformat(),
                        "refresh_s": self.settings.dashboard_refresh_s,
                        "models": models, "edge": edge, "freshness": freshness,
-                       "placements": placements, "experiments": experiments})
+                       "placements": placements, "experiments": experiments,
+                       "personalization": personalization})
         return doc
 
     async def aclose(self) -> None:

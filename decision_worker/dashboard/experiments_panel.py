@@ -24,11 +24,17 @@ from decision_worker.keys import EXPERIMENTS
 from decision_worker.ranking.experiment import Experiment, ExperimentError
 
 Analyse = Callable[[Redis, Experiment], Awaitable[dict[str, Any] | None]]
+# The lift of personalization itself against the persistent holdout, in the same shape
+HoldoutLift = Callable[[], Awaitable[dict[str, Any] | None]]
 STATUS_ORDER = {"ramping": 0, "shadow": 1, "rolled_back": 2, "stopped": 3, "complete": 4}
 
 
 async def no_analysis(redis: Redis, experiment: Experiment) -> dict[str, Any] | None:
     """The analysis until a rollout controller provides one."""
+    return None
+
+
+async def no_holdout_lift() -> dict[str, Any] | None:
     return None
 
 

@@ -1,5 +1,6 @@
-"""The dashboard's analysis of each experiment: the same documents `edgepick rollout status`
-prints (learning/experiments/status.py), read on a thread with a synchronous client."""
+"""The dashboard's analysis of each experiment and of personalization against the holdout:
+the same documents `edgepick rollout status` prints (learning/experiments/status.py), read
+on a thread with a synchronous client."""
 
 from __future__ import annotations
 
@@ -8,10 +9,22 @@ from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 
-from decision_worker.dashboard.experiments_panel import Analyse
-from decision_worker.learning.experiments.status import rollout_documents
+from decision_worker.dashboard.experiments_panel import Analyse, HoldoutLift
+from decision_worker.learning.experiments.status import (
+    personalization_document,
+    rollout_documents,
+)
 from decision_worker.ranking.experiment import Experiment
 from edge_functions.redis_client import connect_sync
+
+
+def holdout_lift(redis_url: str) -> HoldoutLift:
+    sync = connect_sync(redis_url)
+
+    async def lift() -> dict[str, Any] | None:
+        return await asyncio.to_thread(personalization_document, sync)
+
+    return lift
 
 
 def rollout_analysis(redis_url: str) -> Analyse:

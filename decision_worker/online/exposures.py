@@ -39,6 +39,7 @@ from redis.exceptions import RedisError, ResponseError
 from decision_worker.errors import EventLogError
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import EXPOSURES_GROUP, SUPPRESSED, exposures_applied_key
+from decision_worker.online.metrics import exposure_outcomes
 from decision_worker.ranking.arm_counters import (
     CounterChange,
     ExperimentSteps,
@@ -68,15 +69,13 @@ class _First:
 
 class ExposureCounter:
     def __init__(self, redis: Redis, event_log: EventLog, secret: bytes, consumer: str,
-                 registry: CollectorRegistry | None = None) -> None:
+                 outcomes: Counter | None = None) -> None:
         self._redis = redis
         self._log = event_log
         self._secret = secret
         self.consumer = consumer
         self.steps = ExperimentSteps()
-        self.outcomes = Counter("edgepick_worker_exposures_total",
-                                "Exposures read from the edge's stream, by outcome",
-                                ["outcome"], registry=registry or CollectorRegistry())
+        self.outcomes = outcomes or exposure_outcomes(CollectorRegistry())
         self._group_ready = False
 
     async def run_once(self) -> int:

@@ -10,6 +10,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 if TYPE_CHECKING:
     from decision_worker.online.batch_result import BatchResult
 
+def exposure_outcomes(registry: CollectorRegistry) -> Counter:
+    return Counter("edgepick_worker_exposures_total",
+                   "Exposures read from the edge's stream, by outcome", ["outcome"],
+                   registry=registry)
+
+
 FRESHNESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -18,6 +24,7 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        self.exposures = exposure_outcomes(r)  # the edge's exposures, by outcome
         self.events = Counter("edgepick_worker_events_total", "Stream entries by outcome",
                               ["outcome"], registry=r)
         self.decisions = Counter("edgepick_worker_decisions_total",

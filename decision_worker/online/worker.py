@@ -92,7 +92,7 @@ class Worker:
                                    registry or ModelRegistry(from_url(settings.origin)))
         self.inputs.stats_reload_s = settings.stats_reload_s
         self.exposures = ExposureCounter(redis, self.event_log, settings.key_secret_bytes,
-                                         self.consumer, self.metrics.registry)
+                                         self.consumer, self.metrics.exposures)
         self._next_exposures = 0.0
         self.totals = BatchResult()  # running sums, for the demo's summary and for logs
         self._stopping = False

@@ -13,7 +13,7 @@ from redis import Redis
 
 from decision_worker.api import create_api
 from decision_worker.dashboard.routes import plotly_js
-from decision_worker.keys import EXPERIMENTS, STATS_KEY
+from decision_worker.keys import EXPERIMENTS, STATS_KEY, arm_totals_key
 from decision_worker.ranking.model_registry import ModelRegistry
 from edge_functions.keys import MANIFEST_KEY
 from object_store.folder import FolderStore
@@ -153,6 +153,13 @@ def test_panels_without_a_source_say_so(settings, serve_app, redis) -> None:
     assert [x["id"] for x in shown] == ["rollout-a"] and analysis["lift_now"] is None
     assert analysis["arms"]["treatment"]["users"] == analysis["arms"]["control"]["users"] == 0
     assert analysis["history"] == [] and analysis["srm"]["mismatch"] is False
+    redis.hset(arm_totals_key("personalization", "all", "holdout"),
+               mapping={"users": 2, "exposures": 5, "clicks": 1, "exposures_squared": 13,
+                        "clicks_squared": 1, "exposures_times_clicks": 3})
+    personal = httpx.get(f"{api}/v1/dashboard", headers=AUTH).json()["personalization"]
+    assert personal["arms"]["holdout"]["users"] == 2 and personal["arms"]["holdout"][
+        "click_through"] == 0.2
+    assert personal["arms"]["treatment"]["users"] == 0 and personal["lift_now"] is None
     unreachable = dataclasses.replace(settings, admin_token=TOKEN,
                                       edge_metrics_url="http://127.0.0.1:9/metrics")
     api = serve_app(create_api(unreachable))

@@ -176,7 +176,8 @@
         fillcolor: band, name: "95 % interval", hoverinfo: "skip" },
       { x: at, y: lift.map((p) => p.value), mode: "lines+markers", name: "lift",
         line: { color: "#2f6fde", width: 2 }, hovertemplate: "%{y:+.2%}<extra></extra>" },
-    ], { title: { text: "Lift of the treatment against control", x: 0, font: { size: 13 } },
+    ], { title: { text: id === "personalization" ? "Lift of personalization against the holdout"
+                   : "Lift of the treatment against control", x: 0, font: { size: 13 } },
          yaxis: { title: { text: "relative lift" }, tickformat: "+.0%", zeroline: true,
                   zerolinecolor: "#8c959f" },
          xaxis: { title: { text: "time (UTC)" } } });
@@ -350,6 +351,8 @@
   function render(doc) {
     pendingPlots = [];
     fill("experiments", renderExperiments(doc.experiments));
+    fill("personalization", [renderAnalysis({ id: "personalization",
+      analysis: doc.personalization })]);
     fill("models", renderModels(doc.models));
     fill("edge", renderEdge(doc.edge));
     fill("freshness", renderFreshness(doc.freshness, doc.generated_at));

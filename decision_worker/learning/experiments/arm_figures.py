@@ -18,20 +18,28 @@ from decision_worker.learning.experiments.guardrail import Guardrail, check_guar
 from decision_worker.learning.experiments.lift import lift_against_control
 from decision_worker.learning.experiments.ramp import RolloutState
 from decision_worker.learning.experiments.sample_ratio import check_sample_ratio
-from decision_worker.ranking.experiment import CONTROL, CONTROL_FROM, TREATMENT, Experiment
+from decision_worker.ranking.experiment import (
+    CONTROL,
+    CONTROL_FROM,
+    HOLDOUT,
+    PERSONALIZATION,
+    TREATMENT,
+    Experiment,
+)
 
 ARMS = (CONTROL, TREATMENT)
 _SUMS = [f.name for f in fields(ArmTotals) if f.name != "arm"]
 
 
-def read_totals(redis: Redis, experiment: str, step: int | str) -> dict[str, ArmTotals]:
+def read_totals(redis: Redis, experiment: str, step: int | str,
+                arms: tuple[str, str] = ARMS) -> dict[str, ArmTotals]:
     """Both arms' totals in one step (or "all"); zeros where nothing was counted yet."""
     with redis.pipeline(transaction=False) as pipe:
-        for arm in ARMS:
+        for arm in arms:
             pipe.hmget(arm_totals_key(experiment, step, arm), _SUMS)
         rows = pipe.execute()
     return {arm: ArmTotals(arm, *(int(v or 0) for v in row))
-            for arm, row in zip(ARMS, rows, strict=True)}
+            for arm, row in zip(arms, rows, strict=True)}
 
 
 def rollout_state(redis: Redis, experiment: Experiment) -> RolloutState:
@@ -52,15 +60,9 @@ def analysis(redis: Redis, experiment: Experiment) -> dict[str, Any]:
     """Per arm users, exposures, clicks and click-through (delta-method interval); the
     treatment's lift against control with its 95 % interval; this step's sample-ratio check;
     the guardrails. JSON-ready; nan becomes None."""
-    overall = read_totals(redis, experiment.id, "all")
-    arms = {arm: _arm_figures(totals) for arm, totals in overall.items()}
-    lift = lift_against_control(overall[CONTROL], overall[TREATMENT])
     state = rollout_state(redis, experiment) if experiment.status == "ramping" else None
     return {
-        "arms": arms,
-        "lift_now": None if lift is None else {
-            "value": lift.relative, "low": lift.relative_low, "high": lift.relative_high,
-            "difference": lift.difference, "describe": lift.describe()},
+        **arms_and_lift(read_totals(redis, experiment.id, "all")),
         "srm": None if state is None else {
             "p_value": state.sample_ratio.p_value, "mismatch": state.sample_ratio.mismatch,
             "describe": state.sample_ratio.describe()},
@@ -69,6 +71,24 @@ def analysis(redis: Redis, experiment: Experiment) -> dict[str, Any]:
              "lift": _finite(c.relative_lift), "low": _finite(c.low), "high": _finite(c.high),
              "breached": c.breached, "describe": c.describe()} for c in state.guardrails],
     }
+
+
+def personalization_analysis(redis: Redis) -> dict[str, Any]:
+    """The lift of personalization itself: the band of users served as usual against the
+    persistent holdout (ranking/experiment.py, PERSONALIZATION), over all time. No
+    sample-ratio check: band users inside a rollout's arm count for the rollout instead."""
+    return arms_and_lift(read_totals(redis, PERSONALIZATION, "all", (HOLDOUT, TREATMENT)))
+
+
+def arms_and_lift(totals: dict[str, ArmTotals]) -> dict[str, Any]:
+    """Each arm's figures and the second arm's lift against the first (the control)."""
+    control, treatment = totals.values()
+    lift = lift_against_control(control, treatment)
+    return {
+        "arms": {arm: _arm_figures(arm_totals) for arm, arm_totals in totals.items()},
+        "lift_now": None if lift is None else {
+            "value": lift.relative, "low": lift.relative_low, "high": lift.relative_high,
+            "difference": lift.difference, "describe": lift.describe()}}
 
 
 def _arm_figures(totals: ArmTotals) -> dict[str, Any]:

@@ -14,6 +14,7 @@ the experiment records it (`notes.promoted`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import time
@@ -26,10 +27,14 @@ from redis import Redis
 from decision_worker.errors import RegistryError
 from decision_worker.keys import CONTROLLER_LOCK
 from decision_worker.learning.experiments import rollout_store
-from decision_worker.learning.experiments.arm_figures import analysis, rollout_state
+from decision_worker.learning.experiments.arm_figures import (
+    analysis,
+    personalization_analysis,
+    rollout_state,
+)
 from decision_worker.learning.experiments.ramp import decide_ramp
 from decision_worker.learning.registry import Registry
-from decision_worker.ranking.experiment import Experiment
+from decision_worker.ranking.experiment import PERSONALIZATION, Experiment
 
 log = logging.getLogger("edgepick.rollouts")
 LOCK_TTL_S = 30.0
@@ -71,6 +76,7 @@ class RolloutController:
         if not self.lead():
             return []
         changed = []
+        self._snapshot(PERSONALIZATION, personalization_analysis(self._redis), None)
         for experiment in rollout_store.load_experiments(self._redis):
             if experiment.active:
                 outcome = self._look_at(experiment)
@@ -131,13 +137,17 @@ class RolloutController:
                           f"production is now {experiment.treatment_model}")
 
     def _snapshot_lift(self, experiment: Experiment, now: float) -> None:
-        figures = analysis(self._redis, experiment)
+        self._snapshot(experiment.id, analysis(self._redis, experiment), experiment.share)
+
+    def _snapshot(self, experiment: str, figures: dict[str, Any], share: float | None
+                  ) -> None:
+        """One point of the lift over time (the dashboard's plot)."""
         lift = figures["lift_now"]
         if lift is None:
             return
-        point = {"at": now, "share": experiment.share, "value": lift["value"],
+        point = {"at": self._clock(), "share": share, "value": lift["value"],
                  "low": lift["low"], "high": lift["high"]}
-        key = lift_key(experiment.id)
+        key = lift_key(experiment)
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, orjson.dumps(point))
             pipe.ltrim(key, -LIFT_POINTS, -1)
@@ -145,8 +155,13 @@ class RolloutController:
 
 
 def lift_history(redis: Redis, experiment: str) -> list[dict[str, Any]]:
-    return [cast(dict[str, Any], orjson.loads(raw))
-            for raw in redis.lrange(lift_key(experiment), 0, -1)]
+    """The lift's points over time, oldest first, `at` in ISO 8601 (UTC)."""
+    points = [cast(dict[str, Any], orjson.loads(raw))
+              for raw in redis.lrange(lift_key(experiment), 0, -1)]
+    for point in points:
+        point["at"] = dt.datetime.fromtimestamp(point["at"], dt.UTC).isoformat(
+            timespec="seconds")
+    return points
 
 
 def run(controller: RolloutController, every_s: float, stop: Callable[[], bool]) -> None:

@@ -9,8 +9,12 @@ from typing import Any
 from redis import Redis
 
 from decision_worker.learning.experiments import rollout_store
-from decision_worker.learning.experiments.arm_figures import analysis
+from decision_worker.learning.experiments.arm_figures import (
+    analysis,
+    personalization_analysis,
+)
 from decision_worker.learning.experiments.controller import lift_history
+from decision_worker.ranking.experiment import PERSONALIZATION
 
 
 def rollout_documents(redis: Redis, experiment_id: str | None = None) -> list[dict[str, Any]]:
@@ -33,3 +37,9 @@ def rollout_documents(redis: Redis, experiment_id: str | None = None) -> list[di
         }
         documents.append(doc)
     return documents
+
+
+def personalization_document(redis: Redis) -> dict[str, Any]:
+    """The lift of personalization itself (users served as usual against the persistent
+    holdout): both arms' figures, the lift now and over time."""
+    return {**personalization_analysis(redis), "lift": lift_history(redis, PERSONALIZATION)}

@@ -17,7 +17,10 @@ from decision_worker.keys import arm_totals_key
 from decision_worker.learning.experiments import rollout_store
 from decision_worker.learning.experiments.arm_totals import ArmTotals
 from decision_worker.learning.experiments.controller import RolloutController, lift_history
-from decision_worker.learning.experiments.status import rollout_documents
+from decision_worker.learning.experiments.status import (
+    personalization_document,
+    rollout_documents,
+)
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.experiment import Experiment
 from object_store import from_url
@@ -148,3 +151,21 @@ def test_status_documents_carry_figures_and_history(redis: Redis, registry: Regi
     assert doc["analysis"]["srm"]["p_value"] > 0.001  # 400 : 4000 is 5 % : 50 %
     assert doc["analysis"]["lift"][-1]["low"] < doc["analysis"]["lift_now"]["value"]
     assert [h["action"] for h in doc["analysis"]["history"]] == ["start", "advance"]
+
+
+def test_the_lift_of_personalization_against_the_holdout_is_kept_over_time(
+        redis: Redis, registry: Registry) -> None:
+    clock = Clock()
+    rng = np.random.default_rng(5)
+    seed(redis, "personalization", 0, 3000, 0.08, "holdout", rng)
+    seed(redis, "personalization", 0, 3000, 0.12, "treatment", rng)
+    controller = RolloutController(redis, registry, clock)
+    controller.look()
+    clock.now += 60
+    controller.look()
+    doc = personalization_document(redis)
+    assert list(doc["arms"]) == ["holdout", "treatment"]
+    assert doc["arms"]["holdout"]["users"] == doc["arms"]["treatment"]["users"] == 3000
+    assert 0.3 < doc["lift_now"]["value"] < 0.7 and doc["lift_now"]["low"] > 0
+    assert [p["at"] for p in doc["lift"]] == ["2027-01-15T08:00:00+00:00",
+                                              "2027-01-15T08:01:00+00:00"]
