@@ -76,7 +76,8 @@ def promote(version: str | None, reason: str | None, now: bool) -> None:
     from edgepick.rollout_cli import start_rollout
 
     if not now:
-        click.echo(start_rollout(version, "1,5,20,50,100", 1000, (), (), 3600.0, None, reason))
+        click.echo(start_rollout(version, "1,5,20,50,100", 40_000, (), (), 3600.0, None,
+                                 reason))
         return
     why = f"--now: {reason}" if reason else None
     promoted = registry_from_url(worker_settings().origin).promote(version, why)

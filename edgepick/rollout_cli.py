@@ -73,11 +73,11 @@ def rollout() -> None:
 @rollout.command("start")
 @click.argument("model")
 @click.option("--steps", default="1,5,20,50,100", show_default=True, help=STEPS_HELP)
-@click.option("--min-exposures", default=1000, show_default=True, type=int,
+@click.option("--min-exposures", default=40_000, show_default=True, type=int,
               help="Exposures each arm needs in a step before it may advance.")
 @click.option("--guardrail", "guardrails", multiple=True, metavar="METRIC:MAX_DROP",
               help="Roll back when METRIC drops more than MAX_DROP, with significance "
-                   "[default: click_through:5%].")
+                   "[default: click_through:2%].")
 @click.option("--placement", "placements", multiple=True,
               help="Limit the rollout to this placement (repeatable) [default: all].")
 @click.option("--shadow-seconds", default=3600.0, show_default=True, type=float,
