@@ -100,7 +100,7 @@ def frozen(profile: Profile) -> Profile:
         if kind is list:
             value = value.copy()
         elif kind is dict:
-            value = {k: v.copy() for k, v in value.items()} \
+            value = dict(zip(value, map(list.copy, value.values()), strict=True)) \
                 if value and type(next(iter(value.values()))) is list else value.copy()
         copied[name] = value
     out = object.__new__(Profile)
