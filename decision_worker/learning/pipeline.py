@@ -39,14 +39,16 @@ from decision_worker.learning.evaluation import (
     trending_half_life,
     trending_scorer,
 )
-from decision_worker.learning.examples import Examples, build_examples, decision_times
+from decision_worker.learning.examples import Examples, build_examples
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.feature_fit import with_trait_columns
+from decision_worker.learning.feature_workers import available_workers
 from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
+from decision_worker.learning.slates import decision_times
 from decision_worker.learning.training import train
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
@@ -227,7 +229,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                               keep_candidates_since=cut_valid,
                               keep_sessions_since=cut_train,  # trending's half-life
                               rank_limit=rank_limit,
-                              clickless_from=cut_valid)  # training drops them
+                              clickless_from=cut_valid,  # training drops them
+                              workers=available_workers())
     if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")
