@@ -167,7 +167,11 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
                           ) -> tuple[list[Evaluation], str, Interval]:
     """Candidate, production, trending and popularity on the same test examples (each
     model with the trait columns it reads), the primary metric and the paired interval of
-    candidate − production on it."""
+    candidate − production on it. The models score every kept candidate (millions of
+    rows): with every core training has."""
+    for ranker in (candidate, production):
+        if isinstance(ranker, LightGBMRanker):
+            ranker.threads = available_workers()
     evaluations = [
         evaluate("candidate", candidate.score, with_trait_columns(test_set, candidate.traits),
                  catalog),
