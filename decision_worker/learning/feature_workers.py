@@ -40,7 +40,8 @@ def available_workers(most: int = 2) -> int:
     """The cores this process may run on, at most `most` (fork where there is one)."""
     if not hasattr(os, "fork"):
         return 1
-    return max(1, min(most, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(most, cores or 1))
 
 
 def shared(run: Callable[[Share], F], workers: int) -> F:
