@@ -13,7 +13,6 @@ skip, not an error.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,21 +23,23 @@ import numpy as np
 
 from decision_worker.ingest.events import Event
 from decision_worker.learning.feature_batch import FeatureBatches
+from decision_worker.learning.feature_workers import Share, shared
 from decision_worker.learning.replay import Replay
 from decision_worker.learning.session_groups import (
     ORGANIC_POSITION,
+    Engaged,
     SessionGroup,
     candidate_pool,
     engaged_after,
     next_session_starts,
     session_groups,
 )
+from decision_worker.learning.slates import engagement_times, label_of, shown_slates
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog, PlacementCandidates
 from decision_worker.ranking.profile import Profile
 
 ATTRIBUTION_S = 30 * 60
-LABEL = {"view": 0, "click": 1, "conversion": 2}
 
 
 @dataclass
@@ -125,21 +126,44 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    keep_candidates_since: float = float("-inf"),
                    keep_sessions_since: float | None = None,
                    rank_limit: int = 500,
-                   clickless_from: float = float("-inf")) -> Examples:
+                   clickless_from: float = float("-inf"), workers: int = 1) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part), and
     for session starts from `keep_sessions_since` (default: the same) on. Slates without
     a click shown before `clickless_from` are only counted (`Examples.left_out`): training
-    drops them (`with_clicks`), and they were most of the replay's time."""
-    engaged = _engagement_times(events)
-    after = engaged_after(events)
-    next_start = next_session_starts(events)
-    slates = _slates(events)
+    drops them (`with_clicks`), and they were most of the replay's time. `workers`
+    processes build the rows (feature_workers.py): the same examples, sooner."""
+    keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
+    found = _Found(engagement_times(events), engaged_after(events),
+                   next_session_starts(events), shown_slates(events))
+    return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
+                          attribution_s, keep, rank_limit, clickless_from), workers).examples()
+
+
+@dataclass
+class _Found:
+    """What the log holds beyond the moments (labels, session ends, slates), found once."""
+
+    engaged: dict[tuple[str, str, str, str], list[float]]
+    after: Engaged
+    next_start: dict[int, float]
+    slates: dict[tuple[str, str, float], list[Event]]
+
+
+def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: float,
+            window: tuple[float, float], attribution_s: float,
+            keeping: tuple[bool, float, float | None], rank_limit: int,
+            clickless_from: float, share: Share) -> _Columns:
+    """build_examples' replay; its `share` of the moments' rows built."""
+    since, until = window
+    keep_candidates, keep_candidates_since, keep_sessions_since = keeping
+    engaged, after, next_start, slates = (found.engaged, found.after, found.next_start,
+                                          found.slates)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
-    batches = FeatureBatches(replay)
+    batches = FeatureBatches(replay, share=share)
     out = _Columns()
     applied_events: dict[str, int] = defaultdict(int)
     for event in events:
@@ -165,7 +189,7 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                                 partial(out.fill_session, g, group))
         applied_events[user] += 1
     batches.flush()
-    return out.examples()
+    return out
 
 
 class _Columns:
@@ -208,6 +232,15 @@ class _Columns:
         self.traits.append(traits)
         return len(self.sizes) - 1
 
+    def filled(self) -> dict[int, tuple[FloatArray, tuple[FloatArray, list[str]] | None]]:
+        return {g: (rows, self.kept[g]) for g, rows in enumerate(self.rows)
+                if rows is not None}
+
+    def fill(self, built: dict[int, tuple[FloatArray, tuple[FloatArray, list[str]] | None]]
+             ) -> None:
+        for g, (rows, kept) in built.items():
+            self.rows[g], self.kept[g] = rows, kept
+
     def fill_session(self, g: int, group: SessionGroup, x: FloatArray,
                      eligible: BoolArray) -> None:
         self.rows[g], self.kept[g] = group.rows(x, eligible)
@@ -237,7 +270,7 @@ class _Columns:
                 self.skipped["variant not in the catalog"] += 1
                 continue
             picked.append(i)
-            labels.append(_label(engaged, who, placement, v.variant, at, attribution_s))
+            labels.append(label_of(engaged, who, placement, v.variant, at, attribution_s))
             positions.append(v.position or 0)
             variants.append(v.variant)
         if not picked:
@@ -277,30 +310,6 @@ class _Columns:
                         self.users, self.traits, self.left_out)
 
 
-def _engagement_times(events: list[Event]) -> dict[tuple[str, str, str, str], list[float]]:
-    """(user, placement, variant, click|conversion) → sorted event times, for labels."""
-    engaged: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
-    for event in events:
-        e = event.engagement
-        if e is not None and e.kind != "view":
-            who = event.user_id or event.anonymous_id or ""
-            engaged[(who, e.placement, e.variant, e.kind)].append(event.timestamp.timestamp())
-    for times in engaged.values():
-        times.sort()
-    return engaged
-
-
-def _slates(events: list[Event]) -> dict[tuple[str, str, float], list[Event]]:
-    """(user, placement, time) → the views shown together, in log order."""
-    slates: dict[tuple[str, str, float], list[Event]] = defaultdict(list)
-    for event in events:
-        e = event.engagement
-        if e is not None and e.kind == "view":
-            who = event.user_id or event.anonymous_id or ""
-            slates[(who, e.placement, event.timestamp.timestamp())].append(event)
-    return slates
-
-
 def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,
                 rank_limit: int) -> IntArray:
     """Every candidate the worker would rank at that moment (after retrieval, for a
@@ -311,31 +320,3 @@ def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,
         return np.arange(len(candidates.variants), dtype=np.int64)
     return np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
                       [candidates.default_index]).astype(np.int64)
-
-
-def decision_times(events: list[Event], since: float, until: float) -> np.ndarray:
-    """When each slate in [since, until) was shown and each session started: one cheap
-    pass, to place the train / validation / evaluation cuts before the expensive replay."""
-    keys = set()
-    for event in events:
-        e = event.engagement
-        at = event.timestamp.timestamp()
-        if not since <= at < until:
-            continue
-        if e is not None and e.kind == "view":
-            keys.add((event.user_id or event.anonymous_id, e.placement, at))
-        elif event.session_start:
-            keys.add((event.user_id or event.anonymous_id, "", at))
-    return np.array(sorted(at for _, _, at in keys))
-
-
-def _label(engaged: dict[tuple[str, str, str, str], list[float]], who: str, placement: str,
-           variant: str, at: float, window: float) -> int:
-    best = 0
-    for kind in ("click", "conversion"):
-        times = engaged.get((who, placement, variant, kind))
-        if times:
-            i = bisect.bisect_left(times, at)
-            if i < len(times) and times[i] <= at + window:
-                best = max(best, LABEL[kind])
-    return best

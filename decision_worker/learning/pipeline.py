@@ -40,14 +40,16 @@ from decision_worker.learning.evaluation import (
     trending_half_life,
     trending_scorer,
 )
-from decision_worker.learning.examples import Examples, build_examples, decision_times
+from decision_worker.learning.examples import Examples, build_examples
 from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureConfig
 from decision_worker.learning.feature_fit import with_trait_columns
+from decision_worker.learning.feature_workers import available_workers
 from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
+from decision_worker.learning.slates import decision_times
 from decision_worker.learning.training import train
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
@@ -169,7 +171,11 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
                           ) -> tuple[list[Evaluation], str, Interval]:
     """Candidate, production, trending and popularity on the same test examples (each
     model with the trait columns it reads), the primary metric and the paired interval of
-    candidate − production on it."""
+    candidate − production on it. The models score every kept candidate (millions of
+    rows): with every core training has."""
+    for ranker in (candidate, production):
+        if isinstance(ranker, LightGBMRanker):
+            ranker.threads = available_workers()
     evaluations = [
         evaluate("candidate", candidate.score, with_trait_columns(test_set, candidate.traits),
                  catalog),
@@ -231,7 +237,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                               keep_candidates_since=cut_valid,
                               keep_sessions_since=cut_train,  # trending's half-life
                               rank_limit=rank_limit,
-                              clickless_from=cut_valid)  # training drops them
+                              clickless_from=cut_valid,  # training drops them
+                              workers=available_workers())
     if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")

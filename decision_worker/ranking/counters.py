@@ -22,17 +22,27 @@ def new_counts() -> DecayedCounts:
 
 
 def add_to_counter(counter: DecayedCounts, at: float, kind: int, weight: float = 1.0) -> None:
+    """Unrolled as `counter_at` (every applied engagement adds to three counters). An event
+    at or after the reference time adds `weight` itself: its weight 2 ** (-0 / h) is 1."""
     ref = counter[0]
     if at > ref:
-        for w, half_life in enumerate(HALF_LIVES_S):
-            factor = 2.0 ** (-(at - ref) / half_life) if ref else 0.0
-            base = 1 + w * len(KINDS)
-            for k in range(len(KINDS)):
-                counter[base + k] *= factor
+        short = long = 0.0
+        if ref:
+            gap = at - ref
+            short, long = 2.0 ** (-gap / HALF_LIVES_S[0]), 2.0 ** (-gap / HALF_LIVES_S[1])
+        counter[1] *= short
+        counter[2] *= short
+        counter[3] *= short
+        counter[4] *= long
+        counter[5] *= long
+        counter[6] *= long
         counter[0] = at
-        ref = at
-    for w, half_life in enumerate(HALF_LIVES_S):
-        counter[1 + w * len(KINDS) + kind] += weight * 2.0 ** (-(ref - at) / half_life)
+        counter[1 + kind] += weight
+        counter[4 + kind] += weight
+        return
+    back = ref - at
+    counter[1 + kind] += weight * 2.0 ** (-back / HALF_LIVES_S[0])
+    counter[4 + kind] += weight * 2.0 ** (-back / HALF_LIVES_S[1])
 
 
 def counter_at(counter: DecayedCounts, as_of: float) -> list[float]:

@@ -26,7 +26,12 @@ from decision_worker.ranking.popularity import PlacementPopularity, Popularity
 from decision_worker.ranking.profile import Profile, language_of
 from decision_worker.ranking.seen_counts import BITS, MASK
 from decision_worker.ranking.trait_columns import TraitColumn, trait_matrix
-from decision_worker.ranking.trending import TREND_FEATURES, event_day, no_trend
+from decision_worker.ranking.trending import (
+    TREND_FEATURES,
+    TrendFeatures,
+    event_day,
+    no_trend,
+)
 
 FEATURES: tuple[str, ...] = (
     "u_sessions",  # log1p(sessions)
@@ -152,44 +157,51 @@ def context_trend(rows: FloatArray) -> FloatArray:
 _LANGUAGE_ROW = {language: i for i, language in enumerate(TREND_LANGUAGES)}
 
 
-def _trend_columns(x: FloatArray, users: UserBatch, pop: PlacementPopularity,
-                   n_variants: int, among: IntArray) -> None:
-    """The trend columns of the users `among`, at each one's own reference day (usually
-    one for the batch)."""
-    days = [event_day(float(users.as_of[u])) for u in among]
+def _trend_columns(x: FloatArray, users: UserBatch, snapshots: list[PlacementPopularity],
+                   of_user: IntArray, n_variants: int) -> None:
+    """The trend columns, each user's read from their snapshot at their own reference day
+    (usually one per snapshot): each (snapshot, day) resolved once, then gathered."""
+    which: dict[tuple[int, int], int] = {}
+    trends: list[TrendFeatures] = []
+    row = np.empty(len(of_user), dtype=np.int64)
+    for u, (s, at) in enumerate(zip(of_user.tolist(), users.as_of.tolist(), strict=True)):
+        key = (s, event_day(at))
+        k = which.get(key)
+        if k is None:
+            k = which[key] = len(trends)
+            trend_at = snapshots[s].trend_at
+            trends.append(trend_at(key[1]) if trend_at is not None else no_trend(n_variants))
+        row[u] = k
     device, source = users.device.astype(np.int64), users.source.astype(np.int64)
     language = np.array([_LANGUAGE_ROW.get(x or "", len(TREND_LANGUAGES))
                          for x in users.languages], dtype=np.int64)
-    for day in set(days):
-        trend = pop.trend_at(day) if pop.trend_at is not None else no_trend(n_variants)
-        rows = among[np.array([d == day for d in days], dtype=bool)]
-        x[rows, :, _TREND] = trend.overall.T[None, :, :]
-        x[rows, :, COLUMN["ctx_trend_30d"]] = trend.device[device[rows]]
-        x[rows, :, COLUMN["ctx_source_trend_30d"]] = trend.source[source[rows]]
-        x[rows, :, COLUMN["ctx_language_trend_30d"]] = trend.language[language[rows]]
+    x[:, :, _TREND] = np.stack([t.overall.T for t in trends])[row]
+    x[:, :, COLUMN["ctx_trend_30d"]] = np.stack([t.device for t in trends])[row, device]
+    x[:, :, COLUMN["ctx_source_trend_30d"]] = np.stack([t.source for t in trends])[row, source]
+    x[:, :, COLUMN["ctx_language_trend_30d"]] = np.stack(
+        [t.language for t in trends])[row, language]
 
 
 def _popularity_columns(x: FloatArray, users: UserBatch, candidates: PlacementCandidates,
                         popularity: Popularity | PlacementPopularity | list[PlacementPopularity]
                         ) -> None:
     """Everyone's engagement with each variant: one snapshot for the whole batch (the
-    worker), or one per user (the replay, whose batch gathers moments of different times)."""
-    every: IntArray = np.arange(len(users.profiles))
-    per_group: list[tuple[PlacementPopularity, slice | IntArray]]
+    worker), or one per user (the replay, whose batch gathers moments of different times,
+    hundreds of snapshots: each is stacked once and its users' rows gathered from it)."""
+    snapshots: list[PlacementPopularity]
     if isinstance(popularity, list):
-        groups: dict[int, tuple[PlacementPopularity, list[int]]] = {}
-        for u, own in enumerate(popularity):
-            groups.setdefault(id(own), (own, []))[1].append(u)
-        per_group = [(pop, np.array(rows)) for pop, rows in groups.values()]
+        snapshots = list({id(own): own for own in popularity}.values())
+        index = {id(own): i for i, own in enumerate(snapshots)}
+        of_user = np.array([index[id(own)] for own in popularity], dtype=np.int64)
     else:
-        per_group = [(popularity.for_placement(candidates)
-                      if isinstance(popularity, Popularity) else popularity, slice(None))]
+        snapshots = [popularity.for_placement(candidates)
+                     if isinstance(popularity, Popularity) else popularity]
+        of_user = np.zeros(len(users.profiles), dtype=np.int64)
     device = users.device.astype(np.int64)
-    for pop, rows in per_group:
-        x[rows, :, COLUMN["pop_ctr"]] = pop.ctr[None, :]
-        x[rows, :, COLUMN["pop_log_views"]] = np.log1p(pop.views)[None, :]
-        x[rows, :, COLUMN["ctx_ctr"]] = pop.device_ctr[device[rows]]
-        _trend_columns(x, users, pop, len(candidates.variants), every[rows])
+    x[:, :, COLUMN["pop_ctr"]] = np.stack([p.ctr for p in snapshots])[of_user]
+    x[:, :, COLUMN["pop_log_views"]] = np.log1p(np.stack([p.views for p in snapshots]))[of_user]
+    x[:, :, COLUMN["ctx_ctr"]] = np.stack([p.device_ctr for p in snapshots])[of_user, device]
+    _trend_columns(x, users, snapshots, of_user, len(candidates.variants))
 
 
 def taste_similarity(profiles: list[Profile], candidates: PlacementCandidates) -> FloatArray:

@@ -56,6 +56,9 @@ class LightGBMRanker:
         self.traits: tuple[TraitColumn, ...] = self.spec.traits
         self.sha256 = hashlib.sha256(model_text.encode()).hexdigest()
         self.compiled: Any = None
+        # The worker's batches are small: a thread's start-up costs more than it saves.
+        # Training's evaluation scores millions of rows and sets more (pipeline.py).
+        self.threads = 1
         self._model_text = model_text
         self.cold_start_column: int | None = None
         self.cold_start_below = cold_start_below
@@ -99,10 +102,10 @@ class LightGBMRanker:
         return True
 
     def score(self, rows: FloatArray) -> FloatArray:
-        # One thread: batches are small, and thread start-up costs more than it saves.
         columns = self.spec.model_rows(rows)
         if self.compiled is not None:
-            scores = np.asarray(self.compiled.predict(columns, n_jobs=1), dtype=np.float64)
+            scores = np.asarray(self.compiled.predict(columns, n_jobs=self.threads),
+                                dtype=np.float64)
         else:
             scores = self._predict_lightgbm(columns)
         if self.cold_start_column is not None:  # little history: what trends (module doc)
@@ -112,4 +115,5 @@ class LightGBMRanker:
         return scores
 
     def _predict_lightgbm(self, rows: FloatArray) -> FloatArray:
-        return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
+        return np.asarray(self.booster.predict(rows, num_threads=self.threads),
+                          dtype=np.float64)

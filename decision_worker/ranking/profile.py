@@ -25,6 +25,7 @@ id merged into them) is served one arm of an experiment from the moment their id
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field, fields
@@ -270,8 +271,9 @@ def segments_of(profile: Profile) -> tuple[str, str, str | None]:
 def _counter_in(counters: dict[str, DecayedCounts], key: str, cap: int) -> None:
     if key in counters:
         return
-    if len(counters) >= cap:  # forget the counter touched longest ago
-        del counters[min(counters, key=lambda k: counters[k][0])]
+    if len(counters) >= cap:  # forget the counter touched longest ago (the first, if tied)
+        refs = [counter[0] for counter in counters.values()]
+        del counters[next(itertools.islice(counters, refs.index(min(refs)), None))]
     counters[key] = new_counts()
 
 

@@ -47,6 +47,7 @@ _LANGUAGE_ROWS = slice(_SOURCE_ROWS.stop, _ROWS)
 TREND_FEATURES = tuple(f"trend_{h}d" for h in HALF_LIVES_DAYS) + (
     f"trend_ctr_{CTX_HALF_LIFE}d",)
 _CTX = HALF_LIVES_DAYS.index(CTX_HALF_LIFE)
+_FEW = 64  # entries added with np.add.at rather than a bincount over every cell
 
 
 def event_day(ts: float) -> int:
@@ -89,6 +90,7 @@ class _Flat:
         self.candidates = candidates
         self.chunks: list[tuple[IntArray, IntArray, FloatArray]] = []
         self.totals: dict[int, FloatArray] = {}  # reference day → (H, cells)
+        self._cells: dict[str, int | None] = {}  # `cell` of each field met
 
     def cell(self, field: str) -> int | None:
         parts = field.split("|")
@@ -104,7 +106,9 @@ class _Flat:
         return (_KINDS.index(parts[0]) * _ROWS + row) * n_variants + v
 
     def add(self, entries: list[tuple[int, str, int]]) -> None:
-        cells = [(day, self.cell(field), n) for day, field, n in entries]
+        known, cell = self._cells, self.cell  # a few thousand fields, millions of entries
+        cells = [(day, known[field] if field in known else known.setdefault(field, cell(field)),
+                  n) for day, field, n in entries]
         kept = [(d, c, n) for d, c, n in cells if c is not None]
         if not kept:
             return
@@ -114,6 +118,9 @@ class _Flat:
         self.chunks.append((days, where, counts))
         for reference, totals in self.totals.items():
             weighted = decay_weights(reference - days) * counts
+            if len(where) <= _FEW:  # the replay's reloads: a few entries each
+                np.add.at(totals.T, where, weighted.T)  # exact sums (above): the same bits
+                continue
             for h in range(len(HALF_LIVES_DAYS)):
                 totals[h] += np.bincount(where, weighted[h], minlength=totals.shape[1])
 
@@ -144,6 +151,7 @@ class TrendCounts:
         self.days: dict[int, dict[str, int]] = {}
         self._pending: list[tuple[int, str, int]] = []
         self._flat: dict[str, _Flat] = {}
+        self._placement_of: dict[str, str] = {}  # of each stat field met
         self._features: dict[tuple[str, int], tuple[int, TrendFeatures]] = {}
         self.version = 0
 
@@ -187,8 +195,13 @@ class TrendCounts:
     def _placement(self, candidates: PlacementCandidates) -> _Flat:
         if self._pending:
             routed: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
+            placement_of = self._placement_of
             for entry in self._pending:
-                routed[entry[1].split("|", 2)[1].split("/", 1)[0]].append(entry)
+                field = entry[1]
+                placement = placement_of.get(field)
+                if placement is None:
+                    placement = placement_of[field] = field.split("|", 2)[1].split("/", 1)[0]
+                routed[placement].append(entry)
             self._pending = []
             for placement, entries in routed.items():
                 if placement in self._flat:
