@@ -34,12 +34,14 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
     catalog = Catalog.from_bytes(redis.get(MANIFEST_KEY))
     registry = registry_from_url(settings.origin)
     until, since = _utc(until), _utc(since)
-    with console.status("training") as status:
-        report = run_training(event_log_from_url(settings.origin), catalog, registry,
-                              settings.lateness_s, days, until, since,
-                              on_step=lambda step: status.update(f"training: {step}"),
-                              rules=event_rules(settings), secret=settings.key_secret_bytes,
-                              rank_limit=settings.rank_limit, features=features)
+    # Steps printed, not a spinner: a spinner is a thread, and the replay forks its feature
+    # workers only in a process without other threads (feature_workers.py).
+    report = run_training(event_log_from_url(settings.origin), catalog, registry,
+                          settings.lateness_s, days, until, since,
+                          on_step=lambda step: console.print(f"training: {step}…",
+                                                             highlight=False),
+                          rules=event_rules(settings), secret=settings.key_secret_bytes,
+                          rank_limit=settings.rank_limit, features=features)
     table = Table(title=f"Candidate {report.version}: evaluation on the latest "
                         f"{report.groups['test']:,} slates and session starts of the window")
     table.add_column("metric")

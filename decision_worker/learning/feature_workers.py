@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -36,9 +37,12 @@ class Filled(Protocol):
 F = TypeVar("F", bound=Filled)
 
 
-def available_workers(most: int = 2) -> int:
-    """The cores this process may run on, at most `most` (fork where there is one)."""
-    if not hasattr(os, "fork"):
+def available_workers(most: int = 2, forked: bool = True) -> int:
+    """The cores this process may run on, at most `most` (fork where there is one). For
+    forked workers, one while other threads run (the demo trains beside its servers): a
+    fork copies whatever lock another thread holds at that moment, and the child could wait
+    on it for ever."""
+    if forked and (not hasattr(os, "fork") or threading.active_count() > 1):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(most, cores or 1))

@@ -175,7 +175,7 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
     rows): with every core training has."""
     for ranker in (candidate, production):
         if isinstance(ranker, LightGBMRanker):
-            ranker.threads = available_workers()
+            ranker.threads = available_workers(forked=False)
     evaluations = [
         evaluate("candidate", candidate.score, with_trait_columns(test_set, candidate.traits),
                  catalog),

@@ -63,3 +63,19 @@ def test_a_failing_worker_is_an_error() -> None:
 
     with pytest.raises(ModelError, match="worker 1 broke"):
         shared(run, 2)
+
+
+def test_no_forked_workers_while_other_threads_run() -> None:
+    import threading
+
+    from decision_worker.learning.feature_workers import available_workers
+
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert available_workers(2) == 1
+        assert available_workers(2, forked=False) >= 1
+    finally:
+        release.set()
+        other.join()
