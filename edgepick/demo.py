@@ -6,6 +6,9 @@ API and the decision worker running, and a synthetic population whose users have
 preferences: their past impressions and clicks, then a new session each, are posted to the
 API as Segment events; the worker decides; the summary says how fresh the decisions were
 and how much the synthetic users would click the decided variants against the defaults.
+Then a LightGBM ranker is trained on the log, and two rollouts run in accelerated time, a
+model known to be better completing and one known to be worse rolled back
+(demo_rollouts.py); the dashboard's URL is printed with an admin token for the run.
 """
 
 from __future__ import annotations
@@ -77,13 +80,8 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
     console = Console(soft_wrap=True)
     _stop_on_interrupt()
     publisher, generated = parts.publisher, parts.worker.admin_token is None
-    # The dashboard needs an operator token: one for this run unless one is configured.
-    settings = dataclasses.replace(parts.worker, admin_token=parts.worker.admin_token
-                                   or secrets.token_urlsafe(18))
+    settings, serving = _demo_settings(parts)
     assert settings.redis_url is not None
-    # Accelerated time: exposures with no lookup to ride with leave the edge after 0.25 s.
-    serving = dataclasses.replace(parts.serving, exposure_flush_s=min(
-        parts.serving.exposure_flush_s, DEMO_EXPOSURE_FLUSH_S))
     edge = _Server(create_app(serving), port, serving)
     api = _Server(create_api(settings), api_port, settings)
     worker = _WorkerThread(settings)
@@ -133,6 +131,16 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
         worker.stop()
         api.stop()
         edge.stop()
+
+
+def _demo_settings(parts: DemoSettings) -> tuple[WorkerSettings, ServingSettings]:
+    """The dashboard needs an operator token: one for this run unless one is configured.
+    Accelerated time: exposures with no lookup to ride with leave the edge after 0.25 s."""
+    settings = dataclasses.replace(parts.worker, admin_token=parts.worker.admin_token
+                                   or secrets.token_urlsafe(18))
+    serving = dataclasses.replace(parts.serving, exposure_flush_s=min(
+        parts.serving.exposure_flush_s, DEMO_EXPOSURE_FLUSH_S))
+    return settings, serving
 
 
 def _stop_on_interrupt() -> None:

@@ -170,8 +170,8 @@ def run_rollouts(console: Console, inputs: Inputs, registry: Registry, traffic: 
         stop.set()
         controller.join(5)
     console.print("\nAs `edgepick rollout status` shows them:")
-    for line in rollout_lines([d for d in rollout_documents(inputs.redis, None)
-                               if d["id"] in ids], history=50):
+    docs = {d["id"]: d for d in rollout_documents(inputs.redis, None) if d["id"] in ids}
+    for line in rollout_lines([docs[i] for i in ids if i in docs], history=50):
         console.print(line, highlight=False)
 
 
@@ -305,8 +305,10 @@ def _stop_if_running(redis: Redis, experiment_id: str) -> None:
 def _print_new(console: Console, redis: Redis, experiment_id: str, seen: int,
                started: float) -> int:
     entries = rollout_store.history(redis, experiment_id)
-    for entry in entries[seen:]:
-        console.print(f"  {time.monotonic() - started:5.1f} s  {entry.action}: {entry.reason}",
+    for entry in entries[seen:]:  # in short: the reasons follow with the status below
+        reason = entry.reason.split(": ")[-1] if entry.action == "hold" else ""
+        console.print(f"  {time.monotonic() - started:5.1f} s  {entry.action:11s} "
+                      f"{entry.status}, treatment {entry.share:g} %  {reason[:80]}",
                       highlight=False)
     return len(entries)
 
