@@ -160,15 +160,20 @@ def run_rollouts(console: Console, inputs: Inputs, registry: Registry, traffic: 
     controller = threading.Thread(target=run, args=(looker, LOOK_EVERY_S, stop.is_set),
                                   name="demo-rollout-controller", daemon=True)
     controller.start()
-    ids = []
+    ids: list[str] = []
+    for earlier in rollout_store.load_experiments(inputs.redis):  # a demo killed mid-rollout
+        if earlier.id.startswith("rollout-demo-"):
+            _stop_if_running(inputs.redis, earlier.id, "left running by an earlier demo")
     try:
         for version, why in ((models.better, "better"), (models.worse, "worse")):
             ids.append(_start(console, traffic, registry, version, why, models))
             _ramp(console, inputs.redis, traffic, ids[-1])
-            _stop_if_running(inputs.redis, ids[-1])
+            _stop_if_running(inputs.redis, ids[-1], f"demo: stopped after its {TIME_LIMIT_S:g} s")
     finally:
         stop.set()
         controller.join(5)
+        for experiment_id in ids:  # Ctrl-C mid-rollout: a rerun must be able to start anew
+            _stop_if_running(inputs.redis, experiment_id, "demo interrupted")
     console.print("\nAs `edgepick rollout status` shows them:")
     docs = {d["id"]: d for d in rollout_documents(inputs.redis, None) if d["id"] in ids}
     for line in rollout_lines([docs[i] for i in ids if i in docs], history=50):
@@ -294,12 +299,12 @@ def _chi2(treatment: int, control: int, ratio: float) -> float:
     return sum((o - e) ** 2 / e for o, e in zip((treatment, control), expected, strict=True))
 
 
-def _stop_if_running(redis: Redis, experiment_id: str) -> None:
-    """A rollout the time limit cut short is stopped, so the next one may start."""
+def _stop_if_running(redis: Redis, experiment_id: str, reason: str) -> None:
+    """A rollout cut short (time limit, Ctrl-C) is stopped, so the next one may start."""
     experiment = rollout_store.load_experiment(redis, experiment_id)
     if experiment.active:
         rollout_store.transition(redis, experiment, experiment.with_(status="stopped"), "stop",
-                                 f"demo: stopped after its {TIME_LIMIT_S:g} s")
+                                 reason)
 
 
 def _print_new(console: Console, redis: Redis, experiment_id: str, seen: int,
