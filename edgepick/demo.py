@@ -253,7 +253,7 @@ def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) 
         registry_from_url(settings.origin).promote(version)
         console.print(f"promoted {version}: the worker scores with it from now on")
     except RegistryError as e:
-        console.print(f"not promoted ({e}); the worker keeps the baseline ranker",
+        console.print(f"not promoted ({e}); production is unchanged",
                       highlight=False)
     return version
 
