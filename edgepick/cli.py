@@ -207,9 +207,11 @@ def recover_stream(since: Any) -> None:
 @click.option("--users", default=300, show_default=True, type=click.IntRange(1, 100_000),
               help="Size of the synthetic population.")
 @click.option("--once", is_flag=True, help="Print the summary and exit instead of serving.")
+@click.option("--rollouts/--no-rollouts", default=True, show_default=True,
+              help="Roll a better model out and a worse one back, in accelerated time.")
 @one_line_errors
 def demo(port: int, content_dir: Path | None, api_port: int | None, users: int,
-         once: bool) -> None:
+         once: bool, rollouts: bool) -> None:
     """The whole product locally: publish, replay a synthetic population's events through
     the events API and the worker, and serve the decisions on PORT."""
     from content_variants.settings import PublisherSettings
@@ -225,7 +227,7 @@ def demo(port: int, content_dir: Path | None, api_port: int | None, users: int,
                          WorkerSettings.from_env(None, redis_url=serving.redis_url),
                          PublisherSettings.from_env(None, redis_url=serving.redis_url,
                                                     cdn_base=cdn))
-    run_demo(parts, port, api_port or port + 1, content_dir, once, users)
+    run_demo(parts, port, api_port or port + 1, content_dir, once, users, rollouts)
 
 
 for _command in COMMANDS:

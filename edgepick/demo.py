@@ -6,12 +6,17 @@ API and the decision worker running, and a synthetic population whose users have
 preferences: their past impressions and clicks, then a new session each, are posted to the
 API as Segment events; the worker decides; the summary says how fresh the decisions were
 and how much the synthetic users would click the decided variants against the defaults.
+Then a LightGBM ranker is trained on the log, and two rollouts run in accelerated time, a
+model known to be better completing and one known to be worse rolled back
+(demo_rollouts.py); the dashboard's URL is printed with an admin token for the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import secrets
 import signal
 import threading
 import time
@@ -54,6 +59,7 @@ POST_BATCH = 500
 # Session starts arrive one per request at this pace (a busy site's, not a burst), so the
 # latency the summary prints is what a user would wait for.
 SESSION_STARTS_PER_S = 100
+DEMO_EXPOSURE_FLUSH_S = 0.25
 
 
 class DemoError(EdgepickError):
@@ -70,12 +76,13 @@ class DemoSettings:
 
 
 def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | None,
-             once: bool, users: int) -> None:
+             once: bool, users: int, rollouts: bool = True) -> None:
     console = Console(soft_wrap=True)
     _stop_on_interrupt()
-    settings, publisher = parts.worker, parts.publisher
+    publisher, generated = parts.publisher, parts.worker.admin_token is None
+    settings, serving = _demo_settings(parts)
     assert settings.redis_url is not None
-    edge = _Server(create_app(parts.serving), port, parts.serving)
+    edge = _Server(create_app(serving), port, serving)
     api = _Server(create_api(settings), api_port, settings)
     worker = _WorkerThread(settings)
     try:
@@ -107,8 +114,12 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
             assert worker.worker is not None
             print_summary(console, redis, settings, population, worker.worker.totals,
                           SESSION_STARTS_PER_S)
-            _train_on_the_log(console, settings, redis)
+            trained = _train_on_the_log(console, settings, redis)
+            if rollouts:
+                _rollouts(console, settings, redis, worker, population, client,
+                          (edge.base, api.base, run), trained)
             _print_tour(console, client, edge.base, api.base, population)
+            _print_dashboard(console, api.base, settings.admin_token if generated else None)
         if once:
             return
         console.print("\nServing until Ctrl-C.")
@@ -120,6 +131,16 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
         worker.stop()
         api.stop()
         edge.stop()
+
+
+def _demo_settings(parts: DemoSettings) -> tuple[WorkerSettings, ServingSettings]:
+    """The dashboard needs an operator token: one for this run unless one is configured.
+    Accelerated time: exposures with no lookup to ride with leave the edge after 0.25 s."""
+    settings = dataclasses.replace(parts.worker, admin_token=parts.worker.admin_token
+                                   or secrets.token_urlsafe(18))
+    serving = dataclasses.replace(parts.serving, exposure_flush_s=min(
+        parts.serving.exposure_flush_s, DEMO_EXPOSURE_FLUSH_S))
+    return settings, serving
 
 
 def _stop_on_interrupt() -> None:
@@ -219,7 +240,7 @@ def _wait_drained(redis: Redis, seconds: float = 120) -> None:
     _wait_for(drained, seconds, "the worker did not catch up with the events")
 
 
-def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) -> None:
+def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) -> str:
     """Learning to rank on what the demo just logged: train, evaluate, and ask for a
     promotion, which the registry grants only if the candidate beats production."""
     from decision_worker.errors import RegistryError
@@ -232,8 +253,38 @@ def _train_on_the_log(console: Console, settings: WorkerSettings, redis: Redis) 
         registry_from_url(settings.origin).promote(version)
         console.print(f"promoted {version}: the worker scores with it from now on")
     except RegistryError as e:
-        console.print(f"not promoted ({e}); the worker keeps the baseline ranker",
+        console.print(f"not promoted ({e}); production is unchanged",
                       highlight=False)
+    return version
+
+
+def _rollouts(console: Console, settings: WorkerSettings, redis: Redis, worker: _WorkerThread,
+              population: Population, client: httpx.Client, bases: tuple[str, str, str],
+              trained: str) -> None:
+    """The better model rolled out to 100 %, the worse one rolled back (demo_rollouts.py),
+    on what the demo's own worker ranks with now."""
+    from decision_worker.learning.registry import registry_from_url
+    from decision_worker.ranking.ranker import BaselineRanker, Ranker
+    from edgepick.demo_models import Inputs, registry_ranker
+    from edgepick.demo_rollouts import Traffic, run_rollouts
+
+    deciding = worker.worker
+    assert deciding is not None
+    registry = registry_from_url(settings.origin)
+    production = registry.pointers().get("production")
+    ranker: Ranker = registry_ranker(registry, production) if production else BaselineRanker()
+    inputs = Inputs(redis, settings, population, deciding.batch.catalog,
+                    deciding.batch.popularity, ranker)
+    edge, api, run = bases
+    traffic = Traffic(client, edge, api, redis, population, lambda: _wait_drained(redis), run,
+                      settings.key_secret_bytes, settings.holdout_share)
+    run_rollouts(console, inputs, registry, traffic, trained)
+
+
+def _print_dashboard(console: Console, api: str, generated_token: str | None) -> None:
+    token = f"sign in with the admin token generated for this run: {generated_token}" \
+        if generated_token else "sign in with the EDGEPICK_ADMIN_TOKEN you configured"
+    console.print(f"Operator dashboard: {api}/dashboard  ({token})", highlight=False)
 
 
 def _print_tour(console: Console, client: httpx.Client, base: str, api: str,

