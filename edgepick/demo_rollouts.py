@@ -233,7 +233,9 @@ def _start(console: Console, traffic: Traffic, registry: Registry, version: str,
                         f"started: forced past the offline gate: {reason}")
     console.print(f"\nrollout {experiment.id} ({label}): {gate}; shadow {SHADOW_S:g} s, then "
                   f"{','.join(f'{s:g}' for s in STEPS)} %, {MIN_EXPOSURES:,} exposures per arm "
-                  "per step, guardrail click_through:5%", highlight=False)
+                  "per step, guardrail " + ", ".join(f"{g.metric}:{g.max_drop:.0%}"
+                                                     for g in experiment.guardrails),
+                  highlight=False)
     return experiment.id
 
 
