@@ -157,7 +157,9 @@ class Product:
         table = [line for line in done.stdout.splitlines()
                  if line.startswith("│") or "by history" in line or " − " in line]
         print(f"train: exit {done.returncode}", *table, sep="\n", flush=True)
-        promoted = self.cli("promote")
+        # --now: the replay that follows is the measurement; a rollout's ramp would serve
+        # most of it by production (the offline gate still applies: it is not forced)
+        promoted = self.cli("promote", "--now")
         outcome = (promoted.stdout + promoted.stderr).strip()
         print(f"promote: {outcome}", flush=True)
         if promoted.returncode == 0:
