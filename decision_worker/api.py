@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from decision_worker.dashboard.data import DashboardData
 from decision_worker.dashboard.experiments_panel import Analyse, HoldoutLift, no_holdout_lift
-from decision_worker.dashboard.rollout_analysis import holdout_lift, rollout_analysis
+from decision_worker.dashboard.rollout_analysis import rollout_hooks
 from decision_worker.dashboard.routes import dashboard_routes
 from decision_worker.errors import IngestUnavailable
 from decision_worker.ingest.event_log import event_log_from_url
@@ -52,7 +52,7 @@ def create_api(settings: WorkerSettings, analyse: Analyse | None = None) -> Star
         raise ConfigError("the events API needs a Redis URL (the CLI starts embedded Redis)")
     lift: HoldoutLift = no_holdout_lift
     if analyse is None:
-        analyse, lift = rollout_analysis(settings.redis_url), holdout_lift(settings.redis_url)
+        analyse, lift = rollout_hooks(settings.redis_url)
     redis = connect_async(settings.redis_url, timeout_s=settings.api_timeout_s, retries=1)
     ingest = Ingest(redis, event_log_from_url(settings.origin), settings.key_secret_bytes,
                     event_rules(settings), settings.api_timeout_s, settings.dedupe_window_s)

@@ -188,7 +188,7 @@ class _BetweenWaves(RolloutController):
     step lasts a wave or two, so a look mid-wave would lose most of a step's clicks."""
 
     def __init__(self, redis: Redis, registry: Registry, gate: threading.Lock) -> None:
-        super().__init__(redis, registry)
+        super().__init__(redis, registry, lift_every_s=0)
         self._gate = gate
 
     def look(self) -> list[str]:

@@ -18,20 +18,15 @@ from decision_worker.ranking.experiment import Experiment
 from edge_functions.redis_client import connect_sync
 
 
-def holdout_lift(redis_url: str) -> HoldoutLift:
-    sync = connect_sync(redis_url)
-
-    async def lift() -> dict[str, Any] | None:
-        return await asyncio.to_thread(personalization_document, sync)
-
-    return lift
-
-
-def rollout_analysis(redis_url: str) -> Analyse:
+def rollout_hooks(redis_url: str) -> tuple[Analyse, HoldoutLift]:
+    """The experiments' analysis and the holdout's lift, on one synchronous client."""
     sync = connect_sync(redis_url)
 
     async def analyse(redis: AsyncRedis, experiment: Experiment) -> dict[str, Any] | None:
         documents = await asyncio.to_thread(rollout_documents, sync, experiment.id)
         return documents[0]["analysis"] if documents else None
 
-    return analyse
+    async def lift() -> dict[str, Any] | None:
+        return await asyncio.to_thread(personalization_document, sync)
+
+    return analyse, lift

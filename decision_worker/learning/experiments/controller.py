@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from decision_worker.ranking.experiment import PERSONALIZATION, Experiment
 log = logging.getLogger("edgepick.rollouts")
 LOCK_TTL_S = 30.0
 LIFT_POINTS = 500  # lift snapshots kept per experiment, for the dashboard's plot
+LIFT_EVERY_S = 60.0  # at most one a minute: 500 points cover 8 hours of looks
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -54,14 +56,16 @@ def lift_key(experiment: str) -> str:
 
 class RolloutController:
     def __init__(self, redis: Redis, registry: Registry,
-                 clock: Callable[[], float] = time.time, lock_ttl_s: float = LOCK_TTL_S
-                 ) -> None:
+                 clock: Callable[[], float] = time.time, lock_ttl_s: float = LOCK_TTL_S,
+                 lift_every_s: float = LIFT_EVERY_S) -> None:
         self._redis = redis
         self._registry = registry
         self._clock = clock
         self._token = secrets.token_hex(8)
         self._lock_ttl_ms = int(lock_ttl_s * 1000)
         self._renew = redis.register_script(_RENEW)
+        self._lift_every_s = lift_every_s
+        self._lifted: dict[str, float] = {}  # experiment → when its lift was last kept
 
     def lead(self) -> bool:
         """Take or keep the lock; False while another controller holds it."""
@@ -76,7 +80,8 @@ class RolloutController:
         if not self.lead():
             return []
         changed = []
-        self._snapshot(PERSONALIZATION, personalization_analysis(self._redis), None)
+        if self._lift_due(PERSONALIZATION):
+            self._snapshot(PERSONALIZATION, personalization_analysis(self._redis), None)
         for experiment in rollout_store.load_experiments(self._redis):
             if experiment.active:
                 outcome = self._look_at(experiment)
@@ -97,7 +102,8 @@ class RolloutController:
             why = (f"shadow ran {experiment.shadow_seconds:g} s: ramping to "
                    f"{experiment.steps[0]:g} %")
             return self._move(experiment, after, "shadow_done", why)
-        self._snapshot_lift(experiment, now)
+        if self._lift_due(experiment.id):
+            self._snapshot(experiment.id, analysis(self._redis, experiment), experiment.share)
         decision = decide_ramp(rollout_state(self._redis, experiment))
         if decision.action == "advance":
             after = experiment.with_(step_index=experiment.step_index + 1, step_started_at=now)
@@ -136,8 +142,12 @@ class RolloutController:
         return self._move(experiment, done, "promoted",
                           f"production is now {experiment.treatment_model}")
 
-    def _snapshot_lift(self, experiment: Experiment, now: float) -> None:
-        self._snapshot(experiment.id, analysis(self._redis, experiment), experiment.share)
+    def _lift_due(self, experiment: str) -> bool:
+        now = self._clock()
+        if now - self._lifted.get(experiment, -math.inf) < self._lift_every_s:
+            return False
+        self._lifted[experiment] = now
+        return True
 
     def _snapshot(self, experiment: str, figures: dict[str, Any], share: float | None
                   ) -> None:
