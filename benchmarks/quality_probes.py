@@ -6,11 +6,17 @@ which training setting, would lift them above trending? Diagnostics, not bars.
 validation slice before the split and on the test period after it. Looking at the test
 period is what makes this a diagnostic: nothing here is used to choose a product setting.
 
+`online`: signals that learn from every rating as it arrives, the test period included, as
+a worker keeping collaborative state would: item-kNN over co-likes so far, what follows a
+user's last ratings in others' sequences, trending among established users, and user-kNN
+(the 50 users whose likes are closest, their likes decayed with a 365-day half-life).
+
 `params`: the product's own training (publish, import, `run_training`'s steps) with several
 LightGBM settings or a recency weight per session, judged on the training's test window
 (before the split): the by-history bucket of users with 30+ events against trending.
 
     python benchmarks/quality_probes.py signals
+    python benchmarks/quality_probes.py online
     python benchmarks/quality_probes.py params '[{}, {"num_leaves": 31}, {"half_life": 365}]'
 """
 
@@ -100,6 +106,90 @@ def probe_signals(data: ml.Data, since: int, until: int, genres: np.ndarray) -> 
     print_differences(rows, "trending (365 d)", window)
 
 
+class Online:
+    """Collaborative state fed every rating in time order (nothing after a moment)."""
+
+    def __init__(self, data: ml.Data, half_life_days: float = 365.0) -> None:
+        self.index = {u: i for i, u in enumerate(sorted(set(data.ratings.user)))}
+        users, self.items = len(self.index), len(data.variants)
+        self.likes = np.zeros((users, self.items), np.float32)  # 1 where liked
+        self.decayed = np.zeros((users, self.items), np.float32)  # likes decayed to `at`
+        self.at: float | None = None
+        self.half_life_s = half_life_days * 86_400
+        self.count: dict[str, int] = defaultdict(int)
+        self.established = ml.History(self.items, half_life_days)  # likes of users with 100+
+        self.sequence: dict[str, list[int]] = defaultdict(list)
+        self.pairs: list[tuple[int, int]] = []  # (earlier, later) within 10 ratings
+        self.built_at = -1
+        self.similar: sparse.csr_matrix | None = None
+        self.follows: sparse.csr_matrix | None = None
+
+    def add(self, user: str, item: int, liked: bool, at: float) -> None:
+        self.pairs += [(j, item) for j in self.sequence[user][-10:]]
+        self.sequence[user].append(item)
+        if liked:
+            if self.count[user] >= 100:
+                self.established.add(user, item, True, at)
+            if self.at is not None and at - self.at > 86_400:  # decay once a day at most
+                self.decayed *= np.float32(2.0 ** (-(at - self.at) / self.half_life_s))
+                self.at = at
+            self.at = at if self.at is None else self.at
+            self.likes[self.index[user], item] = 1.0
+            self.decayed[self.index[user], item] += 1.0
+        self.count[user] += 1
+
+    def scores(self, user: str) -> dict[str, np.ndarray]:
+        if len(self.pairs) - self.built_at > 2000:  # rebuilt every 2,000 ratings
+            self.built_at = len(self.pairs)
+            rows, items = np.nonzero(self.likes)
+            self.similar = ml.item_similarity(pd.DataFrame(
+                {"user": rows, "item": items, "liked": True}), self.items)
+            earlier, later = np.array(self.pairs).T
+            self.follows = sparse.csr_matrix((np.ones(len(earlier)), (earlier, later)),
+                                             shape=(self.items, self.items))
+        assert self.similar is not None and self.follows is not None
+        u = self.index[user]
+        liked = np.flatnonzero(self.likes[u])
+        norms = np.sqrt(self.likes.sum(axis=1)) + 1e-9
+        closeness = (self.likes @ self.likes[u]) / (norms * norms[u])
+        closeness[u] = 0.0
+        top = np.argpartition(-closeness, 50)[:50]
+        return {"item-kNN of likes so far": np.asarray(
+                    self.similar[liked].sum(axis=0)).ravel(),
+                "what follows the last 20 ratings": np.asarray(
+                    self.follows[self.sequence[user][-20:]].sum(axis=0)).ravel(),
+                "trending among users with 100+ ratings": self.established.trend.copy(),
+                "user-kNN (50), decayed likes": closeness[top] @ self.decayed[top]}
+
+
+def probe_online(data: ml.Data, since: int, until: int) -> None:
+    r = data.ratings
+    history, online = ml.History(len(data.variants), 365.0), Online(data)
+    ts, users, items, liked = r.ts.values, r.user.values, r.item.values, r.liked.values
+    pointer, rows = 0, defaultdict(list)
+    for _, user, moment, truth in q.moments(data, "session replay", since, until):
+        while pointer < len(r) and ts[pointer] < moment:
+            for state in (history, online):
+                state.add(users[pointer], int(items[pointer]), bool(liked[pointer]),
+                          float(ts[pointer]))
+            pointer += 1
+        consumed = history.consumed.get(user, set())
+        if not consumed or not truth - consumed:
+            continue
+        trend = history.trend / history.trend.max()
+        scores = {"trending (365 d)": trend}
+        for name, s in online.scores(user).items():
+            s = s / (np.abs(s).max() or 1.0)
+            scores[f"{name}, alone"] = s
+            scores[f"{name} 0.3 + trending 0.7"] = 0.3 * s + 0.7 * trend
+        for name, s in scores.items():
+            outcome = ml.Outcomes()
+            outcome.add(user, True, ml.top_k(s, consumed), truth - consumed)
+            rows[name].append((user, outcome.rows[0][2]))
+    window = f"{ml.iso(since)} … {ml.iso(until)}" if until < 2**31 else f"after {ml.iso(since)}"
+    print_differences(rows, "trending (365 d)", window)
+
+
 def print_differences(rows: dict[str, list[tuple[str, float]]], base_name: str,
                       label: str) -> None:
     users = np.array([u for u, _ in rows[base_name]])
@@ -111,7 +201,7 @@ def print_differences(rows: dict[str, list[tuple[str, float]]], base_name: str,
     for name, values in rows.items():
         v = np.array([x for _, x in values])
         low, high = np.percentile(weights @ (v - base) / weights.sum(axis=1), [2.5, 97.5])
-        print(f"  {name:40s} {v.mean():.4f}  {v.mean() - base.mean():+.4f} "
+        print(f"  {name:58s} {v.mean():.4f}  {v.mean() - base.mean():+.4f} "
               f"[{low:+.4f}, {high:+.4f}]")
 
 
@@ -185,7 +275,7 @@ def _weighted(dataset: Any, weight: np.ndarray, groups: int) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("probe", choices=("signals", "params"))
+    parser.add_argument("probe", choices=("signals", "online", "params"))
     parser.add_argument("grid", nargs="?", default="[{}]", help="params: JSON list of settings")
     args = parser.parse_args()
     data = ml.load(DATA)
@@ -195,6 +285,10 @@ def main() -> None:
         valid_from = int(data.ratings.ts.quantile(q.TRAIN_SHARE - q.VALIDATION_SHARE))
         probe_signals(data, valid_from, split, genres)
         probe_signals(data, split, 2**62, genres)
+    elif args.probe == "online":
+        valid_from = int(data.ratings.ts.quantile(q.TRAIN_SHARE - q.VALIDATION_SHARE))
+        probe_online(data, valid_from, split)
+        probe_online(data, split, 2**62)
     else:
         probe_params(data, split, json.loads(args.grid))
 
