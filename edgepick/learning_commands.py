@@ -137,7 +137,9 @@ def flags(version: str | None) -> None:
 
 def _rollout() -> click.Group:
     from edgepick.rollout_cli import rollout
+    from edgepick.shadow_cli import shadow
 
+    rollout.add_command(shadow)
     return rollout
 
 
