@@ -26,6 +26,7 @@ TREND_DAYS_KEY = "{ep:stats}:trend-days"  # hash day number → increments so fa
 # Experiments (ranking/experiment.py) and rollouts: one hash tag, one slot.
 EXPERIMENTS = "{ep:exp}:experiments"  # hash: experiment id → its JSON (the controller writes)
 ROLLOUT_AUDIT = "{ep:exp}:audit"  # stream: every rollout transition with its reason
+ROLLOUT_AUDIT_ARCHIVED = "{ep:exp}:audit-archived"  # the last stream id copied to the origin
 CONTROLLER_LOCK = "{ep:exp}:controller"  # one rollout controller acts at a time
 
 SEEN_TTL_S = 24 * 3600  # default dedupe window (EDGEPICK_DEDUPE_WINDOW_S), as Segment's

@@ -136,10 +136,12 @@ def flags(version: str | None) -> None:
 
 
 def _rollout() -> click.Group:
+    from edgepick.audit_cli import history
     from edgepick.rollout_cli import rollout
     from edgepick.shadow_cli import shadow
 
     rollout.add_command(shadow)
+    rollout.add_command(history)
     return rollout
 
 

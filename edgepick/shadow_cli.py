@@ -6,11 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
-from decision_worker.learning.experiments.shadow_check import ShadowReport
 from edgepick.cli_support import one_line_errors, redis_client, worker_settings
+
+if TYPE_CHECKING:  # the CLI imports learning code only when a command runs
+    from decision_worker.learning.experiments.shadow_check import ShadowReport
 
 
 @click.command("shadow")

@@ -27,7 +27,7 @@ from redis import Redis
 
 from decision_worker.errors import RegistryError
 from decision_worker.keys import CONTROLLER_LOCK
-from decision_worker.learning.experiments import rollout_store
+from decision_worker.learning.experiments import audit_archive, rollout_store
 from decision_worker.learning.experiments.arm_figures import (
     analysis,
     personalization_analysis,
@@ -36,6 +36,7 @@ from decision_worker.learning.experiments.arm_figures import (
 from decision_worker.learning.experiments.ramp import decide_ramp
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.experiment import PERSONALIZATION, Experiment
+from object_store.store import StoreError
 
 log = logging.getLogger("edgepick.rollouts")
 LOCK_TTL_S = 30.0
@@ -91,6 +92,10 @@ class RolloutController:
                 continue
             if outcome:
                 changed.append(f"{experiment.id}: {outcome}")
+        try:  # after the transitions, so this look's are copied at once
+            audit_archive.archive(self._redis, self._registry.store)
+        except StoreError as e:  # kept in Redis meanwhile; the next look copies them
+            log.warning("audit log not copied to the origin: %s", e)
         return changed
 
     def _look_at(self, experiment: Experiment) -> str | None:

@@ -114,7 +114,7 @@ def history(redis: Redis, experiment_id: str | None = None, last: int = 1000
     stored = cast(list[tuple[bytes, dict[bytes, bytes]]],
                   redis.xrevrange(ROLLOUT_AUDIT, count=last))
     for _, fields in reversed(stored):
-        entry = _decoded(fields)
+        entry = decoded_entry(fields)
         if experiment_id is None or entry.experiment == experiment_id:
             entries.append(entry)
     return entries
@@ -132,7 +132,7 @@ def _entry(experiment: Experiment, action: str, reason: str) -> dict[Any, Any]:
             "share": f"{experiment.share:g}", "reason": reason}
 
 
-def _decoded(fields: dict[bytes, bytes]) -> AuditEntry:
+def decoded_entry(fields: dict[bytes, bytes]) -> AuditEntry:
     text = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
     return AuditEntry(float(text["at"]), text["experiment"], text["action"], text["status"],
                       int(text["step"]), float(text["share"]), text["reason"])

@@ -7,10 +7,8 @@ over all steps), from per-user counts drawn for each arm."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
-import pytest
 from redis import Redis
 
 from decision_worker.keys import arm_totals_key
@@ -23,7 +21,6 @@ from decision_worker.learning.experiments.status import (
 )
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.experiment import Experiment
-from object_store import from_url
 
 
 class Clock:
@@ -32,15 +29,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    registry = Registry(from_url(f"file://{tmp_path / 'origin'}"))
-    registry.register("lgbm-old", "old model", {})
-    registry.promote_rolled_out("lgbm-old", "test set-up")
-    registry.register("lgbm-new", "new model", {})
-    return registry
 
 
 def started(redis: Redis, clock: Clock, **changes: object) -> Experiment:
