@@ -42,9 +42,10 @@ DEAD_LETTER_RETENTION_S = 7 * 86_400
 
 
 # Arm counters (ranking/arm_counters.py): both hashes below expire ARM_COUNTERS_TTL_S after
-# their last write (one script writes a user's pair and the sums, and refreshes the TTLs), so
-# an experiment's counters outlive it by that long; the per-user hash holds one short field
-# per exposed user of the experiment, its size bound.
+# their last write (one script writes a user's counts and the sums, and refreshes the TTLs),
+# so an experiment's counters outlive it by that long; the per-user hash holds one short field
+# per exposed user of the experiment (about 12 bytes more per placement the user was exposed
+# on), its size bound.
 ARM_COUNTERS_TTL_S = 90 * 86_400
 # The edge's exposures stream (edge_functions.keys.EXPOSURES_STREAM) is read by this group;
 # an entry is deleted once counted, and the edge caps its length (XADD MAXLEN ~).
@@ -55,15 +56,18 @@ EXPOSURES_APPLIED_TTL_S = 86_400
 
 
 def arm_totals_key(experiment: str, step: int | str, arm: str) -> str:
-    """Hash of one arm's ArmTotals sums (learning/experiments/arm_totals.py) in one step of
-    an experiment, or over all steps with step "all". TTL: ARM_COUNTERS_TTL_S."""
+    """Hash of one arm's delta-method sums (learning/experiments/arm_totals.py) in one step
+    of an experiment, or over all steps with step "all": click-through's and the conversion
+    rate's, over the experiment's placements and per placement (fields prefixed
+    "PLACEMENT:"; ranking/arm_counter_script.py). TTL: ARM_COUNTERS_TTL_S."""
     return f"{{ep:exp}}:t:{experiment}:{step}:{arm}"
 
 
 def arm_users_key(experiment: str, step: int | str) -> str:
-    """Hash: user tag → "exposures,clicks" of that user in the step (what the delta-method
-    counters need to add a user's next exposure or click). TTL: ARM_COUNTERS_TTL_S;
-    `edgepick forget` deletes the user's field."""
+    """Hash: user tag → "exposures,clicks,conversions" of that user in the step, then the
+    same per placement ("x,y,z;hero=x,y,z"): what the delta-method counters need to add a
+    user's next exposure, click or conversion. Keyed by the tag, never a raw id. TTL:
+    ARM_COUNTERS_TTL_S; `edgepick forget` deletes the user's field (all of it)."""
     return f"{{ep:exp}}:u:{experiment}:{step}"
 
 

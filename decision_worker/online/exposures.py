@@ -7,8 +7,8 @@ served decision of an experiment's arm). Workers read it in the consumer group
    or inactive experiment, an arm that is not the experiment's, a placement it does not
    cover, a forgotten user: counted by outcome and skipped, never an error;
 2. count the rest in the arm counters (ranking/arm_counters.py) in the experiment's current
-   step, with one script call marked with the entry's id, so an entry delivered twice is
-   counted once;
+   step, for the experiment and per placement, with one script call marked with the entry's
+   id, so an entry delivered twice is counted once;
 3. log each user's first exposure in the step as a Segment `Experiment Viewed` message
    (event_log.append_exposures), with a messageId derived from (user, experiment, step),
    so a repeat is a duplicate readers drop;
@@ -61,10 +61,18 @@ Group = tuple[str, int, str, str]  # experiment, step, arm, tag
 
 @dataclass
 class _First:
-    """The earliest exposure of one user in one arm and step, within an entry."""
+    """The earliest exposure of one user in one arm and step, within an entry, and the
+    user's exposures there per placement."""
 
     exposure: Exposure
-    count: int
+    placements: dict[str, int]
+
+    def changes(self, group: Group) -> list[CounterChange]:
+        """One change per placement, the earliest exposure's first (its change is the one
+        the script flags as the user's first exposure in the step, if it is)."""
+        first = self.exposure.placement
+        return [CounterChange(*group, placement, exposures=n) for placement, n in sorted(
+            self.placements.items(), key=lambda item: (item[0] != first, item[0]))]
 
 
 class ExposureCounter:
@@ -123,8 +131,7 @@ class ExposureCounter:
     async def count_entry(self, entry_id: str, fields: dict[bytes, bytes]) -> bool:
         """Count one entry and acknowledge it; False (left pending) if the event log failed."""
         groups = await self._valid_groups(_lines(fields.get(FIELD)))
-        changes = [CounterChange(e, step, arm, tag, exposures=first.count)
-                   for (e, step, arm, tag), first in groups.items()]
+        changes = [c for group, first in groups.items() for c in first.changes(group)]
         firsts = await apply_changes(self._redis, changes, exposures_applied_key(entry_id))
         if len(firsts) != len(changes):  # redelivered after the experiment changed step
             firsts = [False] * len(changes)
@@ -164,13 +171,11 @@ class ExposureCounter:
                 self.outcomes.labels("forgotten").inc()
                 continue
             key = (experiment.id, experiment.step_index, exposure.arm, tag)
-            first = groups.get(key)
-            if first is None:
-                groups[key] = _First(exposure, 1)
-            else:
-                first.count += 1
-                if exposure.at_ms < first.exposure.at_ms:
-                    first.exposure = exposure
+            first = groups.setdefault(key, _First(exposure, {}))
+            first.placements[exposure.placement] = first.placements.get(exposure.placement,
+                                                                        0) + 1
+            if exposure.at_ms < first.exposure.at_ms:
+                first.exposure = exposure
         return groups
 
 

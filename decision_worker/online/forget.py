@@ -9,9 +9,11 @@ an anonymous id was merged into, and that user's other links):
 3. the profile replaced by a marker holding no data (`forgotten`, with the profile TTL), so a
    worker holding the old profile in a batch loses its compare-and-set and re-reads;
    every decision key (the published placements and those the profile was decided for) and
-   the why-record deleted; the id removed from the refresh schedule; its (exposures, clicks)
-   fields removed from the per-user hashes of every stored experiment's arm counters (the
-   arms' sums keep its contribution: totals over many users, nothing of one).
+   the why-record deleted; the id removed from the refresh schedule; its field (its
+   exposures, clicks and conversions, over the experiment and per placement: one field per
+   user, keyed by its tag) removed from the per-user hashes of every stored experiment's arm
+   counters, each step and "all" (the arms' sums keep its contribution: totals over many
+   users, nothing of one).
 Nothing here needs the ids in the clear beyond hashing them: keys and tombstones hold only
 the keyed hashes. Running it twice is harmless.
 """

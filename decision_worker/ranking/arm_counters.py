@@ -1,21 +1,25 @@
 """Arm counters: per experiment, step and arm, the sums the delta method needs (ArmTotals in
-learning/experiments/arm_totals.py: users, exposures, clicks, exposures², clicks²,
-exposures·clicks), kept by one Lua script as exposures and clicks arrive.
+learning/experiments/arm_totals.py), kept by one Lua script (ranking/arm_counter_script.py)
+as exposures, clicks and conversions arrive, for the whole experiment and per placement.
 
-A user adds to the sums through their own pair (x exposures, y clicks), kept in a per-user
-hash, so the script reads the pair, applies the change and adds the difference of each sum:
-an exposure adds 1 to exposures, 2x + 1 to exposures² and y to exposures·clicks (and 1 to
-users when x was 0); a click adds 1 to clicks, 2y + 1 to clicks² and x to exposures·clicks.
-A click of a user with no exposure in that scope is not counted (the user is not in the
-ratio's denominator). Every change is applied twice, to the current step and to "all" (the
-whole experiment), in one script, so the two scopes never disagree. All keys share the hash
-tag `{ep:exp}`: one Cluster slot, one script.
+Two ratio metrics share their denominator: click-through (clicks per exposure) and the
+conversion rate (conversions per exposure). A user adds to the sums through their own counts
+(x exposures, y clicks, z conversions; over the experiment's placements and on each
+placement), kept in a per-user hash under the user's tag, so the script reads them, applies
+the change and adds the difference of each sum: an exposure adds 1 to exposures, 2x + 1 to
+exposures², y to exposures·clicks and z to exposures·conversions (and 1 to users when x was
+0); a click adds 1 to clicks, 2y + 1 to clicks² and x to exposures·clicks; a conversion
+likewise to its own three sums. A click or conversion of a user with no exposure in that
+scope is not counted (the user is not in the ratio's denominator). Every change is applied
+twice, to the current step and to "all" (the whole experiment), in one script, so the two
+scopes never disagree; and within each, to the experiment's sums and its placement's. All
+keys share the hash tag `{ep:exp}`: one Cluster slot, one script call per batch.
 
 Exposures count in the experiment's step at the time they are counted (read from the stored
-experiment, cached `STEP_CACHE_S`); clicks likewise. Only active experiments (shadow,
-ramping) count, and the comparison of personalization with the holdout, in step 0.
-`learning/experiments/arm_figures.read_totals` reads the sums back (arms control and
-treatment; the comparison's are holdout and treatment).
+experiment, cached `STEP_CACHE_S`); clicks and conversions likewise. Only active experiments
+(shadow, ramping) count, and the comparison of personalization with the holdout, in step 0.
+`learning/experiments/arm_reads.py` reads the sums back (arms control and treatment; the
+comparison's are holdout and treatment).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from decision_worker.keys import (
     arm_totals_key,
     arm_users_key,
 )
+from decision_worker.ranking.arm_counter_script import APPLY
 from decision_worker.ranking.experiment import (
     CONTROL,
     HOLDOUT,
@@ -49,78 +54,26 @@ STEP_CACHE_S = 2.0
 PERSONALIZATION_EXPERIMENT = Experiment(PERSONALIZATION, "personalized", None,
                                         name="Personalization vs the holdout",
                                         status="ramping")
-COUNTED_KINDS = ("click",)  # what the counters keep per user: click-through's numerator
+# What the counters keep per user besides exposures: the numerators of click-through and of
+# the conversion rate (ingest/message_fields.ENGAGEMENT: "Variant Clicked", "Promotion
+# Clicked" → click; "Variant Converted" → conversion).
+COUNTED_KINDS = ("click", "conversion")
 _NO_MARKER = "{ep:exp}:no-marker"
-
-# KEYS[1]: the once-marker; then per change: users of the step, users of "all", totals of the
-# step, totals of "all". ARGV: use the marker (1/0), TTL, marker TTL; then per change: user
-# tag, exposures added, clicks added. Returns one character a change: "1" when it was the
-# user's first exposure in the step. With the marker set already, returns what it holds.
-_APPLY = """
-local use_marker = ARGV[1] == '1'
-if use_marker then
-  local done = redis.call('GET', KEYS[1])
-  if done then return done end
-end
-local sums, order, touched, firsts = {}, {}, {}, {}
-local function add(key, field, delta)
-  local t = sums[key]
-  if not t then t = {}; sums[key] = t; order[#order + 1] = key end
-  t[field] = (t[field] or 0) + delta
-end
-local function apply(ukey, tkey, tag, dx, dy)
-  local v = redis.call('HGET', ukey, tag)
-  local x, y = 0, 0
-  if v then
-    local c = string.find(v, ',', 1, true)
-    if c then
-      x = tonumber(string.sub(v, 1, c - 1)) or 0
-      y = tonumber(string.sub(v, c + 1)) or 0
-    end
-  end
-  local x1, y1 = x + dx, y
-  if x1 > 0 then y1 = y + dy end
-  if x1 == x and y1 == y then return x end
-  if x == 0 and x1 > 0 then add(tkey, 'users', 1) end
-  add(tkey, 'exposures', x1 - x)
-  add(tkey, 'clicks', y1 - y)
-  add(tkey, 'exposures_squared', x1 * x1 - x * x)
-  add(tkey, 'clicks_squared', y1 * y1 - y * y)
-  add(tkey, 'exposures_times_clicks', x1 * y1 - x * y)
-  redis.call('HSET', ukey, tag, string.format('%d,%d', x1, y1))
-  touched[ukey] = true
-  touched[tkey] = true
-  return x
-end
-for i = 0, (#KEYS - 1) / 4 - 1 do
-  local k, a = 2 + 4 * i, 4 + 3 * i
-  local tag, dx, dy = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local before = apply(KEYS[k], KEYS[k + 2], tag, dx, dy)
-  apply(KEYS[k + 1], KEYS[k + 3], tag, dx, dy)
-  if dx > 0 and before == 0 then firsts[#firsts + 1] = '1' else firsts[#firsts + 1] = '0' end
-end
-for _, key in ipairs(order) do
-  for field, delta in pairs(sums[key]) do
-    if delta ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', delta)) end
-  end
-end
-for key in pairs(touched) do redis.call('EXPIRE', key, ARGV[2]) end
-local result = table.concat(firsts)
-if use_marker then redis.call('SET', KEYS[1], result, 'EX', ARGV[3]) end
-return result
-"""
 
 
 @dataclass(frozen=True, slots=True)
 class CounterChange:
-    """Exposures and clicks to add for one user in one arm of one step."""
+    """Exposures, clicks and conversions to add for one user in one arm of one step, on one
+    placement (they count for the experiment and for that placement)."""
 
     experiment: str
     step: int
     arm: str
     tag: str
+    placement: str
     exposures: int = 0
     clicks: int = 0
+    conversions: int = 0
 
 
 class Engaged(Protocol):
@@ -142,8 +95,9 @@ class Engaged(Protocol):
 async def apply_changes(redis: Redis, changes: Sequence[CounterChange],
                         once: str | None = None) -> list[bool]:
     """Apply the changes in one script; for each, whether it was the user's first exposure
-    in its step. With `once` (a marker key), a second call with the same key changes
-    nothing and returns what the first returned: a redelivered batch counts once."""
+    in its step (over all placements: of a user's changes in one step, the first applied).
+    With `once` (a marker key), a second call with the same key changes nothing and returns
+    what the first returned: a redelivered batch counts once."""
     if not changes:
         return []
     keys = [once or _NO_MARKER]
@@ -152,8 +106,8 @@ async def apply_changes(redis: Redis, changes: Sequence[CounterChange],
         keys += [arm_users_key(c.experiment, c.step), arm_users_key(c.experiment, "all"),
                  arm_totals_key(c.experiment, c.step, c.arm),
                  arm_totals_key(c.experiment, "all", c.arm)]
-        args += [c.tag, c.exposures, c.clicks]
-    script = redis.register_script(_APPLY)
+        args += [c.tag, c.placement, c.exposures, c.clicks, c.conversions]
+    script = redis.register_script(APPLY)
     reply: Any = await script(keys=keys, args=args)
     flags = reply.decode() if isinstance(reply, bytes) else str(reply)
     return [flag == "1" for flag in flags]
@@ -197,18 +151,20 @@ def _loaded(items: Iterable[tuple[Any, Any]]) -> Iterable[tuple[str, Experiment]
 async def record_engagement(redis: Redis, items: Iterable[Engaged],
                             steps: ExperimentSteps | None = None,
                             once: str | None = None) -> int:
-    """Count the clicks among `items` in their experiment's current step (and "all"); other
-    kinds, and experiments not active, are skipped. Returns the clicks passed to the script
-    (a click of a user with no exposure in the step is then not counted by it)."""
+    """Count the clicks and conversions among `items` in their experiment's current step (and
+    "all"), for the experiment and for their placement; other kinds, and experiments not
+    active, are skipped. Returns the events passed to the script (one of a user with no
+    exposure in the step is then not counted by it). One script call for them all."""
     experiments = await (steps or ExperimentSteps(0)).current(redis)
-    clicks: dict[tuple[str, int, str, str], int] = {}
+    counted: dict[tuple[str, int, str, str, str], list[int]] = {}
     for item in items:
         experiment = experiments.get(item.experiment)
         if item.kind not in COUNTED_KINDS or experiment is None or not experiment.active:
             continue
-        key = (item.experiment, experiment.step_index, item.arm, item.tag)
-        clicks[key] = clicks.get(key, 0) + 1
-    changes = [CounterChange(e, step, arm, tag, clicks=n)
-               for (e, step, arm, tag), n in clicks.items()]
+        key = (item.experiment, experiment.step_index, item.arm, item.tag, item.placement)
+        counts = counted.setdefault(key, [0, 0])
+        counts[COUNTED_KINDS.index(item.kind)] += 1
+    changes = [CounterChange(e, step, arm, tag, placement, clicks=c, conversions=v)
+               for (e, step, arm, tag, placement), (c, v) in counted.items()]
     await apply_changes(redis, changes, once)
-    return sum(clicks.values())
+    return sum(c.clicks + c.conversions for c in changes)

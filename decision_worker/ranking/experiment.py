@@ -42,7 +42,8 @@ DEFAULT_STEPS = (1.0, 5.0, 20.0, 50.0, 100.0)
 
 Status = Literal["shadow", "ramping", "complete", "rolled_back", "stopped"]
 ACTIVE: tuple[Status, ...] = ("shadow", "ramping")
-GUARDRAIL_METRICS = ("click_through",)  # what the arm counters keep per user
+# The ratio metrics the arm counters keep per user: clicks and conversions per exposure
+GUARDRAIL_METRICS = ("click_through", "conversion")
 
 
 class ExperimentError(WorkerError):

@@ -1,18 +1,28 @@
-"""Reading an experiment's arm counters and turning them into the figures a look needs: the
-ramp rule's state, and the analysis an operator reads (CLI and dashboard).
+"""Turning an experiment's arm counters (read by arm_reads.py) into the figures a look needs:
+the ramp rule's state, and the analysis an operator reads (CLI and dashboard).
 
-The counters are hashes whose fields are ArmTotals' field names (one per arm per step, and
-over all steps as step "all"), kept by the worker as exposures and clicks arrive."""
+The counters are hashes (one per arm per step, and over all steps as step "all") of the sums
+of two ratio metrics, click-through and conversion rate (conversions per exposure), over the
+experiment's placements and per placement, kept by the worker as exposures, clicks and
+conversions arrive. The analysis gives each arm's users, exposures, clicks, click-through,
+conversions and conversion rate with delta-method 95 % intervals, and the treatment's lift
+against control in both metrics with 95 % intervals: over all placements, and per
+placement."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from typing import Any
 
 from redis import Redis
 
-from decision_worker.keys import arm_totals_key
+from decision_worker.learning.experiments.arm_reads import (
+    ARMS,
+    ArmCounts,
+    ScopeCounts,
+    read_counts,
+    read_totals,
+)
 from decision_worker.learning.experiments.arm_totals import ArmTotals, click_through
 from decision_worker.learning.experiments.guardrail import Guardrail, check_guardrail
 from decision_worker.learning.experiments.lift import lift_against_control
@@ -27,28 +37,18 @@ from decision_worker.ranking.experiment import (
     Experiment,
 )
 
-ARMS = (CONTROL, TREATMENT)
-_SUMS = [f.name for f in fields(ArmTotals) if f.name != "arm"]
-
-
-def read_totals(redis: Redis, experiment: str, step: int | str,
-                arms: tuple[str, str] = ARMS) -> dict[str, ArmTotals]:
-    """Both arms' totals in one step (or "all"); zeros where nothing was counted yet."""
-    with redis.pipeline(transaction=False) as pipe:
-        for arm in arms:
-            pipe.hmget(arm_totals_key(experiment, step, arm), _SUMS)
-        rows = pipe.execute()
-    return {arm: ArmTotals(arm, *(int(v or 0) for v in row))
-            for arm, row in zip(arms, rows, strict=True)}
+__all__ = ["ARMS", "analysis", "arms_and_lift", "personalization_analysis", "read_counts",
+           "read_totals", "rollout_state", "scope_figures"]
 
 
 def rollout_state(redis: Redis, experiment: Experiment) -> RolloutState:
     """What the ramp rule needs at this look: this step's exposures and users per arm (for
     the gate and the sample-ratio check) and the guardrails on the totals of all steps."""
     step = read_totals(redis, experiment.id, experiment.step_index)
-    overall = read_totals(redis, experiment.id, "all")
+    overall = read_counts(redis, experiment.id, "all").overall
     checks = tuple(check_guardrail(Guardrail(rule.metric, rule.max_drop),
-                                   overall[CONTROL], overall[TREATMENT])
+                                   overall[CONTROL].of(rule.metric),
+                                   overall[TREATMENT].of(rule.metric))
                    for rule in experiment.guardrails)
     ratio = check_sample_ratio([step[TREATMENT].users, step[CONTROL].users],
                                [experiment.share, 100 * (1 - CONTROL_FROM)])
@@ -57,12 +57,13 @@ def rollout_state(redis: Redis, experiment: Experiment) -> RolloutState:
 
 
 def analysis(redis: Redis, experiment: Experiment) -> dict[str, Any]:
-    """Per arm users, exposures, clicks and click-through (delta-method interval); the
-    treatment's lift against control with its 95 % interval; this step's sample-ratio check;
-    the guardrails. JSON-ready; nan becomes None."""
+    """Over all steps, per arm and per placement (`scope_figures`): users, exposures, clicks,
+    click-through, conversions and conversion rate (delta-method intervals), the treatment's
+    lift against control in both with 95 % intervals; this step's sample-ratio check; the
+    guardrails. JSON-ready; nan becomes None."""
     state = rollout_state(redis, experiment) if experiment.status == "ramping" else None
     return {
-        **arms_and_lift(read_totals(redis, experiment.id, "all")),
+        **scope_figures(read_counts(redis, experiment.id, "all")),
         "srm": None if state is None else {
             "p_value": state.sample_ratio.p_value, "mismatch": state.sample_ratio.mismatch,
             "describe": state.sample_ratio.describe()},
@@ -77,27 +78,51 @@ def personalization_analysis(redis: Redis) -> dict[str, Any]:
     """The lift of personalization itself: the band of users served as usual against the
     persistent holdout (ranking/experiment.py, PERSONALIZATION), over all time. No
     sample-ratio check: band users inside a rollout's arm count for the rollout instead."""
-    return arms_and_lift(read_totals(redis, PERSONALIZATION, "all", (HOLDOUT, TREATMENT)))
+    return scope_figures(read_counts(redis, PERSONALIZATION, "all", (HOLDOUT, TREATMENT)))
 
 
-def arms_and_lift(totals: dict[str, ArmTotals]) -> dict[str, Any]:
-    """Each arm's figures and the second arm's lift against the first (the control)."""
-    control, treatment = totals.values()
-    lift = lift_against_control(control, treatment)
-    return {
-        "arms": {arm: _arm_figures(arm_totals) for arm, arm_totals in totals.items()},
-        "lift_now": None if lift is None else {
-            "value": lift.relative, "low": lift.relative_low, "high": lift.relative_high,
-            "difference": lift.difference, "describe": lift.describe()}}
+def scope_figures(counts: ScopeCounts) -> dict[str, Any]:
+    """`arms_and_lift` over the experiment's placements, and per placement under
+    "placements" (placement → the same shape; {} while nothing was counted)."""
+    return {**arms_and_lift(counts.overall),
+            "placements": {placement: arms_and_lift(by_arm)
+                           for placement, by_arm in counts.placements.items()}}
 
 
-def _arm_figures(totals: ArmTotals) -> dict[str, Any]:
+def arms_and_lift(counts: dict[str, ArmCounts]) -> dict[str, Any]:
+    """Each arm's figures and the second arm's lift against the first (the control):
+    "lift_now" in click-through, "conversion_lift_now" in conversion rate (None until
+    both arms have two users and an event of the metric)."""
+    control, treatment = counts.values()
+    return {"arms": {arm: _arm_figures(arm_counts) for arm, arm_counts in counts.items()},
+            "lift_now": _lift(control, treatment, "click_through"),
+            "conversion_lift_now": _lift(control, treatment, "conversion")}
+
+
+def _lift(control: ArmCounts, treatment: ArmCounts, metric: str) -> dict[str, Any] | None:
+    lift = lift_against_control(control.of(metric), treatment.of(metric), metric=metric)
+    return None if lift is None else {
+        "value": lift.relative, "low": lift.relative_low, "high": lift.relative_high,
+        "difference": lift.difference, "describe": lift.describe()}
+
+
+def _arm_figures(counts: ArmCounts) -> dict[str, Any]:
+    clicks = counts.of("click_through")
+    rate, low, high = _rate(clicks)
+    conversion, conversion_low, conversion_high = _rate(counts.of("conversion"))
+    return {"users": clicks.users, "exposures": clicks.exposures, "clicks": clicks.clicks,
+            "click_through": rate, "low": low, "high": high,
+            "conversions": counts.conversions, "conversion_rate": conversion,
+            "conversion_low": conversion_low, "conversion_high": conversion_high}
+
+
+def _rate(totals: ArmTotals) -> tuple[float | None, float | None, float | None]:
+    """The ratio (y per exposure) with its delta-method 95 % interval; Nones below 2 users."""
     rate = click_through(totals)
-    half = None if rate is None else 1.96 * math.sqrt(rate.variance)
-    return {"users": totals.users, "exposures": totals.exposures, "clicks": totals.clicks,
-            "click_through": None if rate is None else rate.value,
-            "low": None if rate is None or half is None else rate.value - half,
-            "high": None if rate is None or half is None else rate.value + half}
+    if rate is None:
+        return None, None, None
+    half = 1.96 * math.sqrt(rate.variance)
+    return rate.value, rate.value - half, rate.value + half
 
 
 def _finite(value: float) -> float | None:

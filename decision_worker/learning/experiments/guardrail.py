@@ -4,10 +4,11 @@ threshold by chance sooner or later; the normal-mixture confidence sequence on t
 stays valid at every look (confidence_sequence.py).
 
 The decision is one-sided: breached when the whole sequence lies below log(1 − MAX_DROP),
-i.e. the treatment's click-through is, with confidence, lower than control's by more than
-MAX_DROP (relative). The sequence is two-sided at level 1 − alpha, so the chance of a breach
-when the true drop is MAX_DROP or less is at most alpha over the whole rollout, peeking
-included (about alpha / 2 in practice: only the lower side can trigger)."""
+i.e. the treatment's click-through (or conversion rate, conversions per exposure) is, with
+confidence, lower than control's by more than MAX_DROP (relative). The sequence is two-sided
+at level 1 − alpha, so the chance of a breach when the true drop is MAX_DROP or less is at
+most alpha over the whole rollout, peeking included (about alpha / 2 in practice: only the
+lower side can trigger)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,17 @@ from decision_worker.learning.experiments.confidence_sequence import (
 )
 from decision_worker.learning.experiments.lift import rates_and_log_lift
 
-# Before this many clicks in each arm the ratio's normal approximation (and its estimated
-# variance) is too rough to act on, at any level.
+# Before this many clicks in each arm (conversions, for a conversion guardrail: whatever
+# events the totals' y holds) the ratio's normal approximation (and its estimated variance)
+# is too rough to act on, at any level.
 MIN_CLICKS_PER_ARM = 30
+EVENTS = {"click_through": "clicks", "conversion": "conversions"}
 
 
 @dataclass(frozen=True)
 class Guardrail:
-    """metric: which totals the caller passes (e.g. "click_through"); max_drop: relative
+    """metric: which totals the caller passes ("click_through", or "conversion": y then
+    holds conversions); max_drop: relative
     drop tolerated (0.02 = the treatment may be up to 2 % worse); mixture_sd: the spread of
     log lifts the test is tuned to catch (5 % here: tightest where a drop of a few per cent
     becomes visible); alpha: the error bound of a breach over the whole rollout."""
@@ -60,7 +64,8 @@ class GuardrailCheck:
     def describe(self) -> str:
         g = self.guardrail
         if math.isnan(self.relative_lift):
-            return f"{g.metric}: not enough clicks yet (≥ {MIN_CLICKS_PER_ARM} per arm)"
+            events = EVENTS.get(g.metric, "events")
+            return f"{g.metric}: not enough {events} yet (≥ {MIN_CLICKS_PER_ARM} per arm)"
         verdict = "BREACHED" if self.breached else "holds"
         return (f"{g.metric}: lift {self.relative_lift:+.2%} [{self.low:+.2%}, "
                 f"{self.high:+.2%}] (always valid, {1 - g.alpha:.0%}); max drop "

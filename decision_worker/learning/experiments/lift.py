@@ -17,6 +17,9 @@ from scipy.stats import norm
 from decision_worker.learning.experiments.arm_totals import ArmTotals, Estimate, click_through
 
 LEVEL = 0.95
+# How each ratio metric of the arm counters is named to a reader (the same arithmetic: y is
+# clicks for click-through, conversions for the conversion rate; arm_reads.py)
+METRIC_NAMES = {"click_through": "click-through", "conversion": "conversion rate"}
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,11 @@ class Lift:
     relative_low: float
     relative_high: float
     level: float
+    metric: str = "click_through"
 
     def describe(self) -> str:
-        return (f"{self.arm} vs {self.control}: click-through {self.arm_rate:.4%} vs "
+        name = METRIC_NAMES.get(self.metric, self.metric)
+        return (f"{self.arm} vs {self.control}: {name} {self.arm_rate:.4%} vs "
                 f"{self.control_rate:.4%}, lift {self.relative:+.2%} "
                 f"[{self.relative_low:+.2%}, {self.relative_high:+.2%}] ({self.level:.0%})")
 
@@ -67,10 +72,10 @@ def rates_and_log_lift(control: ArmTotals, arm: ArmTotals
     return None if logged is None else (arm_rate, control_rate, logged)
 
 
-def lift_against_control(control: ArmTotals, arm: ArmTotals, level: float = LEVEL
-                         ) -> Lift | None:
-    """Click-through lift of `arm` over `control`; None until both arms have two users and a
-    click."""
+def lift_against_control(control: ArmTotals, arm: ArmTotals, level: float = LEVEL,
+                         metric: str = "click_through") -> Lift | None:
+    """Click-through lift of `arm` over `control` (or the lift of `metric`, whose events the
+    totals' y holds); None until both arms have two users and an event."""
     rates = rates_and_log_lift(control, arm)
     if rates is None:
         return None
@@ -82,7 +87,7 @@ def lift_against_control(control: ArmTotals, arm: ArmTotals, level: float = LEVE
     return Lift(arm.arm, control.arm, arm_rate.value, control_rate.value, difference,
                 difference - spread, difference + spread, math.expm1(logged.value),
                 math.expm1(logged.value - log_spread), math.expm1(logged.value + log_spread),
-                level)
+                level, metric)
 
 
 def lifts_against_control(control: ArmTotals, arms: list[ArmTotals], level: float = LEVEL

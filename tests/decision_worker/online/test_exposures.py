@@ -25,12 +25,14 @@ from decision_worker.keys import (
     arm_users_key,
     exposures_applied_key,
 )
-from decision_worker.learning.experiments.arm_figures import read_totals
+from decision_worker.learning.experiments.arm_figures import read_counts, read_totals
 from decision_worker.learning.experiments.arm_totals import ArmTotals
 from decision_worker.online import exposures as consumer_module
+from decision_worker.online.experiment_arms import ArmEngagement
 from decision_worker.online.exposures import ExposureCounter
 from decision_worker.online.forget import forget
 from decision_worker.online.worker import Worker
+from decision_worker.ranking.arm_counters import record_engagement
 from decision_worker.ranking.experiment import Experiment
 from edge_functions.decision_record import DecisionRecord, encode
 from edge_functions.exposures import FIELD, VERSION_FIELD
@@ -225,16 +227,43 @@ def test_an_event_log_failure_leaves_the_entry_pending(settings: Settings, redis
     assert [m["userId"] for m in exposures_logged(settings)] == ["dan"]
 
 
+def test_exposures_count_per_placement_and_the_users_first_one_is_viewed_once(
+        settings: Settings, redis: Redis) -> None:
+    redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
+    now = int(time.time() * 1000)
+    add_entry(redis, f"{now + 5}|hero|rollout-1|treatment|kim",
+              f"{now}|cta|rollout-1|treatment|kim", f"{now + 9}|cta|rollout-1|treatment|kim",
+              f"{now}|hero|rollout-1|control|lou")
+    count(settings)
+    for scope in (1, "all"):
+        counts = read_counts(redis, EXPERIMENT.id, scope)
+        treated = counts.overall["treatment"].of("click_through")
+        assert (treated.users, treated.exposures, treated.exposures_squared) == (1, 3, 9)
+        assert {p: (by_arm["treatment"].of("conversion").exposures,
+                    by_arm["control"].of("conversion").exposures)
+                for p, by_arm in counts.placements.items()} == {"cta": (2, 0), "hero": (1, 1)}
+    tag = user_tag(SECRET.encode(), "kim")
+    assert redis.hget(arm_users_key(EXPERIMENT.id, 1), tag) == b"3,0,0;cta=2,0,0;hero=1,0,0"
+    viewed = {m["userId"]: m["properties"]["placement"] for m in exposures_logged(settings)}
+    assert viewed == {"kim": "cta", "lou": "hero"}  # each user's earliest, once
+
+
 def test_forget_removes_the_users_counter_fields_and_keeps_the_sums(
         settings: Settings, redis: Redis) -> None:
     redis.hset(EXPERIMENTS, EXPERIMENT.id, EXPERIMENT.dumps())
     now = int(time.time() * 1000)
-    add_entry(redis, f"{now}|hero|rollout-1|control|erin", f"{now}|hero|rollout-1|control|finn")
+    add_entry(redis, f"{now}|hero|rollout-1|control|erin", f"{now}|cta|rollout-1|control|erin",
+              f"{now}|hero|rollout-1|control|finn")
     count(settings)
     tags = {who: user_tag(SECRET.encode(), who) for who in ("erin", "finn")}
 
     async def go() -> None:
         client = AsyncRedis.from_url(settings.redis_url or "")
+        await record_engagement(client, [ArmEngagement(EXPERIMENT.id, "control", tags["erin"],
+                                                       "cta", "conversion")])
+        for scope in (1, "all"):  # her counts, over the placements and on each
+            assert await client.hget(arm_users_key(EXPERIMENT.id, scope), tags["erin"]) == \
+                b"2,0,1;hero=1,0,0;cta=1,0,1"
         assert settings.origin_dir is not None
         await forget(client, EventLog(FolderStore(settings.origin_dir)), SECRET.encode(),
                      ["erin"], [], 3600)
@@ -243,8 +272,14 @@ def test_forget_removes_the_users_counter_fields_and_keeps_the_sums(
     asyncio.run(go())
     for scope in (1, "all"):
         assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["erin"]) is None
-        assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["finn"]) == b"1,0"
-    assert read_totals(redis, EXPERIMENT.id, 1)["control"].users == 2
+        assert redis.hget(arm_users_key(EXPERIMENT.id, scope), tags["finn"]) == \
+            b"1,0,0;hero=1,0,0"
+        assert not any(tags["erin"].encode() in value
+                       for value in redis.hvals(arm_users_key(EXPERIMENT.id, scope)))
+    counts = read_counts(redis, EXPERIMENT.id, 1)  # the sums keep her contribution
+    assert counts.overall["control"].of("click_through").users == 2
+    assert counts.overall["control"].conversions == 1
+    assert counts.placements["cta"]["control"].conversions == 1
 
 
 def test_a_stream_that_disappears_is_created_again_on_the_next_round(
@@ -284,7 +319,9 @@ def test_decided_served_and_clicked_the_arm_counters_hold_the_users_pair(
     add_entry(redis, *(f"{now}|hero|{e.id}|treatment|{treated}" for _ in range(2)))  # served
     later = NOW + dt.timedelta(minutes=1)
     ingest([track(u, "Variant Clicked", f"click-{u}", later, placement="hero",
-                  variant="trail-running") for u in (treated, control)])
+                  variant="trail-running") for u in (treated, control)]
+           + [track(treated, "Variant Converted", "bought", later, placement="hero",
+                    variant="trail-running")])
     drain()
     treatment, control_totals = (read_totals(redis, e.id, 2)[arm]
                                  for arm in ("treatment", "control"))
@@ -292,6 +329,11 @@ def test_decided_served_and_clicked_the_arm_counters_hold_the_users_pair(
             treatment.exposures_times_clicks) == (1, 2, 1, 2)
     assert control_totals.clicks == 0  # a click without an exposure counts for no one
     assert read_totals(redis, e.id, "all")["treatment"] == treatment
+    converted = read_totals(redis, e.id, 2, metric="conversion")["treatment"]
+    assert (converted.users, converted.exposures, converted.clicks,
+            converted.exposures_times_clicks) == (1, 2, 1, 2)  # y: conversions
+    hero = read_counts(redis, e.id, "all").placements["hero"]["treatment"]
+    assert hero.of("click_through") == treatment and hero.of("conversion") == converted
 
 
 def test_the_personalization_comparison_counts_in_step_0_with_arms_holdout_and_treatment(
