@@ -27,15 +27,28 @@ def personalization_lines(doc: dict[str, Any]) -> Iterator[str]:
     yield from _figure_lines(doc)
 
 
-def _figure_lines(figures: dict[str, Any]) -> Iterator[str]:
+def _figure_lines(figures: dict[str, Any], indent: str = "  ") -> Iterator[str]:
+    """Each arm's counts and both rates (95 % intervals), the lifts; then the same for each
+    placement, indented under it."""
     for arm, arm_figures in figures["arms"].items():
-        rate = arm_figures["click_through"]
-        shown = "n/a" if rate is None else \
-            f"{rate:.3%} [{arm_figures['low']:.3%}, {arm_figures['high']:.3%}]"
-        yield (f"  {arm:9s} {arm_figures['users']:,} users, {arm_figures['exposures']:,} "
-               f"exposures, {arm_figures['clicks']:,} clicks, click-through {shown}")
-    lift = figures["lift_now"]
-    yield f"  lift      {'not yet measurable' if lift is None else lift['describe']}"
+        yield (f"{indent}{arm:9s} {arm_figures['users']:,} users, "
+               f"{arm_figures['exposures']:,} exposures, {arm_figures['clicks']:,} clicks, "
+               f"click-through {_rate(arm_figures, 'click_through', 'low', 'high')}, "
+               f"{arm_figures['conversions']:,} conversions, conversion rate "
+               f"{_rate(arm_figures, 'conversion_rate', 'conversion_low', 'conversion_high')}")
+    for label, key, name in (("lift", "lift_now", "click-through"),
+                             ("", "conversion_lift_now", "conversion rate")):
+        lift = figures[key]
+        yield f"{indent}{label:9s} " + (f"{name}: not yet measurable" if lift is None
+                                        else lift["describe"])
+    for placement, placed in figures.get("placements", {}).items():
+        yield f"{indent}placement {placement}:"
+        yield from _figure_lines(placed, indent + "  ")
+
+
+def _rate(figures: dict[str, Any], rate: str, low: str, high: str) -> str:
+    value = figures[rate]
+    return "n/a" if value is None else f"{value:.3%} [{figures[low]:.3%}, {figures[high]:.3%}]"
 
 
 def rollout_lines(docs: list[dict[str, Any]], history: int = 5) -> Iterator[str]:

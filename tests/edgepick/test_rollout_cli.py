@@ -3,13 +3,18 @@ what is stored, and one clear line for every kind of bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import numpy as np
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.learning.experiments import rollout_store
+from decision_worker.learning.experiments.arm_totals import ArmTotals, click_through
 from decision_worker.learning.registry import Registry
+from decision_worker.ranking.arm_counters import CounterChange, apply_changes
 from object_store import from_url
 from tests.edgepick.test_cli import one_error_line, run
 
@@ -30,7 +35,7 @@ def env(settings, redis: Redis) -> dict[str, str]:
     (["lgbm-a", "--force", "t", "--steps", "1,five,100"], "--steps '1,five,100': give per cents"),
     (["lgbm-a", "--force", "t", "--steps", "1,75,100"], "75 % would take users from the control"),
     (["lgbm-a", "--force", "t", "--guardrail", "revenue:5%"],
-     "guardrail metric 'revenue' is unknown: use one of click_through"),
+     "guardrail metric 'revenue' is unknown: use one of click_through, conversion"),
     (["lgbm-a", "--force", "t", "--guardrail", "click_through:lots"], "use METRIC:MAX_DROP"),
     (["lgbm-a", "--force", "t", "--guardrail", "click_through:150%"], "a share in [0, 1)"),
     (["lgbm-a", "--force", "t", "--placement", "Hero!"], "placement id 'Hero!' is invalid"),
@@ -65,6 +70,59 @@ def test_start_status_stop_and_one_rollout_per_placement(env, redis: Redis) -> N
     assert "no experiment 'nope'" in one_error_line(run(["rollout", "stop", "nope"], env))
     actions = [e.action for e in rollout_store.history(redis, "rollout-lgbm-a")]
     assert actions == ["start", "stop"]
+
+
+def counted(redis_url: str, changes: list[CounterChange]) -> None:
+    """Counts as the worker keeps them (exposures from the edge, clicks and conversions)."""
+    async def go() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        await apply_changes(client, changes)
+        await client.aclose()
+
+    asyncio.run(go())
+
+
+def shown(exposures: np.ndarray, events: np.ndarray) -> str:
+    """A rate and its delta-method 95 % interval from per-user counts, as status prints it."""
+    rate = click_through(ArmTotals.from_users("arm", exposures, events))
+    assert rate is not None
+    half = 1.96 * rate.variance ** 0.5
+    return f"{rate.value:.3%} [{rate.value - half:.3%}, {rate.value + half:.3%}]"
+
+
+def test_status_shows_both_rates_and_lifts_per_placement(env, redis: Redis) -> None:
+    assert run(["rollout", "start", "lgbm-a", "--force", "test", "--guardrail",
+                "conversion:5%"], env).returncode == 0
+    changes = [CounterChange("rollout-lgbm-a", 0, arm, f"{arm}-{i}", "hero", exposures=4,
+                             clicks=i % 2, conversions=int(i % 4 == 0))
+               for arm in ("control", "treatment") for i in range(8)]
+    changes += [CounterChange("rollout-lgbm-a", 0, "control", "control-0", "cta", 2, 1, 1)]
+    counted(env["EDGEPICK_REDIS_URL"], changes)
+    lines = run(["rollout", "status", "rollout-lgbm-a"], env).stdout.splitlines()
+    exposures = np.array([6, 4, 4, 4, 4, 4, 4, 4])  # control over both placements
+    clicks = np.array([1, 1, 0, 1, 0, 1, 0, 1])
+    conversions = np.array([2, 0, 0, 0, 1, 0, 0, 0])
+    assert lines[1] == (f"  control   8 users, 34 exposures, 5 clicks, click-through "
+                        f"{shown(exposures, clicks)}, 3 conversions, conversion rate "
+                        f"{shown(exposures, conversions)}"), lines
+    assert lines[3].startswith("  lift      treatment vs control: click-through 12.5000% vs "
+                               "14.7059%, lift -15.00% [")  # 4/32 against 5/34
+    assert lines[4].startswith("            treatment vs control: conversion rate 6.2500% vs "
+                               "8.8235%, lift -29.17% [")  # 2/32 against 3/34
+    hero = lines.index("  placement hero:")
+    assert lines[hero + 1].startswith("    control   8 users, 32 exposures, 4 clicks, "
+                                      "click-through 12.500% [")
+    assert lines[lines.index("  placement cta:") + 1] == (
+        "    control   1 users, 2 exposures, 1 clicks, click-through n/a, 1 conversions, "
+        "conversion rate n/a")
+    doc, = json.loads(run(["rollout", "status", "rollout-lgbm-a", "--json"], env).stdout)
+    assert doc["guardrails"] == [{"metric": "conversion", "max_drop": 0.05}]
+    placed = doc["analysis"]["placements"]
+    assert list(placed) == ["cta", "hero"]
+    assert placed["hero"]["arms"]["treatment"]["conversions"] == 2
+    assert placed["hero"]["arms"]["treatment"]["conversion_rate"] == 2 / 32
+    assert placed["cta"]["arms"]["treatment"]["users"] == 0
+    assert placed["cta"]["lift_now"] is None and placed["hero"]["lift_now"]["low"] < 0
 
 
 def test_promote_starts_a_rollout_and_now_switches_at_once(env, redis: Redis,

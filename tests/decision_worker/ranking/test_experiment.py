@@ -46,8 +46,16 @@ def test_a_bad_experiment_is_refused_with_what_is_wrong(changes: dict[str, objec
 
 
 def test_an_unknown_guardrail_metric_is_refused_by_name() -> None:
-    with pytest.raises(ExperimentError, match="'revenue' is unknown"):
+    with pytest.raises(ExperimentError) as refused:
         GuardrailRule("revenue", 0.05)
+    assert str(refused.value) == ("guardrail metric 'revenue' is unknown: use one of "
+                                  "click_through, conversion")
+
+
+def test_conversion_is_a_guardrail_metric_and_survives_storage() -> None:
+    experiment = rollout(guardrails=(GuardrailRule("conversion", 0.05),
+                                     GuardrailRule("click_through", 0.02)))
+    assert Experiment.loads(experiment.dumps()).guardrails == experiment.guardrails
 
 
 def test_the_bucket_is_growthbooks_hash_of_the_tag_with_the_experiments_seed() -> None:
