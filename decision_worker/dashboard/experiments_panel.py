@@ -5,7 +5,12 @@ The analysis is a hook (`Analyse`): given the Redis client and an experiment, it
 the rollout analysis as JSON, or None while there is none. The page renders this shape
 (every part optional):
 
-    {"arms": {"control": {name: figure, …}, "treatment": {…}},
+    {"arms": {"control": {"users": n, "exposures": n, "clicks": n, "click_through": r,
+                          "low": l, "high": h, "conversions": n, "conversion_rate": r,
+                          "conversion_low": l, "conversion_high": h}, "treatment": {…}},
+     "lift_now": {"value": x, "low": l, "high": h},             # click-through, 95 %
+     "conversion_lift_now": {"value": x, "low": l, "high": h},  # conversion rate, 95 %
+     "placements": {placement: {"arms": …, "lift_now": …, "conversion_lift_now": …}},
      "lift": [{"at": iso time, "value": x, "low": l, "high": h}, …],   # over time, 95 %
      "srm": {"p_value": p, "mismatch": bool},
      "history": [{"at": iso time, "action": str, "share": x, "reason": str}, …]}

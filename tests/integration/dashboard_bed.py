@@ -151,9 +151,10 @@ class DashboardBed:
 
 
 def start_bed(settings: Any, edge: str, serve_app: Callable[..., str], redis: Redis,
-              analyse: Analyse = no_analysis, refresh_s: float = 0.5) -> DashboardBed:
+              analyse: Analyse | None = no_analysis, refresh_s: float = 0.5) -> DashboardBed:
     """The API (dashboard included) and the worker's metrics endpoint, beside a running
-    edge at `edge` whose catalog is published."""
+    edge at `edge` whose catalog is published. `analyse` None: the rollouts' own analysis
+    (decision_worker/dashboard/rollout_analysis.py, from the arm counters)."""
     worker_metrics = WorkerMetrics()
     worker_base = serve_app(make_asgi_app(worker_metrics.registry))
     settings = dataclasses.replace(settings, admin_token=TOKEN,

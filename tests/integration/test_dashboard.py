@@ -153,6 +153,9 @@ def test_panels_without_a_source_say_so(settings, serve_app, redis) -> None:
     assert [x["id"] for x in shown] == ["rollout-a"] and analysis["lift_now"] is None
     assert analysis["arms"]["treatment"]["users"] == analysis["arms"]["control"]["users"] == 0
     assert analysis["history"] == [] and analysis["srm"]["mismatch"] is False
+    assert analysis["placements"] == {} and analysis["conversion_lift_now"] is None
+    assert analysis["arms"]["control"]["conversions"] == 0
+    assert analysis["arms"]["control"]["conversion_rate"] is None
     redis.hset(arm_totals_key("personalization", "all", "holdout"),
                mapping={"users": 2, "exposures": 5, "clicks": 1, "exposures_squared": 13,
                         "clicks_squared": 1, "exposures_times_clicks": 3})
@@ -160,6 +163,7 @@ def test_panels_without_a_source_say_so(settings, serve_app, redis) -> None:
     assert personal["arms"]["holdout"]["users"] == 2 and personal["arms"]["holdout"][
         "click_through"] == 0.2
     assert personal["arms"]["treatment"]["users"] == 0 and personal["lift_now"] is None
+    assert personal["arms"]["holdout"]["conversions"] == 0  # sums kept before conversions
     unreachable = dataclasses.replace(settings, admin_token=TOKEN,
                                       edge_metrics_url="http://127.0.0.1:9/metrics")
     api = serve_app(create_api(unreachable))

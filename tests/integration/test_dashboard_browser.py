@@ -5,14 +5,19 @@ re-renders when the data changes, draws its plots with plotly, renders a rollout
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from decision_worker.ranking.arm_counters import CounterChange, apply_changes
 
 from .dashboard_bed import (
     AUTH,
@@ -28,6 +33,16 @@ TIMEOUT_MS = 15_000
 ROLLOUT = "rollout-m20261204-b"
 
 
+def arm(exposures: int, users: int, click_through: float, conversion: float
+        ) -> dict[str, Any]:
+    """One arm's figures as arm_figures.py gives them (intervals of ± 10 %, made up)."""
+    return {"users": users, "exposures": exposures, "clicks": round(click_through * exposures),
+            "click_through": click_through, "low": 0.9 * click_through,
+            "high": 1.1 * click_through, "conversions": round(conversion * exposures),
+            "conversion_rate": conversion, "conversion_low": 0.9 * conversion,
+            "conversion_high": 1.1 * conversion}
+
+
 def analysis_doc(start: dt.datetime = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.UTC),
                  first_reason: str = "<img src=x onerror=alert(1)> started by operator"
                  ) -> dict[str, Any]:
@@ -36,8 +51,18 @@ def analysis_doc(start: dt.datetime = dt.datetime(2026, 12, 5, 1, 0, tzinfo=dt.U
              "low": v - w, "high": v + w}
             for i, (v, w) in enumerate([(0.09, 0.2), (0.05, 0.11), (0.061, 0.07),
                                         (0.058, 0.05)])]
-    return {"arms": {"control": {"exposures": 48210, "users": 20114, "click_through": 0.0412},
-                     "treatment": {"exposures": 4967, "users": 2071, "click_through": 0.0436}},
+    return {"arms": {"control": arm(48210, 20114, 0.0412, 0.0061),
+                     "treatment": arm(4967, 2071, 0.0436, 0.0049)},
+            "conversion_lift_now": {"value": -0.197, "low": -0.38, "high": 0.04},
+            "placements": {
+                "cta": {"arms": {"control": arm(20010, 9870, 0.0301, 0.0102),
+                                 "treatment": arm(2015, 1003, 0.0323, 0.0089)},
+                        "lift_now": {"value": 0.073, "low": -0.09, "high": 0.26},
+                        "conversion_lift_now": None},
+                "hero": {"arms": {"control": arm(28200, 14002, 0.0491, 0.0026),
+                                  "treatment": arm(2952, 1460, 0.0518, 0.0021)},
+                         "lift_now": {"value": 0.055, "low": -0.07, "high": 0.19},
+                         "conversion_lift_now": {"value": -0.19, "low": -0.5, "high": 0.3}}},
             "lift": lift, "lift_now": {"value": 0.058, "low": 0.008, "high": 0.108},
             "srm": {"p_value": 0.000213, "mismatch": True},
             "guardrails": [{"metric": "click_through", "max_drop": 0.05, "lift": 0.058,
@@ -132,8 +157,10 @@ def test_dashboard_shows_what_the_api_computed_and_updates(bed, page) -> None:
     expect(page.locator("#edge-total")).to_have_text(f"{after['edge']['total']:,.0f}")
 
     plots = page.locator(".js-plotly-plot")
-    expect(plots).to_have_count(5)  # lift, models, edge, freshness, placements
-    for i in range(5):
+    # lift, the rollout's click-through and conversion per placement, models, edge,
+    # freshness, placements
+    expect(plots).to_have_count(7)
+    for i in range(7):
         box = plots.nth(i).bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 80
     assert page.evaluate("document.querySelector('[data-plot=edge]').data[0].y") == [
@@ -150,9 +177,30 @@ def test_rollout_analysis_is_rendered_with_its_interval_band(bed, page) -> None:
     srm = box.locator("[data-field=srm]")
     expect(srm).to_contain_text("mismatch")
     expect(srm).to_contain_text("p = 0.000213")
-    expect(box.locator('tr[data-arm=treatment] [data-field=exposures]')).to_have_text("4,967")
-    expect(box.locator('tr[data-arm=control] [data-field=click_through]')).to_have_text("0.0412")
+    expect(box.locator('[data-field=arms] tr[data-scope=all][data-arm=treatment] '
+                       '[data-field=exposures]')).to_have_text("4,967")
+    control = box.locator('[data-field=arms] tr[data-scope=all][data-arm=control]')
+    expect(control.locator("[data-field=click_through]")).to_have_text("4.12 %")
+    expect(control.locator("[data-field=click_through_interval]")).to_have_text(
+        "[3.71, 4.53] %")
+    expect(control.locator("[data-field=conversions]")).to_have_text("294")
+    expect(control.locator("[data-field=conversion_rate]")).to_have_text("0.61 %")
+    hero = box.locator('[data-field=arms] tr[data-scope=hero][data-arm=treatment]')
+    expect(hero.locator("[data-field=users]")).to_have_text("1,460")
+    expect(hero.locator("[data-field=conversion_interval]")).to_have_text("[0.19, 0.23] %")
+    expect(box.locator("[data-field=arms] tbody tr")).to_have_count(6)  # 3 scopes × 2 arms
     expect(box.locator("[data-field=lift-now]")).to_have_text("Lift now: +5.80 % [+0.80, +10.80] %")
+    expect(box.locator("[data-field=conversion-lift-now]")).to_have_text(
+        "Conversion lift now: -19.70 % [-38.00, +4.00] %")
+    lifts = box.locator("[data-field=lifts]")
+    expect(lifts.locator("tr[data-scope=hero] td")).to_have_text(
+        ["hero", "+5.50 %", "[-7.00, +19.00] %", "-19.00 %", "[-50.00, +30.00] %"])
+    expect(lifts.locator("tr[data-scope=cta] td").nth(4)).to_have_text("not yet measurable")
+    rates = box.locator(f'[data-plot="conversion_rate:{ROLLOUT}"]')
+    expect(rates).to_have_class("plot js-plotly-plot")
+    assert rates.evaluate("div => div.data.map(t => [t.name, t.x, t.y])") == [
+        [name, ["cta", "hero"], [analysis["placements"][p]["arms"][name]["conversion_rate"]
+                                 for p in ("cta", "hero")]] for name in ("control", "treatment")]
     guardrail = box.locator('[data-field=guardrails] tr[data-guardrail="click_through"]')
     expect(guardrail).to_contain_text("holds")
     expect(guardrail.locator("td").nth(3)).to_have_text("[-3.10, +15.20] %")
@@ -170,6 +218,56 @@ def test_rollout_analysis_is_rendered_with_its_interval_band(bed, page) -> None:
     fills = lift.evaluate("div => [...div.querySelectorAll('path.js-fill')]"
                           ".map(p => (p.getAttribute('d') || '').length)")
     assert max(fills) > 20  # the band is drawn
+    assert errors == []
+
+
+def count_in_a_thread(redis_url: str, changes: list[CounterChange]) -> None:
+    """The worker's counter script (Playwright's sync API keeps an event loop here)."""
+    async def go() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        await apply_changes(client, changes)
+        await client.aclose()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, go()).result()
+
+
+def test_rates_per_placement_are_the_ones_the_arm_counters_give(
+        served_example, serve_app, redis: Redis, page) -> None:
+    page, errors = page
+    settings, edge = served_example
+    bed = start_bed(settings, edge, serve_app, redis, analyse=None)  # the real analysis
+    rollout = experiment()
+    write_experiment(redis, rollout)
+    count_in_a_thread(settings.redis_url, [
+        CounterChange(rollout.id, 1, arm, f"{arm}-{i}", placement, exposures=1 + i % 4,
+                      clicks=int(i % (3 if arm == "treatment" else 4) == 0),
+                      conversions=int(i % (9 if placement == "hero" else 13) == 0))
+        for arm in ("control", "treatment") for placement in ("hero", "cta")
+        for i in range(300)])
+    sign_in(page, bed.api)
+    analysis = next(x for x in data(bed)["experiments"] if x["id"] == rollout.id)["analysis"]
+    assert analysis["placements"]["hero"]["arms"]["treatment"]["conversions"] == 34
+    assert analysis["placements"]["cta"]["arms"]["control"]["users"] == 300
+    box = page.locator(f'[data-experiment="{rollout.id}"]')
+    for scope, figures in [("all", analysis), *analysis["placements"].items()]:
+        for name, f in figures["arms"].items():
+            row = box.locator(f'[data-field=arms] tr[data-scope="{scope}"][data-arm={name}]')
+            expect(row.locator("[data-field=users]")).to_have_text(f"{f['users']:,}")
+            expect(row.locator("[data-field=conversions]")).to_have_text(
+                f"{f['conversions']:,}")
+            expect(row.locator("[data-field=click_through]")).to_have_text(
+                f"{100 * f['click_through']:.2f} %")
+            expect(row.locator("[data-field=conversion_interval]")).to_have_text(
+                f"[{100 * f['conversion_low']:.2f}, {100 * f['conversion_high']:.2f}] %")
+        lift = figures["lift_now"]
+        expect(box.locator(f'[data-field=lifts] tr[data-scope="{scope}"] td').nth(1)
+               ).to_have_text(f"{100 * lift['value']:+.2f} %")
+    clicks = box.locator(f'[data-plot="click_through:{rollout.id}"]')
+    expect(clicks).to_have_class("plot js-plotly-plot")
+    assert clicks.evaluate("div => div.data.map(t => t.y)") == [
+        [analysis["placements"][p]["arms"][name]["click_through"] for p in ("cta", "hero")]
+        for name in ("control", "treatment")]
     assert errors == []
 
 

@@ -128,12 +128,22 @@
           a.srm.mismatch ? "mismatch" : "as assigned"),
         " p = ", a.srm.p_value === null ? "–" : a.srm.p_value.toPrecision(3)));
     }
-    if (a.lift_now) {
-      parts.push(el("p", { dataset: { field: "lift-now" } }, "Lift now: ",
-        el("strong", {}, signed(100 * a.lift_now.value, 2) + " %"), " [",
-        signed(100 * a.lift_now.low, 2), ", ", signed(100 * a.lift_now.high, 2), "] %"));
+    for (const [key, field, label] of [["lift_now", "lift-now", "Lift now: "],
+      ["conversion_lift_now", "conversion-lift-now", "Conversion lift now: "]]) {
+      const lift = a[key];
+      if (!lift) continue;
+      parts.push(el("p", { dataset: { field } }, label,
+        el("strong", {}, signed(100 * lift.value, 2) + " %"), " [",
+        signed(100 * lift.low, 2), ", ", signed(100 * lift.high, 2), "] %"));
     }
-    if (a.arms) parts.push(renderArms(a.arms));
+    if (a.arms) parts.push(renderArms(a), renderLifts(a));
+    const placed = Object.keys(a.placements || {});
+    if (placed.length) {
+      parts.push(el("div", { class: "grid2" },
+        ratePlot(x.id, a, "click_through", "low", "high", "Click-through per placement"),
+        ratePlot(x.id, a, "conversion_rate", "conversion_low", "conversion_high",
+          "Conversion rate per placement")));
+    }
     if (a.guardrails && a.guardrails.length) parts.push(renderGuardrails(a.guardrails));
     if (a.lift && a.lift.length) parts.push(liftPlot(x.id, a.lift));
     if (a.history && a.history.length) {
@@ -145,14 +155,61 @@
     return el("div", { class: "analysis", dataset: { field: "analysis" } }, parts);
   }
 
-  function renderArms(arms) {
-    const names = Object.keys(arms);
-    const fields = [...new Set(names.flatMap((n) => Object.keys(arms[n] || {})))];
-    const cell = (v) => (typeof v === "number" ? (Number.isInteger(v) ? count(v) : v.toFixed(4))
-      : (v === null || v === undefined ? "–" : String(v)));
-    return table(["arm", ...fields], names.map((n) => el("tr", { dataset: { arm: n } },
-      el("td", {}, n), fields.map((f) => el("td", { dataset: { field: f } }, cell(arms[n][f]))))),
-      { dataset: { field: "arms" } }, fields.map((_, i) => i + 1));
+  // The analysis's scopes: every placement together ("all"), then each placement
+  function scopes(a) {
+    return [["all", a], ...Object.entries(a.placements || {})];
+  }
+
+  const interval = (low, high) => (low === null || low === undefined ? "–"
+    : "[" + num(100 * low, 2) + ", " + num(100 * high, 2) + "] %");
+
+  function renderArms(a) {
+    const rows = scopes(a).flatMap(([scope, s]) => Object.entries(s.arms).map(([arm, f]) =>
+      el("tr", { dataset: { scope, arm } },
+        el("td", {}, scope === "all" ? "all placements" : scope), el("td", {}, arm),
+        el("td", { dataset: { field: "users" } }, count(f.users)),
+        el("td", { dataset: { field: "exposures" } }, count(f.exposures)),
+        el("td", { dataset: { field: "clicks" } }, count(f.clicks)),
+        el("td", { dataset: { field: "click_through" } }, pct(f.click_through)),
+        el("td", { dataset: { field: "click_through_interval" } }, interval(f.low, f.high)),
+        el("td", { dataset: { field: "conversions" } }, count(f.conversions)),
+        el("td", { dataset: { field: "conversion_rate" } }, pct(f.conversion_rate)),
+        el("td", { dataset: { field: "conversion_interval" } },
+          interval(f.conversion_low, f.conversion_high)))));
+    return table(["placement", "arm", "users", "exposures", "clicks", "click-through",
+      "95 % interval", "conversions", "conversion rate", "95 % interval"], rows,
+    { dataset: { field: "arms" } }, [2, 3, 4, 5, 6, 7, 8, 9]);
+  }
+
+  // The second arm (treatment) against the first (control, or the holdout)
+  function renderLifts(a) {
+    const lift = (l) => [el("td", {}, l ? signed(100 * l.value, 2) + " %" : "–"),
+      el("td", {}, l ? "[" + signed(100 * l.low, 2) + ", " + signed(100 * l.high, 2) + "] %"
+        : "not yet measurable")];
+    return table(["placement", "click-through lift", "95 % interval", "conversion lift",
+      "95 % interval"], scopes(a).map(([scope, s]) => el("tr", { dataset: { scope } },
+      el("td", {}, scope === "all" ? "all placements" : scope), lift(s.lift_now),
+      lift(s.conversion_lift_now))),
+    { dataset: { field: "lifts" } }, [1, 2, 3, 4]);
+  }
+
+  function ratePlot(id, a, rate, low, high, title) {
+    const placements = Object.keys(a.placements);
+    const colours = ["#8c959f", "#2f6fde"];
+    const traces = Object.keys(a.arms).map((arm, i) => {
+      const figures = placements.map((p) => a.placements[p].arms[arm]);
+      return { type: "bar", name: arm, x: placements, y: figures.map((f) => f[rate]),
+        marker: { color: colours[i % 2] },
+        error_y: { type: "data", symmetric: false,
+                   array: figures.map((f) => (f[high] === null ? 0 : f[high] - f[rate])),
+                   arrayminus: figures.map((f) => (f[low] === null ? 0 : f[rate] - f[low])) },
+        hovertemplate: arm + " %{x}: %{y:.2%}<extra></extra>" };
+    });
+    return plot(rate + ":" + id, traces, {
+      title: { text: title + " (95 % intervals)", x: 0, font: { size: 13 } }, barmode: "group",
+      yaxis: { title: { text: rate === "click_through" ? "click-through" : "conversion rate" },
+               tickformat: ".1%", rangemode: "tozero" },
+      xaxis: { title: { text: "placement" } } });
   }
 
   function renderGuardrails(guardrails) {
