@@ -76,8 +76,8 @@ def rollout() -> None:
 @click.option("--min-exposures", default=40_000, show_default=True, type=int,
               help="Exposures each arm needs in a step before it may advance.")
 @click.option("--guardrail", "guardrails", multiple=True, metavar="METRIC:MAX_DROP",
-              help="Roll back when METRIC drops more than MAX_DROP, with significance "
-                   "[default: click_through:2%].")
+              help="Roll back when METRIC (click_through or conversion) drops more than "
+                   "MAX_DROP, with significance [default: click_through:2%].")
 @click.option("--placement", "placements", multiple=True,
               help="Limit the rollout to this placement (repeatable) [default: all].")
 @click.option("--shadow-seconds", default=3600.0, show_default=True, type=float,
@@ -99,8 +99,9 @@ def start(model: str, steps: str, min_exposures: int, guardrails: tuple[str, ...
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @one_line_errors
 def status(experiment_id: str | None, as_json: bool) -> None:
-    """Where every rollout (or EXPERIMENT_ID) stands: step, arms, lift, SRM, history; and
-    the lift of personalization itself against the persistent holdout."""
+    """Where every rollout (or EXPERIMENT_ID) stands: step; per arm, over all placements and
+    per placement, click-through and conversion rate with their lifts (95 %); SRM,
+    guardrails, history; and the lift of personalization itself against the holdout."""
     from edgepick.rollout_report import (
         personalization_document,
         personalization_lines,

@@ -25,11 +25,11 @@ def personalization_lines(doc: dict[str, Any]) -> Iterator[str]:
     """The lift of personalization itself: users served as usual against the holdout."""
     yield "personalization vs the persistent holdout:"
     yield from _figure_lines(doc)
+    yield from _placement_lines(doc)
 
 
 def _figure_lines(figures: dict[str, Any], indent: str = "  ") -> Iterator[str]:
-    """Each arm's counts and both rates (95 % intervals), the lifts; then the same for each
-    placement, indented under it."""
+    """Each arm's counts and both rates (95 % intervals), and the lifts."""
     for arm, arm_figures in figures["arms"].items():
         yield (f"{indent}{arm:9s} {arm_figures['users']:,} users, "
                f"{arm_figures['exposures']:,} exposures, {arm_figures['clicks']:,} clicks, "
@@ -41,9 +41,13 @@ def _figure_lines(figures: dict[str, Any], indent: str = "  ") -> Iterator[str]:
         lift = figures[key]
         yield f"{indent}{label:9s} " + (f"{name}: not yet measurable" if lift is None
                                         else lift["describe"])
+
+
+def _placement_lines(figures: dict[str, Any]) -> Iterator[str]:
+    """The same figures for each placement, indented under it."""
     for placement, placed in figures.get("placements", {}).items():
-        yield f"{indent}placement {placement}:"
-        yield from _figure_lines(placed, indent + "  ")
+        yield f"  placement {placement}:"
+        yield from _figure_lines(placed, "    ")
 
 
 def _rate(figures: dict[str, Any], rate: str, low: str, high: str) -> str:
@@ -66,5 +70,6 @@ def rollout_lines(docs: list[dict[str, Any]], history: int = 5) -> Iterator[str]
             yield f"  {figures['srm']['describe']}"
         for check in figures["guardrails"]:
             yield f"  guardrail {check['describe']}"
+        yield from _placement_lines(figures)
         for entry in figures["history"][-history:]:
             yield f"  {entry['at']} {entry['action']}: {entry['reason']}"

@@ -35,36 +35,19 @@ if use_marker then
   if done then return done end
 end
 local sums, order, touched, firsts = {}, {}, {}, {}
-local function add(key, field, delta)
-  if delta == 0 then return end
+local function sums_of(key)
   local t = sums[key]
   if not t then t = {}; sums[key] = t; order[#order + 1] = key end
-  t[field] = (t[field] or 0) + delta
-end
-local function counts(text)
-  local c, i = {0, 0, 0}, 1
-  for n in string.gmatch(text, '[^,]+') do
-    if i <= 3 then c[i] = tonumber(n) or 0 end
-    i = i + 1
-  end
-  return c
+  return t
 end
 local function parse(v)
   local user = {all = {0, 0, 0}, names = {}, by = {}}
   if not v then return user end
-  local first = true
-  for part in string.gmatch(v, '[^;]+') do
-    if first then
-      user.all = counts(part)
-      first = false
-    else
-      local eq = string.find(part, '=', 1, true)
-      if eq then
-        local name = string.sub(part, 1, eq - 1)
-        if not user.by[name] then user.names[#user.names + 1] = name end
-        user.by[name] = counts(string.sub(part, eq + 1))
-      end
-    end
+  local x, y, z = string.match(v, '^(%d+),(%d+),?(%d*)')
+  if x then user.all = {tonumber(x), tonumber(y), tonumber(z) or 0} end
+  for name, px, py, pz in string.gmatch(v, ';([^=;]+)=(%d+),(%d+),(%d+)') do
+    if not user.by[name] then user.names[#user.names + 1] = name end
+    user.by[name] = {tonumber(px), tonumber(py), tonumber(pz)}
   end
   return user
 end
@@ -77,34 +60,73 @@ local function dump(user)
   end
   return table.concat(parts, ';')
 end
-local function moved(tkey, prefix, c, dx, dy, dz)
+local names = {}
+local function named(prefix)
+  local n = names[prefix]
+  if not n then
+    n = {}
+    for j, field in ipairs({'users', 'exposures', 'exposures_squared', 'clicks',
+                            'clicks_squared', 'exposures_times_clicks', 'conversions',
+                            'conversions_squared', 'exposures_times_conversions'}) do
+      n[j] = prefix .. field
+    end
+    names[prefix] = n
+  end
+  return n
+end
+local function moved(t, prefix, c, dx, dy, dz)
   local x, y, z = c[1], c[2], c[3]
   local x1, y1, z1 = x + dx, y, z
   if x1 > 0 then y1 = y + dy; z1 = z + dz end
-  if x == 0 and x1 > 0 then add(tkey, prefix .. 'users', 1) end
-  add(tkey, prefix .. 'exposures', x1 - x)
-  add(tkey, prefix .. 'exposures_squared', x1 * x1 - x * x)
-  add(tkey, prefix .. 'clicks', y1 - y)
-  add(tkey, prefix .. 'clicks_squared', y1 * y1 - y * y)
-  add(tkey, prefix .. 'exposures_times_clicks', x1 * y1 - x * y)
-  add(tkey, prefix .. 'conversions', z1 - z)
-  add(tkey, prefix .. 'conversions_squared', z1 * z1 - z * z)
-  add(tkey, prefix .. 'exposures_times_conversions', x1 * z1 - x * z)
-  return {x1, y1, z1}, x1 ~= x or y1 ~= y or z1 ~= z
+  if x1 == x and y1 == y and z1 == z then return c, false end
+  local n = named(prefix)
+  if x == 0 and x1 > 0 then t[n[1]] = (t[n[1]] or 0) + 1 end
+  if x1 ~= x then
+    t[n[2]] = (t[n[2]] or 0) + x1 - x
+    t[n[3]] = (t[n[3]] or 0) + x1 * x1 - x * x
+  end
+  if y1 ~= y or x1 ~= x then
+    t[n[4]] = (t[n[4]] or 0) + y1 - y
+    t[n[5]] = (t[n[5]] or 0) + y1 * y1 - y * y
+    t[n[6]] = (t[n[6]] or 0) + x1 * y1 - x * y
+  end
+  if z1 ~= z or x1 ~= x then
+    t[n[7]] = (t[n[7]] or 0) + z1 - z
+    t[n[8]] = (t[n[8]] or 0) + z1 * z1 - z * z
+    t[n[9]] = (t[n[9]] or 0) + x1 * z1 - x * z
+  end
+  return {x1, y1, z1}, true
+end
+-- Each user's counts are read once and written once per call, however many changes name
+-- them (one per placement): `users` caches them, `dirty` lists what to write back.
+local users, dirty = {}, {}
+local function user_of(ukey, tag)
+  local id = ukey .. '|' .. tag
+  local user = users[id]
+  if not user then
+    user = parse(redis.call('HGET', ukey, tag))
+    user.ukey, user.tag = ukey, tag
+    users[id] = user
+  end
+  return user
 end
 local function apply(ukey, tkey, tag, placement, dx, dy, dz)
-  local user = parse(redis.call('HGET', ukey, tag))
+  local user = user_of(ukey, tag)
   local before = user.all[1]
-  local all, all_moved = moved(tkey, '', user.all, dx, dy, dz)
-  local mine = user.by[placement] or {0, 0, 0}
-  local here, here_moved = moved(tkey, placement .. ':', mine, dx, dy, dz)
+  local t = sums_of(tkey)
+  local all, all_moved = moved(t, '', user.all, dx, dy, dz)
+  local here, here_moved = moved(t, placement .. ':', user.by[placement] or {0, 0, 0},
+                                 dx, dy, dz)
   if not all_moved and not here_moved then return before end
   user.all = all
   if here_moved then
     if not user.by[placement] then user.names[#user.names + 1] = placement end
     user.by[placement] = here
   end
-  redis.call('HSET', ukey, tag, dump(user))
+  if not user.dirty then
+    user.dirty = true
+    dirty[#dirty + 1] = user
+  end
   touched[ukey] = true
   touched[tkey] = true
   return before
@@ -117,6 +139,7 @@ for i = 0, (#KEYS - 1) / 4 - 1 do
   apply(KEYS[k + 1], KEYS[k + 3], tag, placement, dx, dy, dz)
   if dx > 0 and before == 0 then firsts[#firsts + 1] = '1' else firsts[#firsts + 1] = '0' end
 end
+for _, user in ipairs(dirty) do redis.call('HSET', user.ukey, user.tag, dump(user)) end
 for _, key in ipairs(order) do
   for field, delta in pairs(sums[key]) do
     if delta ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', delta)) end
