@@ -207,6 +207,7 @@
     });
     return plot(rate + ":" + id, traces, {
       title: { text: title + " (95 % intervals)", x: 0, font: { size: 13 } }, barmode: "group",
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.12 },
       yaxis: { title: { text: rate === "click_through" ? "click-through" : "conversion rate" },
                tickformat: ".1%", rangemode: "tozero" },
       xaxis: { title: { text: "placement" } } });
