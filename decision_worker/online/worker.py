@@ -243,8 +243,9 @@ class Worker:
             self._record(result, 1, 0.0)
 
     async def _count_engagement(self, result: BatchResult) -> None:
-        """The batch's clicks of users in experiments' arms, into the arm counters. Once: a
-        redelivered entry is a duplicate for the profile, which then collects nothing."""
+        """The batch's clicks and conversions of users in experiments' arms, into the arm
+        counters (one script call). Once: a redelivered entry is a duplicate for the profile,
+        which then collects nothing."""
         if result.arm_engagement:
             await record_engagement(self._redis, result.arm_engagement, self.exposures.steps)
 
