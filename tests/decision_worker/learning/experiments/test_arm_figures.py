@@ -5,7 +5,6 @@ a model back that click-through alone would keep."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,21 +18,11 @@ from decision_worker.learning.experiments.controller import RolloutController
 from decision_worker.learning.registry import Registry
 from decision_worker.ranking.arm_counters import CounterChange, apply_changes
 from decision_worker.ranking.experiment import Experiment, GuardrailRule
-from object_store import from_url
 
 from .test_controller import Clock
 
 PLACEMENTS = ("hero", "cta")
 Drawn = dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    registry = Registry(from_url(f"file://{tmp_path / 'origin'}"))
-    registry.register("lgbm-old", "old model", {})
-    registry.promote_rolled_out("lgbm-old", "test set-up")
-    registry.register("lgbm-new", "new model", {})
-    return registry
 
 
 def count(redis_url: str, experiment: str, step: int, users: int,
