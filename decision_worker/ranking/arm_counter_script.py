@@ -1,6 +1,8 @@
 """The arm counters' Lua script (ranking/arm_counters.py applies it): per change, a user's
 counts in one scope (a step, or "all") read from the scope's per-user hash, the change
 applied to them, and the difference of every delta-method sum added to the arm's totals.
+Changes apply in order; a user's field is read once per call and written once at its end,
+and each totals field gets one HINCRBY per call.
 
 A user's field in the per-user hash (keyed by the user's tag) holds their counts over the
 experiment's placements and on each placement they were exposed on:
