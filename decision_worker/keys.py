@@ -47,6 +47,11 @@ DEAD_LETTER_RETENTION_S = 7 * 86_400
 # per exposed user of the experiment (about 12 bytes more per placement the user was exposed
 # on), its size bound.
 ARM_COUNTERS_TTL_S = 90 * 86_400
+# Hash: tag of an anonymous id merged into a known user → that user's tag, so that what the
+# edge served under the anonymous id counts as the person's exposure (the worker counts
+# their clicks under the known tag). Written with every decision of a user with merged ids;
+# expires ARM_COUNTERS_TTL_S after the last; `edgepick forget` deletes the person's fields.
+ARM_OWNERS = "{ep:exp}:owners"
 # The edge's exposures stream (edge_functions.keys.EXPOSURES_STREAM) is read by this group;
 # an entry is deleted once counted, and the edge caps its length (XADD MAXLEN ~).
 EXPOSURES_GROUP = "edgepick-exposures"

@@ -31,6 +31,8 @@ from decision_worker.ingest.events import (
     Event,
 )
 from decision_worker.keys import (
+    ARM_COUNTERS_TTL_S,
+    ARM_OWNERS,
     REDECIDE_DUE,
     STATS_KEY,
     SUPPRESSED,
@@ -305,8 +307,17 @@ class BatchProcessor:
                 pipe.zadd(REDECIDE_DUE, due)
             if quiet:
                 pipe.zrem(REDECIDE_DUE, *quiet)
+            _link_owners(pipe, {extra: tag for tag in records
+                                for extra in users[tag].extra_tags})
             _count(pipe, stats, now)
             await pipe.execute()
+
+
+def _link_owners(pipe: Any, owners: dict[str, str]) -> None:
+    """Merged anonymous tags → their person's, for the arm counters (keys.ARM_OWNERS)."""
+    if owners:
+        pipe.hset(ARM_OWNERS, mapping=owners)
+        pipe.expire(ARM_OWNERS, ARM_COUNTERS_TTL_S)
 
 
 def _count(pipe: Any, stats: Counter[tuple[int, str]], now: float) -> None:

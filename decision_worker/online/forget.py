@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import (
+    ARM_OWNERS,
     EXPERIMENTS,
     REDECIDE_DUE,
     SUPPRESSED,
@@ -88,6 +89,7 @@ async def forget(redis: Redis, log_: EventLog, secret: bytes, user_ids: Iterable
             pipe.delete(why_key(t), *(decision_key(t, p) for p in sorted(decided)))
         for key in counters:
             pipe.hdel(key, *ordered)
+        pipe.hdel(ARM_OWNERS, *ordered)
         replies = await pipe.execute()
     deleted = sum(int(r) for r in replies[2:2 + 2 * len(ordered)][1::2])
     return ForgetReport(len(asked), len(ordered), deleted)

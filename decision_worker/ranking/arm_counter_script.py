@@ -21,20 +21,35 @@ two ratio metrics sharing their denominator (exposures), each with its own y sum
 A click or conversion counts in a scope only once the user has an exposure there: one on a
 placement where the user has none counts for the experiment (the user is in its denominator)
 but not for that placement.
+
+Every change counts under the person's tag: a tag found in the owners hash (an anonymous id
+merged into a known user, keys.ARM_OWNERS) counts under the known user's, so an exposure the
+edge served under the anonymous id and the click the worker applied to the known user meet
+in one pair. Exposures counted before the merge stay with the anonymous tag.
 """
 
 from __future__ import annotations
 
-# KEYS[1]: the once-marker; then per change: users of the step, users of "all", totals of the
-# step, totals of "all". ARGV: use the marker (1/0), TTL, marker TTL; then per change: user
-# tag, placement, exposures added, clicks added, conversions added. Returns one character a
-# change: "1" when it was the user's first exposure in the step (over all placements). With
-# the marker set already, returns what it holds.
+# KEYS[1]: the once-marker; KEYS[2]: the owners hash; then per change: users of the step,
+# users of "all", totals of the step, totals of "all". ARGV: use the marker (1/0), TTL,
+# marker TTL; then per change: user tag, placement, exposures added, clicks added,
+# conversions added. Returns one character a change: "1" when it was the user's first
+# exposure in the step (over all placements). With the marker set already, returns what it
+# holds.
 APPLY = """
 local use_marker = ARGV[1] == '1'
 if use_marker then
   local done = redis.call('GET', KEYS[1])
   if done then return done end
+end
+local owner_of = {}
+local function person(tag)
+  local owner = owner_of[tag]
+  if owner == nil then
+    owner = redis.call('HGET', KEYS[2], tag) or tag
+    owner_of[tag] = owner
+  end
+  return owner
 end
 local sums, order, touched, firsts = {}, {}, {}, {}
 local function sums_of(key)
@@ -133,9 +148,9 @@ local function apply(ukey, tkey, tag, placement, dx, dy, dz)
   touched[tkey] = true
   return before
 end
-for i = 0, (#KEYS - 1) / 4 - 1 do
-  local k, a = 2 + 4 * i, 4 + 5 * i
-  local tag, placement = ARGV[a], ARGV[a + 1]
+for i = 0, (#KEYS - 2) / 4 - 1 do
+  local k, a = 3 + 4 * i, 4 + 5 * i
+  local tag, placement = person(ARGV[a]), ARGV[a + 1]
   local dx, dy, dz = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   local before = apply(KEYS[k], KEYS[k + 2], tag, placement, dx, dy, dz)
   apply(KEYS[k + 1], KEYS[k + 3], tag, placement, dx, dy, dz)

@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 
 from decision_worker.keys import (
     ARM_COUNTERS_TTL_S,
+    ARM_OWNERS,
     EXPERIMENTS,
     EXPOSURES_APPLIED_TTL_S,
     arm_totals_key,
@@ -100,7 +101,7 @@ async def apply_changes(redis: Redis, changes: Sequence[CounterChange],
     what the first returned: a redelivered batch counts once."""
     if not changes:
         return []
-    keys = [once or _NO_MARKER]
+    keys = [once or _NO_MARKER, ARM_OWNERS]
     args: list[Any] = ["1" if once else "0", ARM_COUNTERS_TTL_S, EXPOSURES_APPLIED_TTL_S]
     for c in changes:
         keys += [arm_users_key(c.experiment, c.step), arm_users_key(c.experiment, "all"),

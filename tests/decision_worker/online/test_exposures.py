@@ -18,6 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.keys import (
+    ARM_OWNERS,
     EXPERIMENTS,
     EXPOSURES_GROUP,
     SUPPRESSED,
@@ -355,3 +356,39 @@ def read_totals_of(redis: Redis, experiment: str, step: int | str,
     fields = [f.name for f in dataclasses.fields(ArmTotals) if f.name != "arm"]
     return {arm: ArmTotals(arm, *(int(v or 0) for v in redis.hmget(
         arm_totals_key(experiment, step, arm), fields))) for arm in arms}
+
+
+def test_what_the_edge_served_an_anonymous_id_counts_for_the_person_after_the_login(
+        ingest, drain, redis: Redis, worker_settings: Settings) -> None:
+    register(worker_settings.origin_dir)
+    e = experiment(step_index=2)
+    store(redis, e)
+    secret = worker_settings.key_secret_bytes
+    anonymous = ids_by_arm(e, secret, "cookie", each=1)["treatment"][0]
+    known = "member-42"
+    ingest([session(None, "s-anon", anonymous=anonymous)])
+    drain()
+    ingest([track(known, "Signed In", "login", NOW + dt.timedelta(seconds=5),
+                  anonymous=anonymous)])  # one message with both ids: the login merges
+    drain()
+    now = int(time.time() * 1000)
+    # the page still looks decisions up by its cookie: the edge names the anonymous id
+    add_entry(redis, *(f"{now}|hero|{e.id}|treatment|{anonymous}" for _ in range(3)))
+    ingest([track(known, "Variant Clicked", "click", NOW + dt.timedelta(minutes=1),
+                  placement="hero", variant="trail-running")])
+    drain()
+    treatment = read_totals(redis, e.id, 2)["treatment"]
+    assert (treatment.users, treatment.exposures, treatment.clicks,
+            treatment.exposures_times_clicks) == (1, 3, 1, 3)  # one person's pair
+    fields = redis.hgetall(arm_users_key(e.id, 2))
+    assert set(fields) == {user_tag(secret, known).encode()}
+    asyncio.run(_forget(worker_settings, known))
+    assert redis.hgetall(ARM_OWNERS) == {}  # forgetting the person forgets the link
+
+
+async def _forget(settings: Settings, user: str) -> None:
+    client = AsyncRedis.from_url(settings.redis_url or "")
+    assert settings.origin_dir is not None
+    await forget(client, EventLog(FolderStore(settings.origin_dir)), SECRET.encode(), [user],
+                 ["hero", "cta"], 3600)
+    await client.aclose()
