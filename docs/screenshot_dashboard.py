@@ -7,15 +7,15 @@ answered by the edge; then headless chromium opens the page, signs in and photog
 
     python docs/screenshot_dashboard.py [--out docs]
 
-Writes dashboard.png (the whole page, as served: no rollout analysis exists yet) and
-dashboard-analysis.png (the experiments panel rendering a sample of the analysis shape the
-rollout controller will provide). Needs redis-server and chromium (Debian packages).
+Writes dashboard.png (the whole page, as served; the rollouts seeded here have no exposures,
+so their analysis is empty). The experiments panel with real rollouts is photographed from
+`edgepick demo` by screenshot_demo_rollouts.py. Needs redis-server and chromium (Debian
+packages).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -52,7 +52,6 @@ from tests.integration.dashboard_bed import (
     start_bed,
     write_experiment,
 )
-from tests.integration.test_dashboard_browser import analysis_doc
 
 VIEWPORT = {"width": 1440, "height": 1000}
 
@@ -117,7 +116,7 @@ def seed(bed: DashboardBed, registry: Any) -> str:
     return running
 
 
-def photograph(bed: DashboardBed, analysis_api: str, out: Path) -> None:
+def photograph(bed: DashboardBed, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium")
                                              or "/usr/bin/chromium")
@@ -127,11 +126,8 @@ def photograph(bed: DashboardBed, analysis_api: str, out: Path) -> None:
             bed.traffic(f"live{round_}", 60, seed=round_)
             page.wait_for_timeout(1100)
         page.screenshot(path=str(out / "dashboard.png"), full_page=True)
-        sign_in(page, analysis_api)
-        page.wait_for_timeout(1500)
-        page.locator("#experiments").screenshot(path=str(out / "dashboard-analysis.png"))
         browser.close()
-    print(f"wrote {out / 'dashboard.png'} and {out / 'dashboard-analysis.png'}")
+    print(f"wrote {out / 'dashboard.png'}")
 
 
 def sign_in(page: Page, base: str) -> None:
@@ -169,17 +165,9 @@ def run(tmp: Path, redis_url: str, out: Path) -> None:
     assert report.ok, report.failed
     bed = start_bed(settings, edge, lambda app: serve(app), redis, refresh_s=1.0)
     train_models(settings, redis, bed.registry)
-    running = seed(bed, bed.registry)
+    seed(bed, bed.registry)
     bed.traffic("visitor", 400, seed=11)
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
-    doc = analysis_doc(start, "started by operator (edgepick rollout start)")
-
-    async def sample(client: Any, exp: Any) -> dict[str, Any] | None:
-        return doc if exp.id == running else None
-
-    analysis_api = start_bed(dataclasses.replace(settings), edge, lambda app: serve(app), redis,
-                             analyse=sample, refresh_s=1.0).api
-    photograph(bed, analysis_api, out)
+    photograph(bed, out)
 
 
 if __name__ == "__main__":

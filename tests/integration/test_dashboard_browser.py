@@ -154,6 +154,10 @@ def test_dashboard_shows_what_the_api_computed_and_updates(bed, page) -> None:
     assert after["edge"]["total"] > doc["edge"]["total"]
     expect(page.locator('[data-experiment="rollout-next"] [data-field=analysis]')).to_have_text(
         "No analysis yet.")
+    write_experiment(bed.redis, experiment(id="rollout-done", name="done", status="complete",
+                                           step_index=4, placements=("email-header",)))
+    expect(page.locator('[data-experiment="rollout-done"] [data-field=share]')).to_have_text(
+        "100 % (production)")
     expect(page.locator("#edge-total")).to_have_text(f"{after['edge']['total']:,.0f}")
 
     plots = page.locator(".js-plotly-plot")

@@ -106,7 +106,8 @@
       el("h3", {}, x.name, " ", el("span", { class: "badge " + x.status, dataset: { field: "status" } },
         x.status.replace("_", " "))),
       el("div", { class: "figures" },
-        figure("treatment share now", x.share + " %", { "data-field": "share" }),
+        figure("treatment share now", x.status === "complete" ? "100 % (production)"
+          : x.share + " %", { "data-field": "share" }),
         figure("step", (x.step_index + 1) + " of " + x.steps.length, { "data-field": "step" }),
         figure("treatment model", x.treatment_model, { "data-field": "treatment" }),
         figure("control model", x.control_model || "baseline ranker", { "data-field": "control" })),
