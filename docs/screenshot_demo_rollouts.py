@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +31,14 @@ ADDRESS = re.compile(r"Operator dashboard: (\S+/dashboard) .*token generated for
                      r"(\S+?)\)")
 
 
-def run_demo_until_serving(timeout_s: float = 900) -> tuple[subprocess.Popen[str], str, str]:
+def run_demo_until_serving(data_dir: Path, timeout_s: float = 900
+                           ) -> tuple[subprocess.Popen[str], str, str]:
+    """Start the demo on an empty data folder (its Redis, origin and registry: only this
+    run's rollouts) and wait until it serves."""
     demo = subprocess.Popen([sys.executable, "-m", "edgepick", "demo"], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": "200",
+                                 "EDGEPICK_DATA_DIR": str(data_dir)})
     assert demo.stdout is not None
     found: tuple[str, str] | None = None
     deadline = time.monotonic() + timeout_s
@@ -70,15 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
-    demo, url, token = run_demo_until_serving()
-    try:
-        photograph(url, token, args.out)
-    finally:
-        demo.send_signal(signal.SIGINT)
+    with tempfile.TemporaryDirectory() as data_dir:
+        demo, url, token = run_demo_until_serving(Path(data_dir))
         try:
-            demo.wait(30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
+            photograph(url, token, args.out)
+        finally:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
 
 
 if __name__ == "__main__":
