@@ -46,15 +46,10 @@ class _Moment:
 class FeatureBatches:
     """Moments waiting for their rows, per placement; `flush` builds what is left."""
 
-    def __init__(self, replay: Replay, size: int = BATCH, max_cells: int = MAX_CELLS,
-                 share: tuple[int, int] = (0, 1)) -> None:
-        """`share` (worker, workers): this one builds the rows of every workers-th
-        moment, from the worker-th on (feature_workers.py); the others' are dropped."""
+    def __init__(self, replay: Replay, size: int = BATCH, max_cells: int = MAX_CELLS) -> None:
         self.replay = replay
         self.size = size
         self.max_cells = max_cells
-        self.share = share
-        self._moments = 0
         self._pending: dict[str, list[_Moment]] = {}
         self._union: dict[str, set[int]] = {}
 
@@ -62,11 +57,6 @@ class FeatureBatches:
                 done: Done) -> None:
         """Rows of the candidates `subset` (sorted, with the default) of `placement` for
         `profile` as it is now and the counts as of `at`; `done` receives them later."""
-        worker, workers = self.share
-        self._moments += 1
-        if (self._moments - 1) % workers != worker:  # another worker's
-            self.replay.reload_due(at)  # the worker reloaded then, whoever builds the rows
-            return
         moments = self._pending.setdefault(placement, [])
         union = self._union.setdefault(placement, set())
         moments.append(_Moment(frozen(profile), at, subset,
