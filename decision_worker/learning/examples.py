@@ -136,9 +136,10 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     processes build the rows, each of its own persons' moments (feature_workers.py,
     persons.py): the same examples, sooner."""
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
-    found = _Found(engagement_times(events), engaged_after(events),
-                   next_session_starts(events), shown_slates(events),
-                   Persons(events, workers))
+    next_start = next_session_starts(events)
+    starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
+    found = _Found(engagement_times(events), engaged_after(events, starting), next_start,
+                   shown_slates(events), Persons(events, workers))
     return _as_examples(shared(partial(_replay, events, found, catalog, lateness_s,
                                        (since, until), attribution_s, keep, rank_limit,
                                        clickless_from), workers))
