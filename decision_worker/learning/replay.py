@@ -42,7 +42,12 @@ from decision_worker.ranking.popularity import (
 )
 from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.trait_columns import TraitColumn
-from decision_worker.ranking.trending import TrendCounts, TrendFeatures, event_day
+from decision_worker.ranking.trending import (
+    TrendCounts,
+    TrendFeatures,
+    event_day,
+    trend_features,
+)
 from edge_functions.keys import user_tag
 
 
@@ -68,6 +73,15 @@ def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RU
             events.append((at, event))
     events.sort(key=lambda item: item[0])  # stable: a request's messages keep their order
     return [e for _, e in events], invalid
+
+
+@dataclass
+class Counted:
+    """A placement's counts as a moment read them (Replay.snapshot)."""
+
+    counts: FloatArray  # (views | clicks, overall + devices, V), as the reload loaded them
+    totals: FloatArray  # (half-lives, cells): the decayed trend sums of `day`, copied
+    day: int
 
 
 @dataclass
@@ -109,7 +123,7 @@ class Replay:
         self._due = 0
         self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
         self._popularity: Popularity | None = Popularity()
-        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
+        self._snapshots: dict[tuple[str, int], Counted] = {}  # of the reload
         self._counted_memo: dict[tuple[str, str, str, tuple[str, str, str | None]],
                                  tuple[tuple[str, np.ndarray | None,
                                              tuple[int, int, int]], ...]] = {}
@@ -195,20 +209,31 @@ class Replay:
             self._popularity = snapshot
         return self._popularity
 
-    def snapshot(self, placement: str, at: float) -> PlacementPopularity:
-        """`popularity(at)` of one placement, its trend features (read lazily from counts
-        that keep growing) resolved now: what a moment whose rows are built later reads
-        (feature_batch.py). Only that placement's counts are smoothed."""
+    def snapshot(self, placement: str, at: float) -> Counted:
+        """`popularity(at)` of one placement as a moment whose rows are built later reads
+        it (feature_batch.py): the counts of the reload and the trend sums of its day
+        (read lazily from counts that keep growing) taken now, made features with the
+        rest of the batch (`resolve`)."""
         self.reload_due(at)
         day = event_day(at)
         found = self._snapshots.get((placement, day))
         if found is None:
             self._load_trends()
-            found = self._smoothed(placement)
-            found.trend_at = _resolved(day, self._trends.features(
-                self.catalog.placements[placement], day))
+            found = Counted(self._loaded[placement],
+                            self._trends.totals(self.catalog.placements[placement], day), day)
             self._snapshots[(placement, day)] = found
         return found
+
+    def resolve(self, placement: str, counted: list[Counted]) -> list[PlacementPopularity]:
+        """What `popularity(at)` reads of `placement` at each snapshot: all smoothed and
+        their trend features made at once (the same bits as one at a time)."""
+        counts = np.stack([c.counts for c in counted])
+        smoothed = smooth(counts[:, 0, 0], counts[:, 1, 0], counts[:, 0, 1:], counts[:, 1, 1:])
+        trends = trend_features(np.stack([c.totals for c in counted]),
+                                len(self.catalog.placements[placement].variants))
+        return [PlacementPopularity(smoothed.ctr[u], smoothed.views[u], smoothed.device_ctr[u],
+                                    _resolved(c.day, trends.at(u)))
+                for u, c in enumerate(counted)]
 
     def _load_trends(self) -> None:
         """Into the trend counts, what the last reload read of them."""
