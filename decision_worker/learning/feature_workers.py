@@ -31,7 +31,7 @@ Share = tuple[int, int]  # (this worker, workers)
 
 class Filled(Protocol):
     def filled(self) -> dict[int, Any]:
-        """What this worker built (by group, say)."""
+        """What this worker built, for the first worker to take in (`fill`)."""
 
     def fill(self, built: dict[int, Any]) -> None:
         """Take in what another worker built."""
