@@ -35,8 +35,11 @@ def _anonymous_first(messages: Iterator[dict[str, Any]]) -> Iterator[dict[str, A
         yield message
 
 
-@pytest.mark.parametrize("sessions", [False, True])
-def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool) -> None:
+@pytest.mark.parametrize(("sessions", "rank_limit"), [(False, 500), (True, 500), (True, 4)])
+def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool,
+                                                           rank_limit: int) -> None:
+    """rank_limit 4: retrieval narrows every placement, reading popularity, so whether a
+    session start has groups depends on the counts, and both workers keep full profiles."""
     catalog = shop_catalog()
     events, _ = parse_log(as_logged(_anonymous_first(Population(catalog, 150, seed=11).history(
         12, END, dt.timedelta(days=3), identify=True, sessions=sessions))))
@@ -47,7 +50,8 @@ def test_two_workers_build_the_examples_one_process_builds(settings, sessions: b
     times = np.array([e.timestamp.timestamp() for e in events])
     cut = float(np.quantile(times, 0.6))
     built = [build_examples(events, catalog, settings.lateness_s, keep_candidates=True,
-                            keep_candidates_since=cut, clickless_from=cut, workers=workers)
+                            keep_candidates_since=cut, clickless_from=cut,
+                            rank_limit=rank_limit, workers=workers)
              for workers in (1, 2)]
     one, two = built
     assert one.groups > 300 and one.left_out > 0 and sum(c is not None for c in one.candidates)
