@@ -315,7 +315,9 @@ def _print_new(console: Console, redis: Redis, experiment_id: str, seen: int,
     for entry in entries[seen:]:  # in short: the reasons follow with the status below
         reason = entry.reason.split(": ")[-1] if entry.action == "hold" else ""
         console.print(f"  {time.monotonic() - started:5.1f} s  {entry.action:11s} "
-                      f"{entry.status}, treatment {entry.share:g} %  {reason[:80]}",
+                      f"{entry.status}, treatment "
+                      f"{'everyone' if entry.status == 'complete' else f'{entry.share:g} %'}"
+                      f"  {reason[:80]}",
                       highlight=False)
     return len(entries)
 

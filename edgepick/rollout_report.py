@@ -61,9 +61,11 @@ def rollout_lines(docs: list[dict[str, Any]], history: int = 5) -> Iterator[str]
         yield "no rollouts: start one with `edgepick rollout start MODEL`"
     for doc in docs:
         steps = ",".join(f"{s:g}" for s in doc["steps"])
+        share = ("100 %" if doc["status"] == "complete" else f"{doc['share']:g} %") + \
+            f" of {steps}" + (": production now" if doc["status"] == "complete" else "")
         yield (f"{doc['id']}: {doc['treatment_model']} vs {doc['control_model'] or 'baseline'}"
                f", {doc['status']}, step {doc['step_index'] + 1}/{len(doc['steps'])} "
-               f"({doc['share']:g} % of {steps})")
+               f"({share})")
         figures = doc["analysis"]
         yield from _figure_lines(figures)
         if figures["srm"] is not None:

@@ -153,6 +153,8 @@ def _assert_rollouts(out: str, tmp_path: Path) -> None:
     assert f"rollout-{better}: {better} vs baseline, complete" in status or \
         f"rollout-{better}: {better} vs lgbm-" in status
     assert f"rollout-{worse}: {worse} vs {better}, rolled_back" in status
+    assert "step 4/4 (100 % of 5,20,50,100: production now)" in status
+    assert re.search(r"complete +complete, treatment everyone", out)
     for action in ("start: started: forced past the offline gate", "shadow_done: shadow ran",
                    "advance: step 1/4 (5 %) → 20 %", "complete: step 4/4 (100 %)",
                    "roll_back: step"):
@@ -183,6 +185,13 @@ def _assert_rollouts_stored(tmp_path: Path) -> None:
     assert actions["better"][-2:] == ["complete", "promoted"]
     assert actions["better"].count("advance") == 3
     assert actions["worse"][:2] == ["start", "shadow_done"] and actions["worse"][-1] == "roll_back"
+    # the controller copied the audit log to the origin as it went
+    from decision_worker.learning.experiments.audit_archive import archived_history
+    from object_store.folder import FolderStore
+
+    archived = archived_history(FolderStore(tmp_path / "origin"))
+    for name, e in stored.items():
+        assert [a.action for a in archived if a.experiment == e.id] == actions[name]
 
 
 def embedded_servers_in(data_dir: Path) -> list[int]:
