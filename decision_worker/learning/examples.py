@@ -22,21 +22,22 @@ from typing import Any
 import numpy as np
 
 from decision_worker.ingest.events import Event
-from decision_worker.learning.example_columns import Columns, slate_views
 from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.feature_workers import Share, shared
-from decision_worker.learning.persons import Persons
 from decision_worker.learning.replay import Replay
 from decision_worker.learning.session_groups import (
     ORGANIC_POSITION,
     Engaged,
+    SessionGroup,
+    candidate_pool,
     engaged_after,
     next_session_starts,
     session_groups,
 )
-from decision_worker.learning.slates import engagement_times, shown_slates
-from decision_worker.ranking.arrays import FloatArray
-from decision_worker.ranking.candidates import Catalog
+from decision_worker.learning.slates import engagement_times, label_of, shown_slates
+from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
+from decision_worker.ranking.candidates import Catalog, PlacementCandidates
+from decision_worker.ranking.profile import Profile
 
 ATTRIBUTION_S = 30 * 60
 
@@ -133,76 +134,57 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     for session starts from `keep_sessions_since` (default: the same) on. Slates without
     a click shown before `clickless_from` are only counted (`Examples.left_out`): training
     drops them (`with_clicks`), and they were most of the replay's time. `workers`
-    processes build the rows, each of its own persons' moments (feature_workers.py,
-    persons.py): the same examples, sooner."""
+    processes build the rows (feature_workers.py): the same examples, sooner."""
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
-    next_start = next_session_starts(events)
-    starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
-    found = _Found(engagement_times(events), engaged_after(events, starting), next_start,
-                   shown_slates(events), Persons(events, workers))
-    return _as_examples(shared(partial(_replay, events, found, catalog, lateness_s,
-                                       (since, until), attribution_s, keep, rank_limit,
-                                       clickless_from), workers))
+    found = _Found(engagement_times(events), engaged_after(events),
+                   next_session_starts(events), shown_slates(events))
+    return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
+                          attribution_s, keep, rank_limit, clickless_from), workers).examples()
 
 
 @dataclass
 class _Found:
-    """What the log holds beyond the moments (labels, session ends, slates, persons),
-    found once."""
+    """What the log holds beyond the moments (labels, session ends, slates), found once."""
 
     engaged: dict[tuple[str, str, str, str], list[float]]
     after: Engaged
     next_start: dict[int, float]
     slates: dict[tuple[str, str, float], list[Event]]
-    persons: Persons
 
 
 def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: float,
             window: tuple[float, float], attribution_s: float,
             keeping: tuple[bool, float, float | None], rank_limit: int,
-            clickless_from: float, share: Share) -> Columns:
-    """build_examples' replay; the groups of this worker's `share` of the persons built,
-    the others' moments only reloading the counts when the worker did."""
+            clickless_from: float, share: Share) -> _Columns:
+    """build_examples' replay; its `share` of the moments' rows built."""
     since, until = window
     keep_candidates, keep_candidates_since, keep_sessions_since = keeping
     engaged, after, next_start, slates = (found.engaged, found.after, found.next_start,
                                           found.slates)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
-    mine = partial(_is_mine, found.persons, share[0])
-    # Others' profiles without decayed counters, unless retrieval reads them (a session's
-    # groups of a placement larger than `rank_limit`: session_groups.candidate_pool).
-    light = all(len(c.variants) <= rank_limit for c in catalog.placements.values())
-    replay = Replay(catalog, lateness_s, decayed=mine if light else None)
-    batches = FeatureBatches(replay)
-    out = Columns()
+    replay = Replay(catalog, lateness_s)
+    batches = FeatureBatches(replay, share=share)
+    out = _Columns()
     applied_events: dict[str, int] = defaultdict(int)
-    for i, event in enumerate(events):
+    for event in events:
         slate_key = first_view.get(id(event))
         if slate_key is not None and since <= slate_key[2] < until:
             user = replay.user_of(event)
-            if mine(user):
-                keep = keep_candidates and slate_key[2] >= keep_candidates_since
-                out.add_slate(replay, batches, user, slate_key, slates[slate_key], engaged,
-                              attribution_s, applied_events[user],
-                              rank_limit if keep else None, clickless_from, (i, 0))
-            elif slate_views(catalog, slate_key[1], slates[slate_key], defaultdict(int)):
-                replay.reload_due(slate_key[2])  # the worker decided then
+            keep = keep_candidates and slate_key[2] >= keep_candidates_since
+            out.add_slate(replay, batches, user, slate_key, slates[slate_key], engaged,
+                          attribution_s, applied_events[user], rank_limit if keep else None,
+                          clickless_from)
         profile = replay.apply(event)  # outside the window too: it builds the profiles
         user = replay.user_of(event)
         at = event.timestamp.timestamp()
         if event.session_start and since <= at < until:
             keep = keep_candidates and at >= (
                 keep_candidates_since if keep_sessions_since is None else keep_sessions_since)
-            groups = session_groups(replay, event, profile, after, next_start[id(event)],
-                                    rank_limit, keep)
-            if groups and not mine(user):
-                replay.reload_due(at)  # the worker decided then
-                groups = []
-            for k, group in enumerate(groups, start=1):
+            for group in session_groups(replay, event, profile, after, next_start[id(event)],
+                                        rank_limit, keep):
                 g = out.add_group(group.labels, [ORGANIC_POSITION] * len(group.labels),
                                   group.variants, replay.catalog, group.placement, at,
-                                  applied_events[user], "session", user, profile.traits,
-                                  (i, k))
+                                  applied_events[user], "session", user, profile.traits)
                 batches.request(profile, group.placement, at, group.wanted,
                                 partial(out.fill_session, g, group))
         applied_events[user] += 1
@@ -210,17 +192,131 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
     return out
 
 
-def _is_mine(persons: Persons, worker: int, user: str) -> bool:
-    return persons.owner(user) == worker
+class _Columns:
+    """The examples' columns as the slates come; a group's rows (and kept candidates)
+    arrive later, when its moment's batch is built (feature_batch.py)."""
+
+    def __init__(self) -> None:
+        self.rows: list[FloatArray | None] = []
+        self.labels: list[int] = []
+        self.positions: list[int] = []
+        self.variants: list[str] = []
+        self.categories: list[str] = []
+        self.sizes: list[int] = []
+        self.group_time: list[float] = []
+        self.group_placement: list[str] = []
+        self.history: list[int] = []
+        self.skipped: dict[str, int] = defaultdict(int)
+        self.kept: list[tuple[FloatArray, list[str]] | None] = []
+        self.kinds: list[str] = []
+        self.users: list[str] = []
+        self.traits: list[Mapping[str, Any]] = []
+        self.left_out = 0
+
+    def add_group(self, labels: list[int], positions: list[int], variants: list[str],
+                  catalog: Catalog, placement: str, at: float, history: int, kind: str,
+                  user: str, traits: Mapping[str, Any]) -> int:
+        """A group whose rows are still to come; returns its index."""
+        self.rows.append(None)
+        self.labels.extend(labels)
+        self.positions.extend(positions)
+        self.variants.extend(variants)
+        self.categories.extend(catalog.category_of[f"{placement}/{v}"] for v in variants)
+        self.sizes.append(len(labels))
+        self.group_time.append(at)
+        self.group_placement.append(placement)
+        self.history.append(history)
+        self.kept.append(None)
+        self.kinds.append(kind)
+        self.users.append(user)
+        self.traits.append(traits)
+        return len(self.sizes) - 1
+
+    def filled(self) -> dict[int, tuple[FloatArray, tuple[FloatArray, list[str]] | None]]:
+        return {g: (rows, self.kept[g]) for g, rows in enumerate(self.rows)
+                if rows is not None}
+
+    def fill(self, built: dict[int, tuple[FloatArray, tuple[FloatArray, list[str]] | None]]
+             ) -> None:
+        for g, (rows, kept) in built.items():
+            self.rows[g], self.kept[g] = rows, kept
+
+    def fill_session(self, g: int, group: SessionGroup, x: FloatArray,
+                     eligible: BoolArray) -> None:
+        self.rows[g], self.kept[g] = group.rows(x, eligible)
+
+    def add_slate(self, replay: Replay, batches: FeatureBatches, user: str,
+                  key: tuple[str, str, float], shown: list[Event],
+                  engaged: dict[tuple[str, str, str, str], list[float]],
+                  attribution_s: float, history: int, keep_rank_limit: int | None,
+                  clickless_from: float) -> None:
+        who, placement, at = key
+        catalog = replay.catalog
+        candidates = catalog.placements.get(placement)
+        if candidates is None:
+            self.skipped["placement not in the catalog"] += 1
+            return
+        if len(shown) < 2:
+            self.skipped["single variant shown"] += 1
+            return
+        profile = replay.profiles.get(user) or Profile()
+        picked: list[int] = []
+        labels, positions, variants = [], [], []
+        for view in shown:
+            v = view.engagement
+            assert v is not None
+            i = candidates.key_index.get(f"{placement}/{v.variant}")
+            if i is None:
+                self.skipped["variant not in the catalog"] += 1
+                continue
+            picked.append(i)
+            labels.append(label_of(engaged, who, placement, v.variant, at, attribution_s))
+            positions.append(v.position or 0)
+            variants.append(v.variant)
+        if not picked:
+            return
+        if at < clickless_from and not any(labels):
+            self.left_out += 1
+            replay.reload_due(at)  # the moment the worker decided, read or not
+            return
+        g = self.add_group(labels, positions, variants, catalog, placement, at, history,
+                           "slate", user, profile.traits)
+        # Rows of the shown variants (and the default, which a subset keeps), and with
+        # `keep_rank_limit` of every candidate the worker would have ranked then.
+        pool = None if keep_rank_limit is None else _would_rank(replay, profile, placement,
+                                                                at, keep_rank_limit)
+        subset = np.union1d(picked, [candidates.default_index] if pool is None else pool)
+        batches.request(profile, placement, at, subset.astype(np.int64),
+                        partial(self._fill_slate, g, candidates, subset, picked, pool))
+
+    def _fill_slate(self, g: int, candidates: PlacementCandidates, subset: IntArray,
+                    picked: list[int], pool: IntArray | None, x: FloatArray,
+                    eligible: BoolArray) -> None:
+        self.rows[g] = x[np.searchsorted(subset, picked)]
+        if pool is not None:
+            where = np.searchsorted(subset, pool)
+            ok = eligible[where]
+            self.kept[g] = (x[where[ok]], [candidates.variants[i] for i in pool[ok]])
+
+    def examples(self) -> Examples:
+        rows = [r for r in self.rows if r is not None]
+        assert len(rows) == len(self.rows), "a group's rows were never built"
+        matrix = np.vstack(rows) if rows else np.zeros((0, 0))
+        return Examples(matrix, np.array(self.labels, dtype=np.int64),
+                        np.array(self.positions, dtype=np.int64), self.sizes,
+                        np.array(self.group_time), self.group_placement,
+                        np.array(self.history, dtype=np.int64), self.variants,
+                        self.categories, dict(self.skipped), self.kept, self.kinds,
+                        self.users, self.traits, self.left_out)
 
 
-def _as_examples(columns: Columns) -> Examples:
-    rows = [r for r in columns.rows if r is not None]
-    assert len(rows) == len(columns.rows), "a group's rows were never built"
-    matrix = np.vstack(rows) if rows else np.zeros((0, 0))
-    return Examples(matrix, np.array(columns.labels, dtype=np.int64),
-                    np.array(columns.positions, dtype=np.int64), columns.sizes,
-                    np.array(columns.group_time), columns.group_placement,
-                    np.array(columns.history, dtype=np.int64), columns.variants,
-                    columns.categories, dict(columns.skipped), columns.kept, columns.kinds,
-                    columns.users, columns.traits, columns.left_out)
+def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,
+                rank_limit: int) -> IntArray:
+    """Every candidate the worker would rank at that moment (after retrieval, for a
+    placement larger than `rank_limit`), with the default; the eligible ones among them
+    are kept."""
+    candidates = replay.catalog.placements[placement]
+    if len(candidates.variants) <= rank_limit:  # eligibility comes with the rows
+        return np.arange(len(candidates.variants), dtype=np.int64)
+    return np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
+                      [candidates.default_index]).astype(np.int64)

@@ -5,9 +5,8 @@ worker's rows for a few of the placement's variants as of that moment. Built one
 a time (`Replay.features`), each cost about a hundred numpy calls on arrays of a few rows:
 most of the time training took. Here a moment is recorded with what its rows depend on,
 frozen then: a copy of the profile (its counters change in place as later events are
-applied) and the placement's counts as it read them (`Replay.snapshot`: the counts of
-the last reload and the trend sums of its day, made features for the whole batch at once
-by `Replay.resolve`). The moments of one placement then go through `user_batch` and
+applied) and the placement's popularity snapshot with its trend features resolved
+(`Replay.snapshot`). The moments of one placement then go through `user_batch` and
 `placement_matrix` together, as the worker scores a batch of users, each moment with its
 own snapshot.
 
@@ -24,16 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from decision_worker.learning.replay import Counted, Replay
+from decision_worker.learning.replay import Replay
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.features import placement_matrix, user_batch
+from decision_worker.ranking.popularity import PlacementPopularity
 from decision_worker.ranking.profile import Profile
 
 BATCH = 512  # moments of one placement built together
 MAX_CELLS = 200_000  # moments × variants of one batch (its rows' memory)
-# A moment's counts (Replay.snapshot) hold a few dozen floats per variant of the whole
-# placement, about what its rows hold per variant built: a batch's counts are bounded alike.
-COUNTED_FLOATS = 32 * MAX_CELLS
 Done = Callable[[FloatArray, BoolArray], None]  # (rows of `subset`, their eligibility)
 
 
@@ -42,17 +39,22 @@ class _Moment:
     profile: Profile
     at: float
     subset: IntArray
-    counted: Counted
+    popularity: PlacementPopularity
     done: Done
 
 
 class FeatureBatches:
     """Moments waiting for their rows, per placement; `flush` builds what is left."""
 
-    def __init__(self, replay: Replay, size: int = BATCH, max_cells: int = MAX_CELLS) -> None:
+    def __init__(self, replay: Replay, size: int = BATCH, max_cells: int = MAX_CELLS,
+                 share: tuple[int, int] = (0, 1)) -> None:
+        """`share` (worker, workers): this one builds the rows of every workers-th
+        moment, from the worker-th on (feature_workers.py); the others' are dropped."""
         self.replay = replay
         self.size = size
         self.max_cells = max_cells
+        self.share = share
+        self._moments = 0
         self._pending: dict[str, list[_Moment]] = {}
         self._union: dict[str, set[int]] = {}
 
@@ -60,13 +62,17 @@ class FeatureBatches:
                 done: Done) -> None:
         """Rows of the candidates `subset` (sorted, with the default) of `placement` for
         `profile` as it is now and the counts as of `at`; `done` receives them later."""
+        worker, workers = self.share
+        self._moments += 1
+        if (self._moments - 1) % workers != worker:  # another worker's
+            self.replay.reload_due(at)  # the worker reloaded then, whoever builds the rows
+            return
         moments = self._pending.setdefault(placement, [])
         union = self._union.setdefault(placement, set())
-        counted = self.replay.snapshot(placement, at)
-        moments.append(_Moment(frozen(profile), at, subset, counted, done))
+        moments.append(_Moment(frozen(profile), at, subset,
+                               self.replay.snapshot(placement, at), done))
         union.update(subset.tolist())
-        if len(moments) >= self.size or len(moments) * len(union) >= self.max_cells or \
-                len(moments) * counted.totals.size >= COUNTED_FLOATS:
+        if len(moments) >= self.size or len(moments) * len(union) >= self.max_cells:
             self._build(placement)
 
     def flush(self) -> None:
@@ -80,15 +86,16 @@ class FeatureBatches:
         candidates = replay.catalog.placements[placement]
         users = user_batch([m.profile for m in moments], [m.at for m in moments],
                            replay.catalog, traits=replay.traits)
-        counted = list({id(m.counted): m.counted for m in moments}.values())
-        resolved = dict(zip(map(id, counted), replay.resolve(placement, counted), strict=True))
         if len(union) == len(candidates.variants):
             x, eligible = placement_matrix(users, candidates,
-                                           [resolved[id(m.counted)] for m in moments])
+                                           [m.popularity for m in moments])
         else:
-            taken = {key: popularity.take(union) for key, popularity in resolved.items()}
+            taken: dict[int, PlacementPopularity] = {}
+            for m in moments:
+                if id(m.popularity) not in taken:
+                    taken[id(m.popularity)] = m.popularity.take(union)
             x, eligible = placement_matrix(users, candidates.subset(union),
-                                           [taken[id(m.counted)] for m in moments])
+                                           [taken[id(m.popularity)] for m in moments])
         for u, m in enumerate(moments):
             columns = np.searchsorted(union, m.subset)
             m.done(x[u, columns], eligible[u, columns])

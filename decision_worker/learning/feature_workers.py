@@ -2,14 +2,11 @@
 
 Building rows is most of the replay's time, and a moment's rows depend only on that moment
 (feature_batch.py): the profile as it was, the counts of the last reload. So each worker
-replays every event itself and builds the rows of its own persons' moments only
-(persons.py: every id the log ties to a user goes with that user); the profiles of the
-others' persons are kept without the decayed counters their rows would read, and the
-popularity and trend counts, which every moment reads, from every event. A forked worker
-sends its groups back through a pipe and the first puts them in their places in the replay
-(example_columns.py). Every worker applies the same events in the same order and reloads
-the counts at every moment the worker decided, whoever builds its rows, so the rows are
-the same bits as one process builds (test_feature_workers.py).
+replays every event itself (the profiles, the reloads) and builds the rows of every
+`workers`-th moment only; the forked workers send theirs back through a pipe and the first
+fills them in. Every worker takes the same decisions in the same order, so they agree on
+which moment is whose, and the rows are the same bits as one process builds (the reloads
+happen at the same moments, whoever builds the rows: test_feature_workers.py).
 
 Forked, not spawned: the workers start from the parsed events as they are (gc-frozen, so
 shared copy-on-write) instead of pickling a million of them.
@@ -31,7 +28,7 @@ Share = tuple[int, int]  # (this worker, workers)
 
 class Filled(Protocol):
     def filled(self) -> dict[int, Any]:
-        """What this worker built, for the first worker to take in (`fill`)."""
+        """What this worker built, by group."""
 
     def fill(self, built: dict[int, Any]) -> None:
         """Take in what another worker built."""

@@ -25,7 +25,6 @@ import numpy as np
 
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, validate_message
-from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES
@@ -42,12 +41,7 @@ from decision_worker.ranking.popularity import (
 )
 from decision_worker.ranking.profile import Profile, segments_of
 from decision_worker.ranking.trait_columns import TraitColumn
-from decision_worker.ranking.trending import (
-    TrendCounts,
-    TrendFeatures,
-    event_day,
-    trend_features,
-)
+from decision_worker.ranking.trending import TrendCounts, TrendFeatures, event_day
 from edge_functions.keys import user_tag
 
 
@@ -76,15 +70,6 @@ def parse_log(messages: Iterable[dict[str, Any]], rules: EventRules = DEFAULT_RU
 
 
 @dataclass
-class Counted:
-    """A placement's counts as a moment read them (Replay.snapshot)."""
-
-    counts: FloatArray  # (views | clicks, overall + devices, V), as the reload loaded them
-    totals: FloatArray  # (half-lives, cells): the decayed trend sums of `day`, copied
-    day: int
-
-
-@dataclass
 class Moment:
     user: str
     event: Event
@@ -94,15 +79,12 @@ class Moment:
 class Replay:
     def __init__(self, catalog: Catalog, lateness_s: float,
                  stats_reload_s: float = STATS_RELOAD_S,
-                 traits: tuple[TraitColumn, ...] = (),
-                 decayed: Callable[[str], bool] | None = None) -> None:
+                 traits: tuple[TraitColumn, ...] = ()) -> None:
         """`traits`: trait columns to add to the rows, as a worker scoring with a model
         that reads them would (training adds its own later, once it has learned their
-        categories: Examples.group_traits). `decayed(user)` false: that user's profile is
-        kept without its decayed counters (no row is built of it: persons.py)."""
+        categories: Examples.group_traits)."""
         self.catalog = catalog
         self.traits = traits
-        self.decayed = decayed
         self.lateness_s = lateness_s
         self.stats_reload_s = stats_reload_s
         self.profiles: dict[str, Profile] = {}
@@ -123,10 +105,7 @@ class Replay:
         self._due = 0
         self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
         self._popularity: Popularity | None = Popularity()
-        self._snapshots: dict[tuple[str, int], Counted] = {}  # of the reload
-        self._counted_memo: dict[tuple[str, str, str, tuple[str, str, str | None]],
-                                 tuple[tuple[str, np.ndarray | None,
-                                             tuple[int, int, int]], ...]] = {}
+        self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -144,40 +123,23 @@ class Replay:
                 source = self.profiles.pop(other, None) or Profile()
                 if profile.merge(source, other):
                     self.merged[other] = known
-        user = self.user_of(event)
-        profile = self._profile(user)
+        profile = self._profile(self.user_of(event))
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
-                                self.lateness_s, self.decayed is None or self.decayed(user))
+                                self.lateness_s)
         engagement = event.engagement
         if outcome == "applied" and engagement is not None:
-            day = event_day(event.timestamp.timestamp())
-            for field, counts, cell in self._counted(engagement, segments_of(profile)):
-                self._unloaded.append((day, field))
-                if counts is not None:
-                    counts[cell] += 1
-        return profile
-
-    def _counted(self, engagement: Engagement, segments: tuple[str, str, str | None]
-                 ) -> tuple[tuple[str, np.ndarray | None, tuple[int, int, int]], ...]:
-        """What an applied engagement adds (popularity.engagement_counts): each stat
-        field, and the popularity array and cell it counts in (None: trends only). Found
-        once per engagement and segments: a few thousand, for millions of events."""
-        memo = (engagement.kind, engagement.placement, engagement.variant, segments)
-        found = self._counted_memo.get(memo)
-        if found is None:
             key = f"{engagement.placement}/{engagement.variant}"
-            out = []
-            for kind, _, segment in engagement_counts(engagement.kind, key, segments,
+            day = event_day(event.timestamp.timestamp())
+            for kind, _, segment in engagement_counts(engagement.kind, key,
+                                                      segments_of(profile),
                                                       self.catalog.category_of):
-                counts, cell = None, (0, 0, 0)
+                self._unloaded.append((day, stat_field(kind, key, segment)))
                 if segment is None or segment in DEVICES:  # popularity's rows
                     counts = self._counts[engagement.placement]
-                    cell = (COUNTED_KINDS.index(kind),
-                            0 if segment is None else 1 + DEVICES.index(segment),
-                            self._index[engagement.placement][engagement.variant])
-                out.append((stat_field(kind, key, segment), counts, cell))
-            found = self._counted_memo[memo] = tuple(out)
-        return found
+                    v = self._index[engagement.placement][engagement.variant]
+                    row = 0 if segment is None else 1 + DEVICES.index(segment)
+                    counts[COUNTED_KINDS.index(kind), row, v] += 1
+        return profile
 
     def _profile(self, user: str) -> Profile:
         profile = self.profiles.get(user)
@@ -209,31 +171,20 @@ class Replay:
             self._popularity = snapshot
         return self._popularity
 
-    def snapshot(self, placement: str, at: float) -> Counted:
-        """`popularity(at)` of one placement as a moment whose rows are built later reads
-        it (feature_batch.py): the counts of the reload and the trend sums of its day
-        (read lazily from counts that keep growing) taken now, made features with the
-        rest of the batch (`resolve`)."""
+    def snapshot(self, placement: str, at: float) -> PlacementPopularity:
+        """`popularity(at)` of one placement, its trend features (read lazily from counts
+        that keep growing) resolved now: what a moment whose rows are built later reads
+        (feature_batch.py). Only that placement's counts are smoothed."""
         self.reload_due(at)
         day = event_day(at)
         found = self._snapshots.get((placement, day))
         if found is None:
             self._load_trends()
-            found = Counted(self._loaded[placement],
-                            self._trends.totals(self.catalog.placements[placement], day), day)
+            found = self._smoothed(placement)
+            found.trend_at = _resolved(day, self._trends.features(
+                self.catalog.placements[placement], day))
             self._snapshots[(placement, day)] = found
         return found
-
-    def resolve(self, placement: str, counted: list[Counted]) -> list[PlacementPopularity]:
-        """What `popularity(at)` reads of `placement` at each snapshot: all smoothed and
-        their trend features made at once (the same bits as one at a time)."""
-        counts = np.stack([c.counts for c in counted])
-        smoothed = smooth(counts[:, 0, 0], counts[:, 1, 0], counts[:, 0, 1:], counts[:, 1, 1:])
-        trends = trend_features(np.stack([c.totals for c in counted]),
-                                len(self.catalog.placements[placement].variants))
-        return [PlacementPopularity(smoothed.ctr[u], smoothed.views[u], smoothed.device_ctr[u],
-                                    _resolved(c.day, trends.at(u)))
-                for u, c in enumerate(counted)]
 
     def _load_trends(self) -> None:
         """Into the trend counts, what the last reload read of them."""

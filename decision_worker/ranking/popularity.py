@@ -105,12 +105,8 @@ class Popularity:
 def smooth(views: FloatArray, clicks: FloatArray, device_views: FloatArray,
            device_clicks: FloatArray) -> PlacementPopularity:
     """Raw counts of one placement's variants (overall, and (devices, V) per device) →
-    smoothed rates. Online the counts come from Redis, offline from the replay, whose
-    batches smooth many snapshots at once (leading axes: (..., V), (..., devices, V); the
-    counts are whole numbers, so every sum is exact and each snapshot gets the same bits)."""
-    prior = (clicks.sum(axis=-1, keepdims=True) + PLACEMENT_PRIOR[0]) / (
-        views.sum(axis=-1, keepdims=True) + PLACEMENT_PRIOR[1])
+    smoothed rates. Online the counts come from Redis, offline from the replay."""
+    prior = (clicks.sum() + PLACEMENT_PRIOR[0]) / (views.sum() + PLACEMENT_PRIOR[1])
     ctr = (clicks + PRIOR_VIEWS * prior) / (views + PRIOR_VIEWS)
-    device_ctr = (device_clicks + PRIOR_VIEWS * ctr[..., None, :]) / (device_views
-                                                                      + PRIOR_VIEWS)
+    device_ctr = (device_clicks + PRIOR_VIEWS * ctr[None, :]) / (device_views + PRIOR_VIEWS)
     return PlacementPopularity(ctr, views, device_ctr)

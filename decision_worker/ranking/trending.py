@@ -82,11 +82,6 @@ class TrendFeatures:
         return TrendFeatures(self.overall[:, indices], self.device[:, indices],
                              self.source[:, indices], self.language[:, indices])
 
-    def at(self, u: int) -> TrendFeatures:
-        """Snapshot `u` of features made for many at once (trend_features)."""
-        return TrendFeatures(self.overall[u], self.device[u], self.source[u],
-                             self.language[u])
-
 
 class _Flat:
     """One placement's counts as (day, cell, n) entries, cell = (kind·rows + row)·V + v."""
@@ -197,11 +192,6 @@ class TrendCounts:
         self._features[key] = (self.version, result)
         return result
 
-    def totals(self, candidates: PlacementCandidates, reference: int) -> FloatArray:
-        """The decayed sums `features` reads, copied (later counts leave them alone): the
-        replay makes them features later, many at once."""
-        return self._placement(candidates).at(reference).copy()
-
     def _placement(self, candidates: PlacementCandidates) -> _Flat:
         if self._pending:
             routed: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
@@ -227,28 +217,21 @@ class TrendCounts:
 
 
 def trend_features(totals: FloatArray, n_variants: int) -> TrendFeatures:
-    """Decayed sums (H, cells) → the trend features of one placement's variants; with
-    leading axes (..., H, cells), of many snapshots at once (the replay's batches: every
-    sum is exact, above, so each gets the bits it would alone)."""
-    t = totals.reshape(*totals.shape[:-2], len(HALF_LIVES_DAYS), len(_KINDS), _ROWS,
-                       n_variants)
-    views, clicks = t[..., 0, 0, :], t[..., 1, 0, :]  # (..., H, V)
-    share = (clicks + SHARE_PRIOR) / (clicks.sum(axis=-1, keepdims=True)
+    """Decayed sums (H, cells) → the trend features of one placement's variants."""
+    t = totals.reshape(len(HALF_LIVES_DAYS), len(_KINDS), _ROWS, n_variants)
+    views, clicks = t[:, 0, 0], t[:, 1, 0]  # (H, V)
+    share = (clicks + SHARE_PRIOR) / (clicks.sum(axis=1, keepdims=True)
                                       + SHARE_PRIOR * n_variants)
-    rate = (clicks[..., _CTX, :].sum(axis=-1, keepdims=True) + 1.0) / (
-        views[..., _CTX, :].sum(axis=-1, keepdims=True) + 20.0)
-    ctr = (clicks[..., _CTX, :] + CTR_PRIOR_VIEWS * rate) / (views[..., _CTX, :]
-                                                             + CTR_PRIOR_VIEWS)
-    segment_clicks = t[..., _CTX, 1, 1:, :]  # (..., segments, V)
+    rate = (clicks[_CTX].sum() + 1.0) / (views[_CTX].sum() + 20.0)
+    ctr = (clicks[_CTX] + CTR_PRIOR_VIEWS * rate) / (views[_CTX] + CTR_PRIOR_VIEWS)
+    segment_clicks = t[_CTX, 1, 1:]  # (segments, V)
     # Each segment's share leans on the overall share (a thin segment reads the overall).
-    segment = np.log((segment_clicks + CTX_PRIOR_CLICKS * share[..., _CTX, None, :]) / (
-        segment_clicks.sum(axis=-1, keepdims=True) + CTX_PRIOR_CLICKS))
-    log_share = np.log(share)
-    return TrendFeatures(np.concatenate([log_share, ctr[..., None, :]], axis=-2),
-                         segment[..., :len(DEVICES), :],
-                         segment[..., _SOURCE_ROWS.start - 1:_SOURCE_ROWS.stop - 1, :],
-                         np.concatenate([segment[..., _LANGUAGE_ROWS.start - 1:, :],
-                                         log_share[..., _CTX, None, :]], axis=-2))
+    segment = np.log((segment_clicks + CTX_PRIOR_CLICKS * share[_CTX][None, :]) / (
+        segment_clicks.sum(axis=1, keepdims=True) + CTX_PRIOR_CLICKS))
+    return TrendFeatures(np.vstack([np.log(share), ctr[None, :]]), segment[:len(DEVICES)],
+                         segment[_SOURCE_ROWS.start - 1:_SOURCE_ROWS.stop - 1],
+                         np.vstack([segment[_LANGUAGE_ROWS.start - 1:],
+                                    np.log(share[_CTX])[None, :]]))
 
 
 def no_trend(n_variants: int) -> TrendFeatures:

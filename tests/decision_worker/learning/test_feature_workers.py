@@ -1,11 +1,9 @@
-"""Training's rows built by two processes (feature_workers.py), each for its own persons
-(persons.py), are the rows one process builds, bit for bit, and a worker that fails is an
-error, never missing rows."""
+"""Training's rows built by two processes (feature_workers.py) are the rows one process
+builds, bit for bit, and a worker that fails is an error, never missing rows."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,48 +12,23 @@ import pytest
 from decision_worker.errors import ModelError
 from decision_worker.learning.examples import build_examples
 from decision_worker.learning.feature_workers import Share, shared
-from decision_worker.learning.persons import Persons
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.synthetic import Population, as_logged
 
 from .test_learning import END, shop_catalog
 
 
-def _anonymous_first(messages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Every third user's first messages under an anonymous id, then one tying it to the
-    user id (the replay merges the two profiles): a person of two ids."""
-    sent: dict[str, int] = {}
-    for message in messages:
-        user = message["userId"]
-        n = sent[user] = sent.get(user, 0) + 1
-        if int(user.rsplit("-", 1)[1]) % 3 == 0 and n <= 12:
-            message = {**message, "anonymousId": f"anon-{user}"}
-            if n < 12:
-                del message["userId"]
-        yield message
-
-
-@pytest.mark.parametrize(("sessions", "rank_limit"), [(False, 500), (True, 500), (True, 4)])
-def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool,
-                                                           rank_limit: int) -> None:
-    """rank_limit 4: retrieval narrows every placement, reading popularity, so whether a
-    session start has groups depends on the counts, and both workers keep full profiles."""
+def test_two_workers_build_the_examples_one_process_builds(settings) -> None:
     catalog = shop_catalog()
-    events, _ = parse_log(as_logged(_anonymous_first(Population(catalog, 150, seed=11).history(
-        12, END, dt.timedelta(days=3), identify=True, sessions=sessions))))
-    assert sum(e.anonymous_id is not None and e.user_id is not None for e in events) == 50
-    persons = Persons(events, 2)
-    assert {persons.owner(e.user_id or "") for e in events if e.user_id} == {0, 1}
-    assert len({persons.owner(f"{who}synthetic-00003") for who in ("", "anon-")}) == 1
+    events, _ = parse_log(as_logged(Population(catalog, 150, seed=11).history(
+        12, END, dt.timedelta(days=3), identify=True)))
     times = np.array([e.timestamp.timestamp() for e in events])
     cut = float(np.quantile(times, 0.6))
     built = [build_examples(events, catalog, settings.lateness_s, keep_candidates=True,
-                            keep_candidates_since=cut, clickless_from=cut,
-                            rank_limit=rank_limit, workers=workers)
+                            keep_candidates_since=cut, clickless_from=cut, workers=workers)
              for workers in (1, 2)]
     one, two = built
     assert one.groups > 300 and one.left_out > 0 and sum(c is not None for c in one.candidates)
-    assert ("session" in one.group_kind) == sessions
     assert one.x.tobytes() == two.x.tobytes()
     for name in ("label", "position", "group_time", "group_history"):
         assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
