@@ -98,12 +98,8 @@ def probe_signals(data: ml.Data, since: int, until: int, genres: np.ndarray) -> 
             s = s / (np.abs(s).max() or 1.0)
             scores.update({f"{name}, alone": s, f"{name} 0.3 + trending 0.7": 0.3 * s + 0.7 * trend,
                            f"{name} × trending": trend * (0.1 + np.clip(s, 0, None))})
-        for name, s in scores.items():
-            outcome = ml.Outcomes()
-            outcome.add(user, True, ml.top_k(s, consumed), truth - consumed)
-            rows[name].append((user, outcome.rows[0][2]))
-    window = f"{ml.iso(since)} … {ml.iso(until)}" if until < 2**31 else f"after {ml.iso(since)}"
-    print_differences(rows, "trending (365 d)", window)
+        score_moment(rows, scores, user, consumed, truth)
+    print_window(rows, since, until)
 
 
 class Online:
@@ -182,10 +178,20 @@ def probe_online(data: ml.Data, since: int, until: int) -> None:
             s = s / (np.abs(s).max() or 1.0)
             scores[f"{name}, alone"] = s
             scores[f"{name} 0.3 + trending 0.7"] = 0.3 * s + 0.7 * trend
-        for name, s in scores.items():
-            outcome = ml.Outcomes()
-            outcome.add(user, True, ml.top_k(s, consumed), truth - consumed)
-            rows[name].append((user, outcome.rows[0][2]))
+        score_moment(rows, scores, user, consumed, truth)
+    print_window(rows, since, until)
+
+
+def score_moment(rows: dict[str, list[tuple[str, float]]], scores: dict[str, np.ndarray],
+                 user: str, consumed: set[int], truth: set[int]) -> None:
+    """Each scorer's NDCG@5 at one session start, what the user consumed left out."""
+    for name, s in scores.items():
+        outcome = ml.Outcomes()
+        outcome.add(user, True, ml.top_k(s, consumed), truth - consumed)
+        rows[name].append((user, outcome.rows[0][2]))
+
+
+def print_window(rows: dict[str, list[tuple[str, float]]], since: int, until: int) -> None:
     window = f"{ml.iso(since)} … {ml.iso(until)}" if until < 2**31 else f"after {ml.iso(since)}"
     print_differences(rows, "trending (365 d)", window)
 
