@@ -124,7 +124,7 @@ def logged_outcomes(events: list[Event], catalog: Catalog, logged: list[dict[str
     for line in logged:
         wanted[(line["tag"], line["decided_at"])].append(line)
     engaged, next_start = engaged_after(events), next_session_starts(events)
-    replay, tags, out = Replay(catalog, lateness_s), _Tags(secret), Outcomes()
+    replay, tags, out = Replay(catalog, lateness_s), UserTags(secret), Outcomes()
     for event in events:
         profile = replay.apply(event)
         if not event.session_start or not wanted:
@@ -170,7 +170,7 @@ def _clicked(engaged: Engaged, event: Event, placement: str, variant: str,
     return float(any(v == variant and label > 0 for v, label in window))
 
 
-class _Tags:
+class UserTags:
     """User ids → keyed hashes (the decision log's `tag`), each computed once."""
 
     def __init__(self, secret: bytes) -> None:

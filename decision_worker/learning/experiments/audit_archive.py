@@ -6,7 +6,8 @@ as long as Redis keeps its data. The leading controller copies new entries at ea
 the origin, as immutable JSON-lines objects named by their first stream id,
 
     audit/rollouts/<first stream id>.jsonl   one {"id", "at", "experiment", "action",
-                                             "status", "step", "share", "reason"} a line
+                                             "status", "step_index", "share", "reason"}
+                                             a line (AuditEntry's fields)
 
 then records the last copied id in `{ep:exp}:audit-archived`. A controller that dies
 between the upload and the pointer writes the same object again at the next look (the same
@@ -15,6 +16,7 @@ first id, perhaps more entries): readers keep each stream id once.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import cast
 
 import orjson
@@ -38,7 +40,8 @@ def archive(redis: Redis, store: ObjectStore) -> int:
                      redis.xrange(ROLLOUT_AUDIT, min=start, count=BATCH))
         if not found:
             return copied
-        lines = [orjson.dumps({"id": sid.decode(), **_fields(fields)}) for sid, fields in found]
+        lines = [orjson.dumps({"id": sid.decode(), **asdict(decoded_entry(fields))})
+                 for sid, fields in found]
         first, final = found[0][0].decode(), found[-1][0].decode()
         store.put(f"{PREFIX}{first.replace('-', '_')}.jsonl", b"\n".join(lines) + b"\n",
                   content_type="application/x-ndjson")
@@ -55,16 +58,12 @@ def archived_history(store: ObjectStore, experiment_id: str | None = None
             try:
                 doc = orjson.loads(raw)
                 sid = str(doc.pop("id"))
-                entry = decoded_entry({k.encode(): str(v).encode() for k, v in doc.items()})
-            except (orjson.JSONDecodeError, KeyError, ValueError, AttributeError):
+                entry = AuditEntry(**doc)
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
                 continue  # a torn line: the next copy of the object has it whole
             if experiment_id is None or entry.experiment == experiment_id:
                 seen.setdefault(sid, entry)
     return [seen[sid] for sid in sorted(seen, key=_order)]
-
-
-def _fields(fields: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
 
 
 def _order(stream_id: str) -> tuple[int, int]:

@@ -37,7 +37,7 @@ from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning.intervals import Interval, ratio_interval
-from decision_worker.learning.off_policy import estimate
+from decision_worker.learning.off_policy import UserTags, estimate
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.session_groups import (
     SESSION_WINDOW_S,
@@ -45,7 +45,6 @@ from decision_worker.learning.session_groups import (
     next_session_starts,
 )
 from decision_worker.ranking.experiment import Experiment
-from edge_functions.keys import user_tag
 
 ALL = "all placements"
 
@@ -79,7 +78,8 @@ def shadow_report(experiment: Experiment, decisions: list[dict[str, Any]],
     mine = [d for d in decisions if d.get("shadow_model") == experiment.treatment_model
             and isinstance(d.get("shadow_ranked"), list) and d["shadow_ranked"]
             and since <= d["decided_at"] < until]
-    clicks, starts = _clicks_by_tag(events, secret), _session_starts(events, secret)
+    tags = UserTags(secret)
+    clicks, starts = _clicks_by_tag(events, tags), _session_starts(events, tags)
     rows: dict[str, list[tuple[str, float, float, float, float]]] = defaultdict(list)
     for d in mine:
         window = starts.get((d["tag"], d["decided_at"]))
@@ -113,21 +113,18 @@ def _figures(rows: list[tuple[str, float, float, float, float]]) -> ShadowFigure
 Clicks = dict[tuple[str, str], tuple[list[float], list[str]]]
 
 
-def _clicks_by_tag(events: list[Event], secret: bytes) -> Clicks:
+def _clicks_by_tag(events: list[Event], tags: UserTags) -> Clicks:
     """(user tag, placement) → sorted times and variants of clicks and conversions."""
     out: Clicks = {}
-    tags: dict[str, str] = {}
     for (who, placement), (times, items) in engaged_after(events).items():
-        tag = tags.get(who)
-        if tag is None:
-            tag = tags[who] = user_tag(secret, who)
+        tag = tags(who)
         kept = [(t, v) for t, (v, label) in zip(times, items, strict=True) if label > 0]
         if kept:
             out[(tag, placement)] = ([t for t, _ in kept], [v for _, v in kept])
     return out
 
 
-def _session_starts(events: list[Event], secret: bytes
+def _session_starts(events: list[Event], tags: UserTags
                     ) -> dict[tuple[str, int], tuple[float, float]]:
     """(user tag, second) of every session start → (its time, the end of its window)."""
     following = next_session_starts(events)
@@ -136,7 +133,7 @@ def _session_starts(events: list[Event], secret: bytes
         who = event.user_id or event.anonymous_id
         if event.session_start and who:
             at = event.timestamp.timestamp()
-            out[(user_tag(secret, who), int(at))] = (
+            out[(tags(who), int(at))] = (
                 at, min(following[id(event)], at + SESSION_WINDOW_S))
     return out
 
