@@ -25,6 +25,7 @@ import numpy as np
 
 from decision_worker.ingest.event_time import parse_time
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules, validate_message
+from decision_worker.ingest.message_fields import Engagement
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.context import DEVICES
@@ -106,6 +107,9 @@ class Replay:
         self._loaded = {p: counts.copy() for p, counts in self._counts.items()}
         self._popularity: Popularity | None = Popularity()
         self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
+        self._counted_memo: dict[tuple[str, str, str, tuple[str, str, str | None]],
+                                 tuple[tuple[str, np.ndarray | None,
+                                             tuple[int, int, int]], ...]] = {}
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -128,18 +132,34 @@ class Replay:
                                 self.lateness_s)
         engagement = event.engagement
         if outcome == "applied" and engagement is not None:
-            key = f"{engagement.placement}/{engagement.variant}"
             day = event_day(event.timestamp.timestamp())
-            for kind, _, segment in engagement_counts(engagement.kind, key,
-                                                      segments_of(profile),
+            for field, counts, cell in self._counted(engagement, segments_of(profile)):
+                self._unloaded.append((day, field))
+                if counts is not None:
+                    counts[cell] += 1
+        return profile
+
+    def _counted(self, engagement: Engagement, segments: tuple[str, str, str | None]
+                 ) -> tuple[tuple[str, np.ndarray | None, tuple[int, int, int]], ...]:
+        """What an applied engagement adds (popularity.engagement_counts): each stat
+        field, and the popularity array and cell it counts in (None: trends only). Found
+        once per engagement and segments: a few thousand, for millions of events."""
+        memo = (engagement.kind, engagement.placement, engagement.variant, segments)
+        found = self._counted_memo.get(memo)
+        if found is None:
+            key = f"{engagement.placement}/{engagement.variant}"
+            out = []
+            for kind, _, segment in engagement_counts(engagement.kind, key, segments,
                                                       self.catalog.category_of):
-                self._unloaded.append((day, stat_field(kind, key, segment)))
+                counts, cell = None, (0, 0, 0)
                 if segment is None or segment in DEVICES:  # popularity's rows
                     counts = self._counts[engagement.placement]
-                    v = self._index[engagement.placement][engagement.variant]
-                    row = 0 if segment is None else 1 + DEVICES.index(segment)
-                    counts[COUNTED_KINDS.index(kind), row, v] += 1
-        return profile
+                    cell = (COUNTED_KINDS.index(kind),
+                            0 if segment is None else 1 + DEVICES.index(segment),
+                            self._index[engagement.placement][engagement.variant])
+                out.append((stat_field(kind, key, segment), counts, cell))
+            found = self._counted_memo[memo] = tuple(out)
+        return found
 
     def _profile(self, user: str) -> Profile:
         profile = self.profiles.get(user)
