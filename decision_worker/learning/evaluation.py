@@ -137,10 +137,22 @@ def first_choices(score: Scorer, examples: Examples, chunk: int = 2_000) -> list
     for start in range(0, len(kept), chunk):
         part = kept[start:start + chunk]
         scores = score(np.vstack([rows for _, (rows, _) in part]))
-        ends = np.cumsum([len(ids) for _, (_, ids) in part])
-        for (placement, (_, ids)), end in zip(part, ends, strict=True):
-            out.append(f"{placement}/{ids[int(np.argmax(scores[end - len(ids):end]))]}")
+        sizes = np.array([len(ids) for _, (_, ids) in part], dtype=np.int64)
+        firsts = _first_best(scores, sizes)
+        out.extend(f"{placement}/{ids[i]}"
+                   for (placement, (_, ids)), i in zip(part, firsts.tolist(), strict=True))
     return out
+
+
+def _first_best(scores: FloatArray, sizes: np.ndarray) -> np.ndarray:
+    """Per run of `sizes` scores (none empty), the position of its first highest score, as
+    `np.argmax` of each (which takes a NaN as the highest)."""
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    if np.isnan(scores).any():
+        return np.array([int(np.argmax(scores[a:a + n])) for a, n in
+                         zip(starts.tolist(), sizes.tolist(), strict=True)], dtype=np.int64)
+    best = np.flatnonzero(scores == np.repeat(np.maximum.reduceat(scores, starts), sizes))
+    return best[np.searchsorted(best, starts)] - starts
 
 
 def session_outcomes(score: Scorer, examples: Examples

@@ -136,8 +136,10 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     drops them (`with_clicks`), and they were most of the replay's time. `workers`
     processes build the rows (feature_workers.py): the same examples, sooner."""
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
-    found = _Found(engagement_times(events), engaged_after(events),
-                   next_session_starts(events), shown_slates(events))
+    next_start = next_session_starts(events)
+    starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
+    found = _Found(engagement_times(events), engaged_after(events, starting), next_start,
+                   shown_slates(events))
     return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
                           attribution_s, keep, rank_limit, clickless_from), workers).examples()
 

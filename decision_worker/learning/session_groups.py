@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,17 +41,21 @@ LABEL = {"view": 0, "click": 1, "conversion": 2}
 Engaged = dict[tuple[str, str], tuple[list[float], list[tuple[str, int]]]]
 
 
-def engaged_after(events: list[Event]) -> Engaged:
+def engaged_after(events: list[Event], users: Collection[str] | None = None) -> Engaged:
     """(user, placement) → (sorted times, (variant, label) at each), for every view, click
     and conversion: what a session start is labelled with (a variant shown and not
-    clicked is a negative the user really passed over)."""
+    clicked is a negative the user really passed over). Only `users`' when given (those
+    with a session start: a log without any needs none)."""
     found: dict[tuple[str, str], list[tuple[float, str, int]]] = defaultdict(list)
+    if users is not None and not users:
+        return {}
     for event in events:
         e = event.engagement
         if e is not None and e.kind in LABEL:
             who = event.user_id or event.anonymous_id or ""
-            found[(who, e.placement)].append((event.timestamp.timestamp(), e.variant,
-                                              LABEL[e.kind]))
+            if users is None or who in users:
+                found[(who, e.placement)].append((event.timestamp.timestamp(), e.variant,
+                                                  LABEL[e.kind]))
     out: Engaged = {}
     for key, items in found.items():
         items.sort()

@@ -4,6 +4,7 @@ builds, bit for bit, and a worker that fails is an error, never missing rows."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,26 @@ from decision_worker.learning.synthetic import Population, as_logged
 from .test_learning import END, shop_catalog
 
 
-def test_two_workers_build_the_examples_one_process_builds(settings) -> None:
+def _anonymous_first(messages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every third user's first messages under an anonymous id, then one tying it to the
+    user id (the replay merges the two profiles): a person of two ids."""
+    sent: dict[str, int] = {}
+    for message in messages:
+        user = message["userId"]
+        n = sent[user] = sent.get(user, 0) + 1
+        if int(user.rsplit("-", 1)[1]) % 3 == 0 and n <= 12:
+            message = {**message, "anonymousId": f"anon-{user}"}
+            if n < 12:
+                del message["userId"]
+        yield message
+
+
+@pytest.mark.parametrize("sessions", [False, True])
+def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool) -> None:
     catalog = shop_catalog()
-    events, _ = parse_log(as_logged(Population(catalog, 150, seed=11).history(
-        12, END, dt.timedelta(days=3), identify=True)))
+    events, _ = parse_log(as_logged(_anonymous_first(Population(catalog, 150, seed=11).history(
+        12, END, dt.timedelta(days=3), identify=True, sessions=sessions))))
+    assert sum(e.anonymous_id is not None and e.user_id is not None for e in events) == 50
     times = np.array([e.timestamp.timestamp() for e in events])
     cut = float(np.quantile(times, 0.6))
     built = [build_examples(events, catalog, settings.lateness_s, keep_candidates=True,
@@ -29,6 +46,7 @@ def test_two_workers_build_the_examples_one_process_builds(settings) -> None:
              for workers in (1, 2)]
     one, two = built
     assert one.groups > 300 and one.left_out > 0 and sum(c is not None for c in one.candidates)
+    assert ("session" in one.group_kind) == sessions
     assert one.x.tobytes() == two.x.tobytes()
     for name in ("label", "position", "group_time", "group_history"):
         assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
