@@ -67,6 +67,11 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
                   f"{report.rounds} trees; {timing}", highlight=False)
     for reason, count in report.skipped.items():
         console.print(f"skipped {count:,} slates: {reason}", highlight=False)
+    if report.clickless.share < 1.0:
+        console.print(f"evaluated a sample of the test window's {report.clickless.found:,} "
+                      f"slates without a click: {report.clickless.share:.1%}, each counted "
+                      f"{report.clickless.weight:.1f} times in AUC, coverage, diversity and "
+                      "content flags", highlight=False)
     console.print(f"{len(report.columns)} columns read ({features.source}); not read: "
                   + (", ".join(f"{c} ({why})" for c, why in report.dropped.items()) or "none"),
                   highlight=False)

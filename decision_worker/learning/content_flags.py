@@ -49,18 +49,21 @@ class ContentFlag:
                 f"p {self.p_value:.2g}")
 
 
-def platt(scores: FloatArray, clicked: np.ndarray) -> tuple[float, float]:
-    """(a, b) of p = sigmoid(a·score + b), fitted by maximum likelihood."""
+def platt(scores: FloatArray, clicked: np.ndarray, weights: FloatArray | None = None
+          ) -> tuple[float, float]:
+    """(a, b) of p = sigmoid(a·score + b), fitted by maximum likelihood, each row counted
+    `weights` times (default once)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(clicked, dtype=np.float64)
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
         z = ab[0] * s + ab[1]
-        value = -float(np.sum(y * log_expit(z) + (1 - y) * log_expit(-z)))
-        residual = expit(z) - y
+        value = -float(np.sum(w * (y * log_expit(z) + (1 - y) * log_expit(-z))))
+        residual = w * (expit(z) - y)
         return value, np.array([float(residual @ s), float(residual.sum())])
 
-    prior = float(np.clip(y.mean(), 1e-4, 1 - 1e-4))
+    prior = float(np.clip(np.average(y, weights=w), 1e-4, 1 - 1e-4))
     fitted = minimize(loss, np.array([0.0, math.log(prior / (1 - prior))]), jac=True,
                       method="L-BFGS-B")
     return float(fitted.x[0]), float(fitted.x[1])
@@ -74,22 +77,24 @@ def content_flags(score: Scorer, test_set: Examples) -> list[ContentFlag]:
     if len(test) == 0 or clicked.min() == clicked.max():
         return []
     scores = score(test.x)
-    a, b = platt(scores, clicked)
+    weights = np.repeat(test.weights(), test.group_sizes)  # sampled slates without a click
+    a, b = platt(scores, clicked, weights)
     expected = expit(a * scores + b)
     placements = np.repeat(np.array(test.group_placement, dtype=object), test.group_sizes)
     keys = np.array([f"{p}/{v}" for p, v in zip(placements, test.variant, strict=True)])
     flags = []
     for key in np.unique(keys):
         rows = keys == key
-        e = float(expected[rows].sum())
-        v = float((expected[rows] * (1 - expected[rows])).sum())
-        o = int(clicked[rows].sum())
+        e = float((weights[rows] * expected[rows]).sum())
+        v = float((weights[rows] * expected[rows] * (1 - expected[rows])).sum())
+        o = int(clicked[rows].sum())  # every slate with a click is kept
         if e < MIN_EXPECTED or o >= RATIO * e or v <= 0:
             continue
         p_value = float(norm.cdf((o - e) / math.sqrt(v)))
         if p_value < P_VALUE:
             placement, variant = str(key).split("/", 1)
-            flags.append(ContentFlag(placement, variant, int(rows.sum()), o, e, p_value))
+            flags.append(ContentFlag(placement, variant, round(float(weights[rows].sum())), o,
+                                     e, p_value))
     return sorted(flags, key=lambda f: f.p_value)
 
 

@@ -11,7 +11,6 @@ column), so the table compares like with like.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -114,13 +113,17 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
     # group's sampled negatives are not comparable across groups).
     slate_rows = np.repeat(np.array([k == "slate" for k in kinds], dtype=bool),
                            examples.group_sizes)
-    metrics["auc"] = auc(examples.label[slate_rows] > 0, scores[slate_rows])
+    weights = examples.weights()  # a sampled slate without a click stands for several
+    metrics["auc"] = auc(examples.label[slate_rows] > 0, scores[slate_rows],
+                         np.repeat(weights, examples.group_sizes)[slate_rows])
     keyed = first_choices(score, examples)
     placements = set(examples.group_placement)
     catalog_size = sum(len(catalog.placements[p].variants) for p in placements
                        if p in catalog.placements)
     metrics["coverage"] = len(set(keyed)) / catalog_size if catalog_size else float("nan")
-    metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed])
+    metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed],
+                                   [w for w, found in zip(weights, examples.candidates,
+                                                          strict=True) if found and found[1]])
     users, per_session, histories = session_outcomes(score, examples)
     metrics.update({m: _mean(list(per_session[m])) for m in SESSION_METRICS})
     return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()}, users,
@@ -191,32 +194,31 @@ def ndcg_at(labels: np.ndarray, scores: FloatArray, k: int) -> float:
     return dcg / idcg if idcg > 0 else 0.0
 
 
-def auc(positive: np.ndarray, scores: FloatArray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
-    positives = int(positive.sum())
-    negatives = len(positive) - positives
-    if positives == 0 or negatives == 0:
+def auc(positive: np.ndarray, scores: FloatArray, weights: FloatArray | None = None
+        ) -> float:
+    """Area under the ROC curve: the chance a positive row outscores a negative one, ties
+    counted half (Mann-Whitney), each row counted `weights` times (default once)."""
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    total_pos, total_neg = float(w[positive].sum()), float(w[~positive].sum())
+    if not positive.any() or positive.all():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[positive].sum() - positives * (positives + 1) / 2)
-                 / (positives * negatives))
+    values, tie = np.unique(scores, return_inverse=True)
+    pos = np.bincount(tie, weights=w * positive, minlength=len(values))
+    neg = np.bincount(tie, weights=w * ~positive, minlength=len(values))
+    below = np.cumsum(neg) - neg  # negatives' weight under each distinct score
+    return float((pos * (below + neg / 2)).sum() / (total_pos * total_neg))
 
 
-def entropy(values: list[str]) -> float:
-    """Shannon entropy in bits of the values' distribution."""
+def entropy(values: list[str], weights: list[float] | None = None) -> float:
+    """Shannon entropy in bits of the values' distribution, each value counted `weights`
+    times (default once)."""
     if not values:
         return 0.0
-    counts = Counter(values)
-    total = len(values)
+    counts: dict[str, float] = {}
+    for value, weight in zip(values, weights or [1.0] * len(values), strict=True):
+        counts[value] = counts.get(value, 0.0) + weight
+    total = sum(counts.values())
     return -sum(c / total * math.log2(c / total) for c in counts.values())
 
 

@@ -28,6 +28,7 @@ from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
 from decision_worker.learning import heap
+from decision_worker.learning.clickless_sample import ClicklessSample
 from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.content_flags import ContentFlag, content_flags
 from decision_worker.learning.evaluation import (
@@ -82,6 +83,8 @@ class TrainingReport:
     off_policy: OffPolicyReport | None = None
     # Variants far below what the candidate expected on the test window (content_flags.py)
     content_flags: list[ContentFlag] = field(default_factory=list)
+    # The test window's slates without a click, and the share of them evaluated
+    clickless: ClicklessSample = field(default_factory=ClicklessSample)
 
 
 @heap.restores_collector
@@ -132,7 +135,9 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "params": trained.params, "rounds": trained.rounds,
         "window": {"since": since.isoformat(), "until": until.isoformat(),
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
-        "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped},
+        "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped,
+                     "clickless_test_slates": test_set.clickless.found,
+                     "clickless_share_evaluated": test_set.clickless.share},
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
         "cold_start": candidate.cold_start_card(half_life),
@@ -144,7 +149,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison, buckets, trained.spec.columns, trained.dropped,
-                          off_policy, flags)
+                          off_policy, flags, test_set.clickless)
 
 
 def _off_policy(log: EventLog, events: list[Event], catalog: Catalog,
