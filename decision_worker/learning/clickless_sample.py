@@ -42,9 +42,10 @@ class ClicklessSample:
 def clickless_sample(slates: Mapping[tuple[str, str, float], list[Event]],
                      engaged: dict[tuple[str, str, str, str], list[float]],
                      window: tuple[float, float], attribution_s: float,
-                     kept: int = KEPT) -> ClicklessSample:
+                     kept: int | None = None) -> ClicklessSample:
     """The sampling rate for the slates of two or more views shown in `window` that no
-    click or conversion followed."""
+    click or conversion followed: at most `kept` (default `KEPT`) of them in expectation."""
+    kept = KEPT if kept is None else kept
     since, until = window
     found = 0
     for (who, placement, at), shown in slates.items():

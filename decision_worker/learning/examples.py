@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.ingest.events import Event
+from decision_worker.learning.clickless_sample import ClicklessSample, clickless_sample
 from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.feature_workers import Share, shared
 from decision_worker.learning.replay import Replay
@@ -67,9 +68,17 @@ class Examples:
     group_traits: list[Mapping[str, Any]] = field(default_factory=list)
     # Slates without a click before `clickless_from` (build_examples), never built
     left_out: int = 0
+    # Per group: how many groups of the window it stands for (clickless_sample.py: a
+    # sampled slate without a click counts 1 / share times); None: each counts once
+    group_weight: FloatArray | None = None
+    clickless: ClicklessSample = ClicklessSample()
 
     def __len__(self) -> int:
         return len(self.label)
+
+    def weights(self) -> FloatArray:
+        """(G,) what each group counts for in the evaluation's figures."""
+        return np.ones(self.groups) if self.group_weight is None else self.group_weight
 
     @property
     def groups(self) -> int:
@@ -90,7 +99,9 @@ class Examples:
                         [c for c, k in zip(self.candidates, keep, strict=True) if k],
                         [c for c, k in zip(self.group_kind, keep, strict=True) if k],
                         [c for c, k in zip(self.group_user, keep, strict=True) if k],
-                        [c for c, k in zip(self.group_traits, keep, strict=True) if k])
+                        [c for c, k in zip(self.group_traits, keep, strict=True) if k],
+                        group_weight=None if self.group_weight is None
+                        else self.group_weight[keep], clickless=self.clickless)
 
     def shuffled(self, seed: int = 0) -> Examples:
         """Rows in a random order within each group. Logs list a slate in display order,
@@ -103,7 +114,8 @@ class Examples:
                         self.group_history, [self.variant[r] for r in rows],
                         [self.category[r] for r in rows], dict(self.skipped),
                         list(self.candidates), list(self.group_kind), list(self.group_user),
-                        list(self.group_traits))
+                        list(self.group_traits), group_weight=self.group_weight,
+                        clickless=self.clickless)
 
     def shuffle_order(self, seed: int = 0) -> np.ndarray:
         """The row order of `shuffled(seed)`."""
@@ -133,13 +145,16 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part), and
     for session starts from `keep_sessions_since` (default: the same) on. Slates without
     a click shown before `clickless_from` are only counted (`Examples.left_out`): training
-    drops them (`with_clicks`), and they were most of the replay's time. `workers`
+    drops them (`with_clicks`), and they were most of the replay's time; from it on, a
+    sample of them is built (clickless_sample.py). `workers`
     processes build the rows (feature_workers.py): the same examples, sooner."""
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
     next_start = next_session_starts(events)
     starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
-    found = _Found(engagement_times(events), engaged_after(events, starting), next_start,
-                   shown_slates(events))
+    engaged, slates = engagement_times(events), shown_slates(events)
+    sample = clickless_sample(slates, engaged, (max(since, clickless_from), until),
+                              attribution_s)
+    found = _Found(engaged, engaged_after(events, starting), next_start, slates, sample)
     return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
                           attribution_s, keep, rank_limit, clickless_from), workers).examples()
 
@@ -152,6 +167,7 @@ class _Found:
     after: Engaged
     next_start: dict[int, float]
     slates: dict[tuple[str, str, float], list[Event]]
+    sample: ClicklessSample
 
 
 def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: float,
@@ -166,7 +182,7 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
     first_view = {id(shown[0]): key for key, shown in slates.items()}
     replay = Replay(catalog, lateness_s)
     batches = FeatureBatches(replay, share=share)
-    out = _Columns()
+    out = _Columns(found.sample)
     applied_events: dict[str, int] = defaultdict(int)
     for event in events:
         slate_key = first_view.get(id(event))
@@ -198,7 +214,9 @@ class _Columns:
     """The examples' columns as the slates come; a group's rows (and kept candidates)
     arrive later, when its moment's batch is built (feature_batch.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sample: ClicklessSample) -> None:
+        self.sample = sample
+        self.weights: list[float] = []
         self.rows: list[FloatArray | None] = []
         self.labels: list[int] = []
         self.positions: list[int] = []
@@ -217,9 +235,10 @@ class _Columns:
 
     def add_group(self, labels: list[int], positions: list[int], variants: list[str],
                   catalog: Catalog, placement: str, at: float, history: int, kind: str,
-                  user: str, traits: Mapping[str, Any]) -> int:
+                  user: str, traits: Mapping[str, Any], weight: float = 1.0) -> int:
         """A group whose rows are still to come; returns its index."""
         self.rows.append(None)
+        self.weights.append(weight)
         self.labels.extend(labels)
         self.positions.extend(positions)
         self.variants.extend(variants)
@@ -277,12 +296,14 @@ class _Columns:
             variants.append(v.variant)
         if not picked:
             return
-        if at < clickless_from and not any(labels):
-            self.left_out += 1
+        clicked = any(labels)
+        if not clicked and (at < clickless_from or not self.sample.keeps(key)):
+            self.left_out += at < clickless_from
             replay.reload_due(at)  # the moment the worker decided, read or not
             return
         g = self.add_group(labels, positions, variants, catalog, placement, at, history,
-                           "slate", user, profile.traits)
+                           "slate", user, profile.traits,
+                           1.0 if clicked else self.sample.weight)
         # Rows of the shown variants (and the default, which a subset keeps), and with
         # `keep_rank_limit` of every candidate the worker would have ranked then.
         pool = None if keep_rank_limit is None else _would_rank(replay, profile, placement,
@@ -309,7 +330,9 @@ class _Columns:
                         np.array(self.group_time), self.group_placement,
                         np.array(self.history, dtype=np.int64), self.variants,
                         self.categories, dict(self.skipped), self.kept, self.kinds,
-                        self.users, self.traits, self.left_out)
+                        self.users, self.traits, self.left_out,
+                        None if self.sample.share >= 1.0 else np.array(self.weights),
+                        self.sample)
 
 
 def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,

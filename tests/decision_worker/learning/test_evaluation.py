@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from decision_worker.learning.evaluation import Evaluation, auc, entropy, ndcg_at
 from decision_worker.learning.history_buckets import by_history, describe
@@ -59,3 +61,35 @@ def test_buckets_by_history_compare_the_candidate_per_kind_of_user() -> None:
     line = describe(buckets, "s_ndcg@5", "trending")[1]
     assert line.startswith("30+ (20 sessions, 20 users): s_ndcg@5 candidate 0.9000, "
                            "trending 0.4000; candidate − trending +0.5000 [+0.5000, +0.5000]")
+
+
+def _auc_by_ranks(positive: np.ndarray, scores: np.ndarray) -> float:
+    """Mann-Whitney from average ranks, as the textbook writes it."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    for value in np.unique(scores):  # ties share their average rank
+        ranks[scores == value] = ranks[scores == value].mean()
+    p, n = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * n))
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 6), st.integers(1, 4)),
+                min_size=2, max_size=60))
+def test_weighted_auc_is_the_auc_of_the_rows_repeated(rows) -> None:
+    """A row weighted k counts as k copies of it (a sampled slate stands for several);
+    with every weight 1 it is the rank formula's AUC."""
+    positive = np.array([r[0] for r in rows])
+    scores = np.array([r[1] / 6 for r in rows])
+    weights = np.array([r[2] for r in rows], dtype=np.float64)
+    if positive.all() or not positive.any():
+        assert math.isnan(auc(positive, scores, weights))
+        return
+    repeated = np.repeat(np.arange(len(rows)), weights.astype(np.int64))
+    expected = _auc_by_ranks(positive[repeated], scores[repeated])
+    assert auc(positive, scores, weights) == pytest.approx(expected)
+    assert auc(positive, scores) == pytest.approx(_auc_by_ranks(positive, scores))
+
+
+def test_weighted_entropy_counts_a_value_as_often_as_its_weight() -> None:
+    assert entropy(["a", "b"], [3.0, 1.0]) == pytest.approx(entropy(["a", "a", "a", "b"]))
