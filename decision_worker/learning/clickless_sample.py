@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decision_worker.ingest.events import Event
 from decision_worker.learning.slates import label_of
 
-KEPT = 10_000  # click-less evaluation slates read, in expectation
+KEPT = 10_000  # click-less evaluation slates training reads, in expectation
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,11 @@ class ClicklessSample:
         return 1.0 / self.share
 
 
-def clickless_sample(slates: Mapping[tuple[str, str, float], list[Event]],
-                     engaged: dict[tuple[str, str, str, str], list[float]],
-                     window: tuple[float, float], attribution_s: float,
-                     kept: int | None = None) -> ClicklessSample:
+def plan(slates: Mapping[tuple[str, str, float], list[Event]],
+         engaged: dict[tuple[str, str, str, str], list[float]], window: tuple[float, float],
+         attribution_s: float, kept: int | None) -> ClicklessSample:
     """The sampling rate for the slates of two or more views shown in `window` that no
-    click or conversion followed: at most `kept` (default `KEPT`) of them in expectation."""
-    kept = KEPT if kept is None else kept
+    click or conversion followed: at most `kept` of them in expectation (None: all)."""
     since, until = window
     found = 0
     for (who, placement, at), shown in slates.items():
@@ -53,4 +51,5 @@ def clickless_sample(slates: Mapping[tuple[str, str, float], list[Event]],
                 label_of(engaged, who, placement, view.engagement.variant, at, attribution_s)
                 for view in shown if view.engagement is not None):
             found += 1
-    return ClicklessSample(min(1.0, kept / found) if found else 1.0, found)
+    return ClicklessSample(min(1.0, kept / found) if found and kept is not None else 1.0,
+                           found)

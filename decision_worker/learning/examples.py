@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.ingest.events import Event
-from decision_worker.learning.clickless_sample import ClicklessSample, clickless_sample
+from decision_worker.learning.clickless_sample import ClicklessSample, plan
 from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.feature_workers import Share, shared
 from decision_worker.learning.replay import Replay
@@ -138,22 +138,23 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    keep_candidates_since: float = float("-inf"),
                    keep_sessions_since: float | None = None,
                    rank_limit: int = 500,
-                   clickless_from: float = float("-inf"), workers: int = 1) -> Examples:
+                   clickless_from: float = float("-inf"), clickless_kept: int | None = None,
+                   workers: int = 1) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
     `keep_candidates_since` on (the evaluation window: it is the memory-hungry part), and
     for session starts from `keep_sessions_since` (default: the same) on. Slates without
     a click shown before `clickless_from` are only counted (`Examples.left_out`): training
-    drops them (`with_clicks`), and they were most of the replay's time; from it on, a
-    sample of them is built (clickless_sample.py). `workers`
+    drops them (`with_clicks`), and they were most of the replay's time; from it on, with
+    `clickless_kept`, a sample of about that many (clickless_sample.py). `workers`
     processes build the rows (feature_workers.py): the same examples, sooner."""
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
     next_start = next_session_starts(events)
     starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
     engaged, slates = engagement_times(events), shown_slates(events)
-    sample = clickless_sample(slates, engaged, (max(since, clickless_from), until),
-                              attribution_s)
+    sample = plan(slates, engaged, (max(since, clickless_from), until), attribution_s,
+                  clickless_kept)
     found = _Found(engaged, engaged_after(events, starting), next_start, slates, sample)
     return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
                           attribution_s, keep, rank_limit, clickless_from), workers).examples()

@@ -27,7 +27,7 @@ from decision_worker.errors import ModelError
 from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
 from decision_worker.ingest.events import DEFAULT_RULES, Event, EventRules
-from decision_worker.learning import heap
+from decision_worker.learning import clickless_sample, heap
 from decision_worker.learning.clickless_sample import ClicklessSample
 from decision_worker.learning.cold_start import choose_below_history
 from decision_worker.learning.content_flags import ContentFlag, content_flags
@@ -243,6 +243,7 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                               keep_sessions_since=cut_train,  # trending's half-life
                               rank_limit=rank_limit,
                               clickless_from=cut_valid,  # training drops them
+                              clickless_kept=clickless_sample.KEPT,  # evaluation samples
                               workers=available_workers())
     if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from decision_worker.learning import clickless_sample
 from decision_worker.learning.evaluation import auc
 from decision_worker.learning.examples import Examples, build_examples
 from decision_worker.learning.replay import parse_log
@@ -40,23 +39,19 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Examples, Examples,
         12, END, dt.timedelta(days=3))))
     cut = float(np.quantile([e.timestamp.timestamp() for e in events], 0.5))
 
-    def build(workers: int) -> Examples:
+    def build(kept: int | None, workers: int = 1) -> Examples:
         return build_examples(events, catalog, 3600.0, keep_candidates=True,
-                              keep_candidates_since=cut, clickless_from=cut, workers=workers)
+                              keep_candidates_since=cut, clickless_from=cut,
+                              clickless_kept=kept, workers=workers)
 
-    full = build(1)
-    patched = pytest.MonkeyPatch()
-    patched.setattr(clickless_sample, "KEPT", KEPT)
-    try:
-        return full, build(1), build(2)
-    finally:
-        patched.undo()
+    return build(None), build(KEPT), build(KEPT, 2)
 
 
 def test_every_slate_with_a_click_is_kept_and_the_others_at_the_planned_rate(built) -> None:
     full, sampled, _ = built
     clickless = int((~_clicked(full)).sum())
     assert full.clickless.share == 1.0 and full.group_weight is None
+    assert full.clickless.found == clickless  # counted, all kept
     assert sampled.clickless.found == clickless > 4 * KEPT
     share = sampled.clickless.share
     assert share == pytest.approx(KEPT / clickless)
