@@ -25,15 +25,16 @@ from decision_worker.ingest.events import Event
 from decision_worker.learning.clickless_sample import ClicklessSample, plan
 from decision_worker.learning.feature_batch import FeatureBatches
 from decision_worker.learning.feature_workers import Share, shared
+from decision_worker.learning.persons import Persons
 from decision_worker.learning.replay import Replay
 from decision_worker.learning.session_groups import (
     ORGANIC_POSITION,
     Engaged,
     SessionGroup,
-    candidate_pool,
     engaged_after,
     next_session_starts,
     session_groups,
+    would_rank,
 )
 from decision_worker.learning.slates import engagement_times, label_of, shown_slates
 from decision_worker.ranking.arrays import BoolArray, FloatArray, IntArray
@@ -155,7 +156,11 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     engaged, slates = engagement_times(events), shown_slates(events)
     sample = plan(slates, engaged, (max(since, clickless_from), until), attribution_s,
                   clickless_kept)
-    found = _Found(engaged, engaged_after(events, starting), next_start, slates, sample)
+    # By person where no placement needs retrieval (which reads the profile's counters,
+    # and decides a session's groups in every worker); by turns otherwise.
+    whole = all(len(c.variants) <= rank_limit for c in catalog.placements.values())
+    found = _Found(engaged, engaged_after(events, starting), next_start, slates, sample,
+                   Persons(events, workers) if workers > 1 and whole else None)
     return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
                           attribution_s, keep, rank_limit, clickless_from), workers).examples()
 
@@ -169,6 +174,7 @@ class _Found:
     next_start: dict[int, float]
     slates: dict[tuple[str, str, float], list[Event]]
     sample: ClicklessSample
+    persons: Persons | None  # whose moments each worker builds (None: by turns)
 
 
 def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: float,
@@ -181,8 +187,11 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
     engaged, after, next_start, slates = (found.engaged, found.after, found.next_start,
                                           found.slates)
     first_view = {id(shown[0]): key for key, shown in slates.items()}
-    replay = Replay(catalog, lateness_s)
-    batches = FeatureBatches(replay, share=share)
+    persons = found.persons
+    replay = Replay(catalog, lateness_s, decayed=None if persons is None else (
+        lambda user: persons.owner(user) == share[0]))
+    batches = FeatureBatches(replay, share=share,
+                             owner=None if persons is None else persons.owner)
     out = _Columns(found.sample)
     applied_events: dict[str, int] = defaultdict(int)
     for event in events:
@@ -205,7 +214,7 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
                                   group.variants, replay.catalog, group.placement, at,
                                   applied_events[user], "session", user, profile.traits)
                 batches.request(profile, group.placement, at, group.wanted,
-                                partial(out.fill_session, g, group))
+                                partial(out.fill_session, g, group), user)
         applied_events[user] += 1
     batches.flush()
     return out
@@ -307,11 +316,11 @@ class _Columns:
                            1.0 if clicked else self.sample.weight)
         # Rows of the shown variants (and the default, which a subset keeps), and with
         # `keep_rank_limit` of every candidate the worker would have ranked then.
-        pool = None if keep_rank_limit is None else _would_rank(replay, profile, placement,
+        pool = None if keep_rank_limit is None else would_rank(replay, profile, placement,
                                                                 at, keep_rank_limit)
         subset = np.union1d(picked, [candidates.default_index] if pool is None else pool)
         batches.request(profile, placement, at, subset.astype(np.int64),
-                        partial(self._fill_slate, g, candidates, subset, picked, pool))
+                        partial(self._fill_slate, g, candidates, subset, picked, pool), user)
 
     def _fill_slate(self, g: int, candidates: PlacementCandidates, subset: IntArray,
                     picked: list[int], pool: IntArray | None, x: FloatArray,
@@ -335,14 +344,3 @@ class _Columns:
                         None if self.sample.share >= 1.0 else np.array(self.weights),
                         self.sample)
 
-
-def _would_rank(replay: Replay, profile: Profile, placement: str, at: float,
-                rank_limit: int) -> IntArray:
-    """Every candidate the worker would rank at that moment (after retrieval, for a
-    placement larger than `rank_limit`), with the default; the eligible ones among them
-    are kept."""
-    candidates = replay.catalog.placements[placement]
-    if len(candidates.variants) <= rank_limit:  # eligibility comes with the rows
-        return np.arange(len(candidates.variants), dtype=np.int64)
-    return np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
-                      [candidates.default_index]).astype(np.int64)

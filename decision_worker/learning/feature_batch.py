@@ -47,24 +47,29 @@ class FeatureBatches:
     """Moments waiting for their rows, per placement; `flush` builds what is left."""
 
     def __init__(self, replay: Replay, size: int = BATCH, max_cells: int = MAX_CELLS,
-                 share: tuple[int, int] = (0, 1)) -> None:
-        """`share` (worker, workers): this one builds the rows of every workers-th
-        moment, from the worker-th on (feature_workers.py); the others' are dropped."""
+                 share: tuple[int, int] = (0, 1),
+                 owner: Callable[[str], int] | None = None) -> None:
+        """`share` (worker, workers): this one builds the rows of the moments of the users
+        `owner` gives it (persons.py), or without `owner` of every workers-th moment, from
+        the worker-th on (feature_workers.py); the others' are dropped."""
         self.replay = replay
         self.size = size
         self.max_cells = max_cells
         self.share = share
+        self.owner = owner
         self._moments = 0
         self._pending: dict[str, list[_Moment]] = {}
         self._union: dict[str, set[int]] = {}
 
     def request(self, profile: Profile, placement: str, at: float, subset: IntArray,
-                done: Done) -> None:
+                done: Done, user: str = "") -> None:
         """Rows of the candidates `subset` (sorted, with the default) of `placement` for
-        `profile` as it is now and the counts as of `at`; `done` receives them later."""
+        `profile` (`user`'s) as it is now and the counts as of `at`; `done` receives them
+        later."""
         worker, workers = self.share
         self._moments += 1
-        if (self._moments - 1) % workers != worker:  # another worker's
+        mine = (self._moments - 1) % workers if self.owner is None else self.owner(user)
+        if mine != worker:  # another worker's
             self.replay.reload_due(at)  # the worker reloaded then, whoever builds the rows
             return
         moments = self._pending.setdefault(placement, [])

@@ -80,12 +80,15 @@ class Moment:
 class Replay:
     def __init__(self, catalog: Catalog, lateness_s: float,
                  stats_reload_s: float = STATS_RELOAD_S,
-                 traits: tuple[TraitColumn, ...] = ()) -> None:
+                 traits: tuple[TraitColumn, ...] = (),
+                 decayed: Callable[[str], bool] | None = None) -> None:
         """`traits`: trait columns to add to the rows, as a worker scoring with a model
         that reads them would (training adds its own later, once it has learned their
-        categories: Examples.group_traits)."""
+        categories: Examples.group_traits). `decayed(user)` false: that user's profile is
+        kept without its decayed counters (no row is built of it here: persons.py)."""
         self.catalog = catalog
         self.traits = traits
+        self.decayed = decayed
         self.lateness_s = lateness_s
         self.stats_reload_s = stats_reload_s
         self.profiles: dict[str, Profile] = {}
@@ -127,9 +130,10 @@ class Replay:
                 source = self.profiles.pop(other, None) or Profile()
                 if profile.merge(source, other):
                     self.merged[other] = known
-        profile = self._profile(self.user_of(event))
+        user = self.user_of(event)
+        profile = self._profile(user)
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
-                                self.lateness_s)
+                                self.lateness_s, self.decayed is None or self.decayed(user))
         engagement = event.engagement
         if outcome == "applied" and engagement is not None:
             day = event_day(event.timestamp.timestamp())

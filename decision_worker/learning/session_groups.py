@@ -169,3 +169,15 @@ def candidate_pool(replay: Replay, profile: Profile, placement: str, at: float,
 def _seed(who: str, at: float) -> int:
     digest = hashlib.blake2b(f"{who}|{at}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
+
+
+def would_rank(replay: Replay, profile: Profile, placement: str, at: float,
+               rank_limit: int) -> IntArray:
+    """Every candidate the worker would rank at that moment (after retrieval, for a
+    placement larger than `rank_limit`), with the default; the eligible ones among them
+    are kept."""
+    candidates = replay.catalog.placements[placement]
+    if len(candidates.variants) <= rank_limit:  # eligibility comes with the rows
+        return np.arange(len(candidates.variants), dtype=np.int64)
+    return np.union1d(candidate_pool(replay, profile, placement, at, rank_limit),
+                      [candidates.default_index]).astype(np.int64)

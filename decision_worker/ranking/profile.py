@@ -128,11 +128,14 @@ class Profile:
     # -- applying events -------------------------------------------------------------
 
     def apply(self, event: Event, entry_id: str, category_of: dict[str, str],
-              lateness_s: float) -> str:
+              lateness_s: float, decayed: bool = True) -> str:
         """Apply one event; returns 'applied', 'duplicate', 'late', 'opted_out' (nothing
         kept: the user opted out, or this event opted them out) or 'forgotten'.
 
         `category_of` maps "placement/variant" to the variant's category (from the manifest).
+        `decayed=False` leaves the decayed counters (`total`, `categories`, `variants`) alone
+        and keeps everything else: what a training worker that builds none of this user's
+        rows still needs (the outcome, the segments, the exclusions; feature_workers.py).
         """
         if self.forgotten:
             return "forgotten"
@@ -158,7 +161,7 @@ class Profile:
             self.traits = _bounded_traits(event.traits)
             self.traits_at = at
         if event.engagement is not None:
-            self._count(event.engagement, at, category_of)
+            self._count(event.engagement, at, category_of, decayed)
         return "applied"
 
     def _consent(self, event: Event, at: float) -> None:
@@ -176,16 +179,18 @@ class Profile:
         self.applied.append(entry_id)
         del self.applied[:-MAX_APPLIED]
 
-    def _count(self, engagement: Engagement, at: float, category_of: dict[str, str]) -> None:
+    def _count(self, engagement: Engagement, at: float, category_of: dict[str, str],
+               decayed: bool = True) -> None:
         kind = KINDS.index(engagement.kind)
         key = f"{engagement.placement}/{engagement.variant}"
-        add_to_counter(self.total, at, kind)
-        category = category_of.get(key)
-        if category is not None:
-            _counter_in(self.categories, category, MAX_CATEGORIES)
-            add_to_counter(self.categories[category], at, kind)
-        _counter_in(self.variants, key, MAX_VARIANTS)
-        add_to_counter(self.variants[key], at, kind)
+        if decayed:
+            add_to_counter(self.total, at, kind)
+            category = category_of.get(key)
+            if category is not None:
+                _counter_in(self.categories, category, MAX_CATEGORIES)
+                add_to_counter(self.categories[category], at, kind)
+            _counter_in(self.variants, key, MAX_VARIANTS)
+            add_to_counter(self.variants[key], at, kind)
         if self.seen_archive and key not in self.seen:
             self.seen_archive, counts = seen_archive.pop(self.seen_archive, key)
             if counts is not None:

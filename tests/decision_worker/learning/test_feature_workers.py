@@ -1,5 +1,6 @@
-"""Training's rows built by two processes (feature_workers.py) are the rows one process
-builds, bit for bit, and a worker that fails is an error, never missing rows."""
+"""Training's rows built by two processes (feature_workers.py), each for its own persons
+(persons.py) where no placement needs retrieval and by turns where one does, are the rows
+one process builds, bit for bit, and a worker that fails is an error, never missing rows."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from decision_worker.errors import ModelError
 from decision_worker.learning.examples import build_examples
 from decision_worker.learning.feature_workers import Share, shared
+from decision_worker.learning.persons import Persons
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.synthetic import Population, as_logged
 
@@ -33,16 +35,24 @@ def _anonymous_first(messages: Iterator[dict[str, Any]]) -> Iterator[dict[str, A
         yield message
 
 
-@pytest.mark.parametrize("sessions", [False, True])
-def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool) -> None:
+@pytest.mark.parametrize(("sessions", "rank_limit"), [(False, 500), (True, 500), (True, 4)])
+def test_two_workers_build_the_examples_one_process_builds(settings, sessions: bool,
+                                                           rank_limit: int) -> None:
+    """rank_limit 4: retrieval narrows every placement, reading the profile's counters, so
+    the groups of a session start depend on them: the workers share the moments by turns and
+    keep every profile whole."""
     catalog = shop_catalog()
     events, _ = parse_log(as_logged(_anonymous_first(Population(catalog, 150, seed=11).history(
         12, END, dt.timedelta(days=3), identify=True, sessions=sessions))))
     assert sum(e.anonymous_id is not None and e.user_id is not None for e in events) == 50
+    persons = Persons(events, 2)
+    assert {persons.owner(e.user_id or "") for e in events if e.user_id} == {0, 1}
+    assert len({persons.owner(f"{who}synthetic-00003") for who in ("", "anon-")}) == 1
     times = np.array([e.timestamp.timestamp() for e in events])
     cut = float(np.quantile(times, 0.6))
     built = [build_examples(events, catalog, settings.lateness_s, keep_candidates=True,
-                            keep_candidates_since=cut, clickless_from=cut, workers=workers)
+                            keep_candidates_since=cut, clickless_from=cut,
+                            rank_limit=rank_limit, workers=workers)
              for workers in (1, 2)]
     one, two = built
     assert one.groups > 300 and one.left_out > 0 and sum(c is not None for c in one.candidates)
