@@ -140,7 +140,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
                    keep_sessions_since: float | None = None,
                    rank_limit: int = 500,
                    clickless_from: float = float("-inf"), clickless_kept: int | None = None,
-                   workers: int = 1) -> Examples:
+                   workers: int = 1,
+                   slates: dict[tuple[str, str, float], list[Event]] | None = None) -> Examples:
     """Replay `events` (arrival order, see replay.py) and emit the slates shown in
     [since, until). Everything before `since` still builds the profiles. With
     `keep_candidates`, every eligible candidate's row is kept for slates from
@@ -153,7 +154,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     keep = (keep_candidates, keep_candidates_since, keep_sessions_since)
     next_start = next_session_starts(events)
     starting = {e.user_id or e.anonymous_id or "" for e in events if id(e) in next_start}
-    engaged, slates = engagement_times(events), shown_slates(events)
+    engaged = engagement_times(events)
+    slates = shown_slates(events) if slates is None else slates  # found by the caller?
     sample = plan(slates, engaged, (max(since, clickless_from), until), attribution_s,
                   clickless_kept)
     # By person where no placement needs retrieval (which reads the profile's counters,

@@ -50,7 +50,7 @@ from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
-from decision_worker.learning.slates import decision_times
+from decision_worker.learning.slates import decision_times, shown_slates
 from decision_worker.learning.training import train
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
@@ -224,7 +224,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                   ) -> tuple[tuple[Examples, Examples, Examples], tuple[float, float],
                              dict[str, int]]:
     """(train, validation, test) examples by slate time, the two cuts, and the skips."""
-    times = decision_times(events, since.timestamp(), until.timestamp())
+    slates = shown_slates(events)
+    times = decision_times(events, since.timestamp(), until.timestamp(), slates)
     if len(times) == 0:
         views = [e.timestamp for e in events
                  if e.engagement is not None and e.engagement.kind == "view"]
@@ -244,7 +245,7 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                               rank_limit=rank_limit,
                               clickless_from=cut_valid,  # training drops them
                               clickless_kept=clickless_sample.KEPT,  # evaluation samples
-                              workers=available_workers())
+                              workers=available_workers(), slates=slates)
     if examples.groups == 0 and examples.left_out == 0:
         raise ModelError("no slate in the window shows two or more published variants, and "
                          "no session start was followed by a click")

@@ -37,19 +37,20 @@ def shown_slates(events: list[Event]) -> dict[tuple[str, str, float], list[Event
     return slates
 
 
-def decision_times(events: list[Event], since: float, until: float) -> np.ndarray:
-    """When each slate in [since, until) was shown and each session started: one cheap
-    pass, to place the train / validation / evaluation cuts before the expensive replay."""
-    keys = set()
+def decision_times(events: list[Event], since: float, until: float,
+                   slates: dict[tuple[str, str, float], list[Event]] | None = None
+                   ) -> np.ndarray:
+    """When each slate in [since, until) was shown and each session started (`slates`:
+    `shown_slates(events)`, if found already), to place the train / validation / evaluation
+    cuts before the expensive replay."""
+    slates = shown_slates(events) if slates is None else slates
+    keys = {key for key in slates if since <= key[2] < until}
     for event in events:
-        e = event.engagement
-        at = event.timestamp.timestamp()
-        if not since <= at < until:
-            continue
-        if e is not None and e.kind == "view":
-            keys.add((event.user_id or event.anonymous_id, e.placement, at))
-        elif event.session_start:
-            keys.add((event.user_id or event.anonymous_id, "", at))
+        if event.session_start and not (event.engagement is not None
+                                        and event.engagement.kind == "view"):
+            at = event.timestamp.timestamp()
+            if since <= at < until:
+                keys.add((event.user_id or event.anonymous_id or "", "", at))
     return np.array(sorted(at for _, _, at in keys))
 
 
