@@ -107,8 +107,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         messages = collect(log, since, until)
         events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
     steps.start("features")
-    sets, cuts, skipped = split_by_time(events, catalog, lateness_s, since, until, rank_limit)
-    train_set, valid_set, test_set = sets
+    (train_set, valid_set, test_set), cuts, skipped = split_by_time(
+        events, catalog, lateness_s, since, until, rank_limit)
 
     steps.start("train")
     trained = train(train_set, valid_set, params, features=features)
@@ -135,9 +135,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "params": trained.params, "rounds": trained.rounds,
         "window": {"since": since.isoformat(), "until": until.isoformat(),
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
-        "examples": {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped,
-                     "clickless_test_slates": test_set.clickless.found,
-                     "clickless_share_evaluated": test_set.clickless.share},
+        "examples": _examples_card(groups, skipped, test_set.clickless),
         "production_version": production_version,
         **_evaluation_card(evaluations, primary, comparison, half_life),
         "cold_start": candidate.cold_start_card(half_life),
@@ -150,6 +148,15 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison, buckets, trained.spec.columns, trained.dropped,
                           off_policy, flags, test_set.clickless)
+
+
+def _examples_card(groups: dict[str, int], skipped: dict[str, int],
+                   clickless: ClicklessSample) -> dict[str, Any]:
+    """What the card says of the examples: groups per set, skips, and the test window's
+    slates without a click with the share of them evaluated (clickless_sample.py)."""
+    return {**{f"{k}_groups": v for k, v in groups.items()}, "skipped": skipped,
+            "clickless_test_slates": clickless.found,
+            "clickless_share_evaluated": clickless.share}
 
 
 def _off_policy(log: EventLog, events: list[Event], catalog: Catalog,
