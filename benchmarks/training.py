@@ -72,8 +72,10 @@ def main() -> None:
                "EDGEPICK_ORIGIN": f"file://{procs.work / 'origin'}",
                "EDGEPICK_DATA_DIR": str(procs.work / "data"), "COLUMNS": "120"}
         started = time.perf_counter()
+        # cwd: `python -m` imports from the working directory first, so run from this
+        # checkout (another one's code would be timed otherwise)
         result = subprocess.run([sys.executable, "-m", "edgepick", "train", "--days", "8"],
-                                env=env, capture_output=True, text=True)
+                                env=env, capture_output=True, text=True, cwd=ROOT)
         seconds = time.perf_counter() - started
         peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 ** 2
         print(result.stdout[-3000:], result.stderr[-2000:])

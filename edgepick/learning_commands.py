@@ -51,14 +51,17 @@ def train(days: int, since: Any, until: Any, report_path: Path | None,
     # which then spin against LightGBM's (the train step took 27 s instead of 0.6 s).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from decision_worker.ingest.events import event_rules
+    from decision_worker.learning import heap
     from decision_worker.learning.feature_config import DEFAULT_FEATURES, load_feature_config
     from edgepick.training_cli import train_and_report
 
     settings = worker_settings()
     features = DEFAULT_FEATURES if features_path is None else load_feature_config(
         features_path, event_rules(settings).allowed_traits)
+    heap.exit_soon()  # freeing the log's millions of objects would only delay the exit
     train_and_report(settings, redis_client(settings), days, until, report_path, since=since,
                      features=features)
+    heap.exit_now()
 
 
 @click.command()

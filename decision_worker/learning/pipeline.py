@@ -103,9 +103,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     steps = _Steps(on_step)
 
     steps.start("collect")
-    with heap.long_lived():  # no cycles among them; set aside until training returns
-        messages = collect(log, since, until)
-        events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
+    messages, events, invalid = _read(log, since, until, rules, secret)
     steps.start("features")
     (train_set, valid_set, test_set), cuts, skipped = split_by_time(
         events, catalog, lateness_s, since, until, rank_limit)
@@ -143,11 +141,22 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "off_policy": None if off_policy is None else asdict(off_policy),
         "content_flags": [asdict(flag) for flag in flags],
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
-    return TrainingReport(version, (since.isoformat(), until.isoformat()), len(messages),
+    return TrainingReport(version, (since.isoformat(), until.isoformat()), messages,
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
                           trained.rounds, steps.seconds, production_version, primary,
                           comparison, buckets, trained.spec.columns, trained.dropped,
                           off_policy, flags, test_set.clickless)
+
+
+def _read(log: EventLog, since: dt.datetime, until: dt.datetime, rules: EventRules,
+          secret: bytes) -> tuple[int, list[Event], int]:
+    """How many messages the window holds, its events in arrival order, and how many lines
+    were not valid events: read with the collector paused, then set aside (heap.py)."""
+    with heap.long_lived():  # no cycles among them; set aside until training returns
+        messages = collect(log, since, until)
+        events, invalid = parse_log(messages, rules, log.read_tombstones(), secret)
+    heap.keep(messages, events)  # never freed by a process that exits next
+    return len(messages), events, invalid
 
 
 def _examples_card(groups: dict[str, int], skipped: dict[str, int],
