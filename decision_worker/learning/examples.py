@@ -162,7 +162,8 @@ def build_examples(events: list[Event], catalog: Catalog, lateness_s: float,
     # and decides a session's groups in every worker); by turns otherwise.
     whole = all(len(c.variants) <= rank_limit for c in catalog.placements.values())
     found = _Found(engaged, engaged_after(events, starting), next_start, slates, sample,
-                   Persons(events, workers) if workers > 1 and whole else None)
+                   Persons(events, workers) if workers > 1 and whole else None,
+                   {id(shown[0]): key for key, shown in slates.items()})
     return shared(partial(_replay, events, found, catalog, lateness_s, (since, until),
                           attribution_s, keep, rank_limit, clickless_from), workers).examples()
 
@@ -177,6 +178,7 @@ class _Found:
     slates: dict[tuple[str, str, float], list[Event]]
     sample: ClicklessSample
     persons: Persons | None  # whose moments each worker builds (None: by turns)
+    first_view: dict[int, tuple[str, str, float]]  # a slate's first view → the slate
 
 
 def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: float,
@@ -188,7 +190,7 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
     keep_candidates, keep_candidates_since, keep_sessions_since = keeping
     engaged, after, next_start, slates = (found.engaged, found.after, found.next_start,
                                           found.slates)
-    first_view = {id(shown[0]): key for key, shown in slates.items()}
+    first_view = found.first_view  # found before the fork: once, not once per worker
     persons = found.persons
     replay = Replay(catalog, lateness_s, decayed=None if persons is None else (
         lambda user: persons.owner(user) == share[0]))
@@ -205,7 +207,7 @@ def _replay(events: list[Event], found: _Found, catalog: Catalog, lateness_s: fl
                           attribution_s, applied_events[user], rank_limit if keep else None,
                           clickless_from)
         profile = replay.apply(event)  # outside the window too: it builds the profiles
-        user = replay.user_of(event)
+        user = replay.applied_to
         at = event.timestamp.timestamp()
         if event.session_start and since <= at < until:
             keep = keep_candidates and at >= (

@@ -93,6 +93,7 @@ class Replay:
         self.stats_reload_s = stats_reload_s
         self.profiles: dict[str, Profile] = {}
         self.merged: dict[str, str] = {}  # anonymous id → user id
+        self.applied_to = ""  # whose profile the last applied event is in (`user_of`)
         # Raw counts per placement, kept as arrays: (views, clicks) of each variant, and
         # the same per device class, as the worker's Redis hash holds them.
         self._counts = {p: np.zeros((2, 1 + len(DEVICES), len(c.variants)))
@@ -130,7 +131,7 @@ class Replay:
                 source = self.profiles.pop(other, None) or Profile()
                 if profile.merge(source, other):
                     self.merged[other] = known
-        user = self.user_of(event)
+        user = self.applied_to = self.user_of(event)
         profile = self._profile(user)
         outcome = profile.apply(event, event.message_id, self.catalog.category_of,
                                 self.lateness_s, self.decayed is None or self.decayed(user))
