@@ -116,34 +116,36 @@ def evaluate(name: str, score: Scorer, examples: Examples, catalog: Catalog) -> 
     weights = examples.weights()  # a sampled slate without a click stands for several
     metrics["auc"] = auc(examples.label[slate_rows] > 0, scores[slate_rows],
                          np.repeat(weights, examples.group_sizes)[slate_rows])
-    keyed = first_choices(score, examples)
+    firsts = first_choices(score, examples)
+    keyed = [key for _, key in firsts]
     placements = set(examples.group_placement)
     catalog_size = sum(len(catalog.placements[p].variants) for p in placements
                        if p in catalog.placements)
     metrics["coverage"] = len(set(keyed)) / catalog_size if catalog_size else float("nan")
     metrics["diversity"] = entropy([catalog.category_of.get(k, "?") for k in keyed],
-                                   [w for w, found in zip(weights, examples.candidates,
-                                                          strict=True) if found and found[1]])
+                                   [float(weights[g]) for g, _ in firsts])
     users, per_session, histories = session_outcomes(score, examples)
     metrics.update({m: _mean(list(per_session[m])) for m in SESSION_METRICS})
     return Evaluation(name, metrics, {k: _mean(v) for k, v in by_bucket.items()}, users,
                       per_session, histories, slate_users, np.array(per_group[1]))
 
 
-def first_choices(score: Scorer, examples: Examples, chunk: int = 2_000) -> list[str]:
-    """"placement/variant" the model would put first, per group with kept candidates.
+def first_choices(score: Scorer, examples: Examples, chunk: int = 2_000
+                  ) -> list[tuple[int, str]]:
+    """(group, "placement/variant" the model would put first), per group with kept
+    candidates.
     Scored `chunk` groups at a time: one call per group cost seconds, all at once would
     copy every kept row (scores of a row do not depend on the rows beside it)."""
-    kept = [(placement, found) for placement, found in zip(
-        examples.group_placement, examples.candidates, strict=True) if found and found[1]]
-    out: list[str] = []
+    kept = [(g, placement, found) for g, (placement, found) in enumerate(zip(
+        examples.group_placement, examples.candidates, strict=True)) if found and found[1]]
+    out: list[tuple[int, str]] = []
     for start in range(0, len(kept), chunk):
         part = kept[start:start + chunk]
-        scores = score(np.vstack([rows for _, (rows, _) in part]))
-        sizes = np.array([len(ids) for _, (_, ids) in part], dtype=np.int64)
+        scores = score(np.vstack([rows for _, _, (rows, _) in part]))
+        sizes = np.array([len(ids) for _, _, (_, ids) in part], dtype=np.int64)
         firsts = _first_best(scores, sizes)
-        out.extend(f"{placement}/{ids[i]}"
-                   for (placement, (_, ids)), i in zip(part, firsts.tolist(), strict=True))
+        out.extend((g, f"{placement}/{ids[i]}")
+                   for (g, placement, (_, ids)), i in zip(part, firsts.tolist(), strict=True))
     return out
 
 
