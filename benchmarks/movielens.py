@@ -64,12 +64,15 @@ def load(folder: Path) -> Data:
     return Data(r, variants, sessions)
 
 
-def write_content(folder: Path, movies: pd.DataFrame, default: str) -> None:
-    """The `movies` placement as a content folder (one JSON variant file per movie)."""
+def write_content(folder: Path, movies: pd.DataFrame, default: str,
+                  exploration: float | None = None) -> None:
+    """The `movies` placement as a content folder (one JSON variant file per movie);
+    `exploration`: the placement's share of explored first slots (None: the default)."""
     placement = folder / PLACEMENT
     placement.mkdir(parents=True)
     (placement / "_template.json.j2").write_text(TEMPLATE)
-    (placement / "_placement.yaml").write_text(POLICY)
+    (placement / "_placement.yaml").write_text(
+        POLICY + ("" if exploration is None else f"exploration: {exploration}\n"))
     for movie in movies.itertuples():
         genres = [slug(g) for g in str(movie.genres).split("|")]
         title = "".join(c if c.isprintable() else " " for c in str(movie.title))[:500]

@@ -13,13 +13,22 @@ through `GET /v1/decisions/{user}` (ranked list) and the serving route (first ch
   they liked after it and had not consumed before;
 - session replay: the events after the split are posted to `POST /v1/events` in time order;
   at every session start the product decides from what it knows then; truth: what the
-  user liked in that session and had not consumed before.
+  user liked in that session and had not consumed before. Hours pass between sessions in
+  the data and milliseconds here, so the worker reloads its counts on every loop
+  (`EDGEPICK_STATS_RELOAD_S=0`) and the next session start is posted only once the worker
+  has acknowledged the session's events: each decision reads the counts a worker would
+  have had then (posted back to back, the next decision read counts a session or more
+  behind, and which ones depended on timing).
 
 Baselines are computed in the same run from the same events (movielens.py). The figures:
 hit@1, hit@5, NDCG@5 with 95 % bootstrap intervals (users resampled) for all, new and
 returning users, and the product's paired difference from the best baseline of each group.
 
     python benchmarks/quality.py [--data ../shared/data/ml-latest-small] [--json out.json]
+                                 [--exploration SHARE]
+
+`--exploration` sets the placement's share of explored first slots (default: the product's
+default for a row, 2 %).
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         default=ROOT.parent / "shared" / "data" / "ml-latest-small")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--exploration", type=float, default=None,
+                        help="the placement's exploration share (default: the product's)")
     args = parser.parse_args()
     data = ml.load(args.data)
     r = data.ratings
@@ -69,7 +80,7 @@ def main() -> None:
           f"kNN blend {blend:g} (chosen on {ml.iso(valid_from)} … split)", flush=True)
     with Processes() as procs:
         product = Product(procs, data)
-        product.publish(args.data)
+        product.publish(args.data, args.exploration)
         product.import_history(split)
         trained = product.train(int(r.ts.min()), split)
         results = {"split": ml.iso(split), "half_life_days": half_life, "blend": blend,
@@ -102,7 +113,7 @@ class Product:
                     "EDGEPICK_DATA_DIR": str(procs.work / "data"),
                     "EDGEPICK_CDN_BASE": self.serve, "EDGEPICK_SERVE_ORIGIN": "1",
                     "EDGEPICK_ADMIN_TOKEN": TOKEN, "EDGEPICK_HOLDOUT_SHARE": "0",
-                    "EDGEPICK_REDECIDE_ON": "", "EDGEPICK_STATS_RELOAD_S": "1",
+                    "EDGEPICK_REDECIDE_ON": "", "EDGEPICK_STATS_RELOAD_S": "0",
                     "EDGEPICK_LATENESS_S": str(10 * 365 * 86_400)}
         procs.edgepick(["serve", "--port", str(port)], self.env)
         api_port = free_port()
@@ -119,11 +130,11 @@ class Product:
         return subprocess.run([sys.executable, "-m", "edgepick", *args], capture_output=True,
                               text=True, env=env, cwd=ROOT, timeout=timeout)
 
-    def publish(self, data_dir: Path) -> None:
+    def publish(self, data_dir: Path, exploration: float | None = None) -> None:
         movies = pd.read_csv(data_dir / "movies.csv")
         counts = self.data.ratings.variant.value_counts()
         content = self.procs.work / "content"
-        ml.write_content(content, movies, default=str(counts.index[0]))
+        ml.write_content(content, movies, str(counts.index[0]), exploration)
         started = time.perf_counter()
         done = self.cli("publish", str(content))
         last = (done.stderr.strip().splitlines() or [""])[-1]
@@ -193,6 +204,9 @@ class Product:
             rows = by_session.get(int(s.session))
             if rows is not None:
                 self.post(list(ml.messages(rows, sessions.iloc[0:0])))
+                # Hours pass between sessions in the data, milliseconds here: the next
+                # session start waits until the worker has counted these, as it would have
+                self.wait_for_worker(poll_s=0.002)
         return decided
 
     def post(self, messages: list[dict[str, Any]]) -> None:
@@ -226,7 +240,7 @@ class Product:
                 self.urls.get(served.headers.get("location", "")) == found["ranked"][0])
         return list(found["ranked"])
 
-    def wait_for_worker(self) -> None:
+    def wait_for_worker(self, poll_s: float = 0.2) -> None:
         """Until the consumer group has delivered and acknowledged every entry."""
         while True:  # (the group's `lag` is unknown once read entries are trimmed)
             last = self.redis.xinfo_stream(EVENTS_STREAM)["last-generated-id"]
@@ -234,7 +248,7 @@ class Product:
             if groups and all(g["last-delivered-id"] == last and g["pending"] == 0
                               for g in groups):
                 return
-            time.sleep(0.2)
+            time.sleep(poll_s)
 
 
 
