@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import expit, log_expit
-from scipy.stats import norm
+from scipy.special import expit, log_expit, ndtr  # ndtr: the normal CDF, as scipy.stats
 
 from decision_worker.learning.evaluation import Scorer
 from decision_worker.learning.examples import Examples
@@ -90,7 +89,7 @@ def content_flags(score: Scorer, test_set: Examples) -> list[ContentFlag]:
         o = int(clicked[rows].sum())  # every slate with a click is kept
         if e < MIN_EXPECTED or o >= RATIO * e or v <= 0:
             continue
-        p_value = float(norm.cdf((o - e) / math.sqrt(v)))
+        p_value = float(ndtr((o - e) / math.sqrt(v)))
         if p_value < P_VALUE:
             placement, variant = str(key).split("/", 1)
             flags.append(ContentFlag(placement, variant, round(float(weights[rows].sum())), o,
