@@ -50,7 +50,7 @@ from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
-from decision_worker.learning.slates import decision_times, shown_slates
+from decision_worker.learning.slates import decision_span, shown_slates
 from decision_worker.learning.training import train
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
@@ -241,8 +241,8 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
                              dict[str, int]]:
     """(train, validation, test) examples by slate time, the two cuts, and the skips."""
     slates = shown_slates(events)
-    times = decision_times(events, since.timestamp(), until.timestamp(), slates)
-    if len(times) == 0:
+    span = decision_span(events, since.timestamp(), until.timestamp(), slates)
+    if span is None:
         views = [e.timestamp for e in events
                  if e.engagement is not None and e.engagement.kind == "view"]
         found = (f"{len(views):,} views were read, from {min(views):%Y-%m-%d %H:%M} to "
@@ -251,7 +251,7 @@ def split_by_time(events: list[Event], catalog: Catalog, lateness_s: float,
         raise ModelError(f"no slates (Variant Viewed events) or session starts from "
                          f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} by event time: "
                          f"{found}")
-    first, last = float(times[0]), float(times[-1])
+    first, last = span
     cut_train = first + (last - first) * TRAIN_SHARE
     cut_valid = first + (last - first) * (TRAIN_SHARE + VALID_SHARE)
     examples = build_examples(events, catalog, lateness_s, since.timestamp(),

@@ -103,7 +103,7 @@ class Replay:
         # Per event day, as the worker's day hashes hold them; what arrived since the last
         # reload waits in `_unloaded`, as it waits in Redis for the worker's next reload.
         self._trends = TrendCounts()
-        self._unloaded: list[tuple[int, str]] = []
+        self._unloaded: list[tuple[int, tuple[str, ...]]] = []  # (day, stat fields) per event
         # The last reload: when, how many of `_unloaded` it took, the counts it read, and
         # what was built of them (None: not read yet).
         self._popularity_at = float("-inf")
@@ -112,8 +112,9 @@ class Replay:
         self._popularity: Popularity | None = Popularity()
         self._snapshots: dict[tuple[str, int], PlacementPopularity] = {}  # of the reload
         self._counted_memo: dict[tuple[str, str, str, tuple[str, str, str | None]],
-                                 tuple[tuple[str, np.ndarray | None,
-                                             tuple[int, int, int]], ...]] = {}
+                                 tuple[tuple[str, ...],
+                                       tuple[tuple[np.ndarray, tuple[int, int, int]], ...]]
+                                 ] = {}
 
     def user_of(self, event: Event) -> str:
         if event.user_id is not None:
@@ -138,32 +139,31 @@ class Replay:
         engagement = event.engagement
         if outcome == "applied" and engagement is not None:
             day = event_day(event.timestamp.timestamp())
-            for field, counts, cell in self._counted(engagement, segments_of(profile)):
-                self._unloaded.append((day, field))
-                if counts is not None:
-                    counts[cell] += 1
+            fields, cells = self._counted(engagement, segments_of(profile))
+            self._unloaded.append((day, fields))
+            for counts, cell in cells:
+                counts[cell] += 1
         return profile
 
     def _counted(self, engagement: Engagement, segments: tuple[str, str, str | None]
-                 ) -> tuple[tuple[str, np.ndarray | None, tuple[int, int, int]], ...]:
-        """What an applied engagement adds (popularity.engagement_counts): each stat
-        field, and the popularity array and cell it counts in (None: trends only). Found
-        once per engagement and segments: a few thousand, for millions of events."""
+                 ) -> tuple[tuple[str, ...], tuple[tuple[np.ndarray, tuple[int, int, int]], ...]]:
+        """What an applied engagement adds (popularity.engagement_counts): its stat fields
+        (every one a trend count), and the popularity arrays and cells some of them count
+        in. Found once per engagement and segments: a few thousand, for millions of events."""
         memo = (engagement.kind, engagement.placement, engagement.variant, segments)
         found = self._counted_memo.get(memo)
         if found is None:
             key = f"{engagement.placement}/{engagement.variant}"
-            out = []
+            fields, cells = [], []
             for kind, _, segment in engagement_counts(engagement.kind, key, segments,
                                                       self.catalog.category_of):
-                counts, cell = None, (0, 0, 0)
+                fields.append(stat_field(kind, key, segment))
                 if segment is None or segment in DEVICES:  # popularity's rows
-                    counts = self._counts[engagement.placement]
-                    cell = (COUNTED_KINDS.index(kind),
-                            0 if segment is None else 1 + DEVICES.index(segment),
-                            self._index[engagement.placement][engagement.variant])
-                out.append((stat_field(kind, key, segment), counts, cell))
-            found = self._counted_memo[memo] = tuple(out)
+                    cells.append((self._counts[engagement.placement],
+                                  (COUNTED_KINDS.index(kind),
+                                   0 if segment is None else 1 + DEVICES.index(segment),
+                                   self._index[engagement.placement][engagement.variant])))
+            found = self._counted_memo[memo] = (tuple(fields), tuple(cells))
         return found
 
     def _profile(self, user: str) -> Profile:
@@ -213,8 +213,7 @@ class Replay:
 
     def _load_trends(self) -> None:
         """Into the trend counts, what the last reload read of them."""
-        for day, name in self._unloaded[:self._due]:
-            self._trends.add(day, name)
+        self._trends.add_each(self._unloaded[:self._due])
         del self._unloaded[:self._due]
         self._due = 0
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 
-import numpy as np
-
 from decision_worker.ingest.events import Event
 
 LABEL = {"view": 0, "click": 1, "conversion": 2}
@@ -37,21 +35,18 @@ def shown_slates(events: list[Event]) -> dict[tuple[str, str, float], list[Event
     return slates
 
 
-def decision_times(events: list[Event], since: float, until: float,
-                   slates: dict[tuple[str, str, float], list[Event]] | None = None
-                   ) -> np.ndarray:
-    """When each slate in [since, until) was shown and each session started (`slates`:
-    `shown_slates(events)`, if found already), to place the train / validation / evaluation
-    cuts before the expensive replay."""
+def decision_span(events: list[Event], since: float, until: float,
+                  slates: dict[tuple[str, str, float], list[Event]] | None = None
+                  ) -> tuple[float, float] | None:
+    """When the first and the last slate in [since, until) were shown or session started
+    (`slates`: `shown_slates(events)`, if found already), to place the train / validation /
+    evaluation cuts before the expensive replay; None when there are none."""
     slates = shown_slates(events) if slates is None else slates
-    keys = {key for key in slates if since <= key[2] < until}
-    for event in events:
-        if event.session_start and not (event.engagement is not None
-                                        and event.engagement.kind == "view"):
-            at = event.timestamp.timestamp()
-            if since <= at < until:
-                keys.add((event.user_id or event.anonymous_id or "", "", at))
-    return np.array(sorted(at for _, _, at in keys))
+    times = [at for _, _, at in slates if since <= at < until]
+    times.extend(at for event in events if event.session_start and not (
+        event.engagement is not None and event.engagement.kind == "view")
+        and since <= (at := event.timestamp.timestamp()) < until)
+    return (min(times), max(times)) if times else None
 
 
 def label_of(engaged: dict[tuple[str, str, str, str], list[float]], who: str, placement: str,

@@ -161,6 +161,20 @@ class TrendCounts:
         self._pending.append((day, field, n))
         self.version += 1
 
+    def add_each(self, entries: list[tuple[int, tuple[str, ...]]]) -> None:
+        """`add(day, field)` for each field of each entry, in order (the replay's reloads:
+        millions of them)."""
+        days, pending = self.days, self._pending
+        for day, fields in entries:
+            per_day = days.get(day)
+            if per_day is None:
+                per_day = days[day] = {}
+            for field in fields:
+                per_day[field] = per_day.get(field, 0) + 1
+                pending.append((day, field, 1))
+        if entries:
+            self.version += 1
+
     def set_day(self, day: int, fields: dict[str, int]) -> None:
         """Make `day` hold exactly `fields` (what Redis holds for it now)."""
         old = self.days.get(day, {})
