@@ -112,8 +112,12 @@ def run_demo(parts: DemoSettings, port: int, api_port: int, content_dir: Path | 
                   per_second=SESSION_STARTS_PER_S)
             _wait_drained(redis)
             assert worker.worker is not None
-            print_summary(console, redis, settings, population, worker.worker.totals,
-                          SESSION_STARTS_PER_S)
+            served = print_summary(console, redis, settings, population,
+                                   worker.worker.totals, SESSION_STARTS_PER_S)
+            # what the users then did with it: the rewards off-policy evaluation reads
+            _post(console, client, api.base, "view and click of what was served",
+                  population.outcomes(served, now, run))
+            _wait_drained(redis)
             trained = _train_on_the_log(console, settings, redis)
             if rollouts:
                 _rollouts(console, settings, redis, worker, population, client,

@@ -25,9 +25,12 @@ class MissingDecision(EdgepickError):
 
 
 def print_summary(console: Console, redis: Redis, settings: WorkerSettings,
-                  population: Population, totals: BatchResult, per_second: float) -> None:
-    """Read every user's decisions as the edge would and print the table."""
-    users, decided, default, held = _click_probabilities(redis, settings, population)
+                  population: Population, totals: BatchResult, per_second: float
+                  ) -> dict[tuple[str, str], str]:
+    """Read every user's decisions as the edge would and print the table; returns the
+    variant put first for each (user id, placement) outside the holdout."""
+    served: dict[tuple[str, str], str] = {}
+    users, decided, default, held = _click_probabilities(redis, settings, population, served)
     latencies = sorted(totals.latencies)
     table = Table(title=f"Synthetic population: {len(population.users)} users, "
                         f"{len(population.catalog.placements)} placements", show_header=False)
@@ -49,12 +52,15 @@ def print_summary(console: Console, redis: Redis, settings: WorkerSettings,
                       f"×{mine / theirs:.2f}")
     table.add_row("holdout (always the default)", f"{held} users")
     console.print(table)
+    return served
 
 
-def _click_probabilities(redis: Redis, settings: WorkerSettings, population: Population
+def _click_probabilities(redis: Redis, settings: WorkerSettings, population: Population,
+                         served: dict[tuple[str, str], str]
                          ) -> tuple[list[str], list[float], list[float], int]:
     """(user per decision, the decided first variant's click probability, the default's,
-    users held out): the synthetic users' hidden preferences, read off every decision."""
+    users held out): the synthetic users' hidden preferences, read off every decision
+    (each first variant also noted in `served`)."""
     placements = sorted(population.catalog.placements)
     users: list[str] = []
     decided: list[float] = []
@@ -73,6 +79,7 @@ def _click_probabilities(redis: Redis, settings: WorkerSettings, population: Pop
             candidates = population.catalog.placements[placement]
             fallback = candidates.variants[candidates.default_index]
             users.append(user.user_id)
+            served[(user.user_id, placement)] = record.ranked[0]
             decided.append(population.click_probability(user, placement, record.ranked[0]))
             default.append(population.click_probability(user, placement, fallback))
     return users, decided, default, held

@@ -169,6 +169,22 @@ class Population:
                 "traits": {"plan": user.plan, "tier": PLANS.index(user.plan) + 1,
                            "age_band": user.age_band}}
 
+    def outcomes(self, served: dict[tuple[str, str], str], at: dt.datetime,
+                 run: str = "") -> Iterator[dict[str, Any]]:
+        """What users did with the variant put first for them at `at` ((user id,
+        placement) → variant): its `Variant Viewed` two seconds later, and a `Variant
+        Clicked` with the hidden preferences' probability five seconds after that."""
+        users = {u.user_id: u for u in self.users}
+        for (user_id, placement), variant in served.items():
+            user = users[user_id]
+            properties = {"placement": placement, "variant": variant, "position": 0}
+            base = f"{run}{user_id}-{placement}-served"
+            shown = at + dt.timedelta(seconds=2)
+            yield self._track(user, "Variant Viewed", f"{base}v", shown, properties)
+            if self.rng.random() < self.click_probability(user, placement, variant):
+                yield self._track(user, "Variant Clicked", f"{base}c",
+                                  shown + dt.timedelta(seconds=5), properties)
+
     def session_starts(self, at: dt.datetime, run: str = "") -> Iterator[dict[str, Any]]:
         for user in self.users:
             yield self._track(user, "Session Started", f"{run}{user.user_id}-s", at, {})

@@ -124,6 +124,11 @@ def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: P
     assert lift is not None and float(lift[2]) > 0 and float(lift[3]) > 1.3
     assert "Training a LightGBM ranker" in out and "registered lgbm-" in out
     assert "promoted lgbm-" in out or "not promoted (promotion of lgbm-" in out
+    # the views and clicks of what was served after the session starts: off-policy
+    # evaluation's rewards (without them the logged policy read 0 clicks)
+    logged = re.search(r"off-policy, first slot: [0-9,]+ of [0-9,]+ logged decisions "
+                       r"replayed .*; logged policy's click-through ([0-9.]+) \[", out)
+    assert logged is not None and float(logged[1]) > 0.02, out
     _assert_rollouts(out, tmp_path)
     row = next(line for line in out.splitlines() if f"{port}/p/hero?uid=synthetic-00000" in line)
     assert "302" in row and ("decision" in row or "holdout" in row)
