@@ -50,16 +50,19 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
     for metric in METRICS:
         table.add_row(metric, *(_fmt(e.metrics[metric]) for e in report.evaluations))
     console.print(table)
-    if report.comparison is not None:
-        c = report.comparison
-        console.print(f"candidate − production on {report.primary}: {c.describe()} "
-                      f"(95 % interval, {c.groups:,} groups of {c.users:,} users resampled)",
+    if report.offline_comparison is not None:
+        console.print(_difference(report.evaluated_on, report.offline_comparison, "groups"),
                       highlight=False)
     trending = report.evaluations[2].name if len(report.evaluations) > 2 else ""
-    for line in describe(report.by_history, report.primary, trending.split(" (")[0]):
+    for line in describe(report.by_history, report.evaluated_on, trending.split(" (")[0]):
         console.print(f"  by history: {line}", highlight=False)
     for line in off_policy_lines(report.off_policy):
         console.print(line, highlight=False)
+    if report.comparison is not None and report.primary != report.evaluated_on:
+        console.print("promotion decides on the off-policy estimate, fair to both where "
+                      "production made the decisions: "
+                      + _difference(f"{report.primary} (doubly robust)", report.comparison,
+                                    "decisions"), highlight=False)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
                   f"{report.corrupt_lines} unreadable lines); groups: "
@@ -98,6 +101,11 @@ def off_policy_lines(report: OffPolicyReport | None) -> list[str]:
                      f"DR {_interval(e.dr)}; could have served what was logged in "
                      f"{e.support:.0%} (95 % intervals, users resampled)")
     return lines
+
+
+def _difference(metric: str, c: Interval, unit: str) -> str:
+    return (f"candidate − production on {metric}: {c.describe()} (95 % interval, "
+            f"{c.groups:,} {unit} of {c.users:,} users resampled)")
 
 
 def _interval(interval: Interval) -> str:

@@ -18,6 +18,11 @@ causal and crude; DR stays unbiased whatever rhat is when the propensities are r
 has less variance where rhat is good). Intervals: 95 % bootstrap over users
 (intervals.py), since one user's decisions move together.
 
+Promotion reads the paired form: candidate − production of the per-decision DR terms, with
+users resampled (`OffPolicyReport.comparison`). Where edgepick already decides, it is the
+fair comparison: clicks after a session start can only land on what production served, so
+a session metric of those clicks favours production by construction.
+
 Evaluated: the treatment arm's decisions at session starts (found in the replay by the
 user's tag and the decision's second); the holdout's (always the default) and re-decisions
 after a click are counted, not evaluated. A target that would rarely have served what was
@@ -35,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from decision_worker.ingest.events import Event
-from decision_worker.learning.intervals import Interval, ratio_interval
+from decision_worker.learning.intervals import Interval, paired_difference, ratio_interval
 from decision_worker.learning.replay import Replay
 from decision_worker.learning.replayed_decisions import moment_rows
 from decision_worker.learning.session_groups import (
@@ -70,6 +75,9 @@ class OffPolicyReport:
     replayed: int  # found in the replay and evaluated
     logged_ctr: Interval  # the logging policy's own click-through (on-policy)
     estimates: list[OffPolicyEstimate]
+    # DR of the first policy − DR of the second, decision by decision, users resampled
+    # (None with fewer than two policies or no decision replayed)
+    comparison: Interval | None = None
 
 
 @dataclass
@@ -93,8 +101,19 @@ def estimate(policy: str, users: list[str], propensity: FloatArray, reward: Floa
     ones = np.ones(len(r))
     return OffPolicyEstimate(
         policy, ratio_interval(users, w * r, ones), ratio_interval(users, w * r, w),
-        ratio_interval(users, np.asarray(direct) + w * (r - np.asarray(rhat_served)), ones),
+        ratio_interval(users, dr_terms(propensity, reward, target, direct, rhat_served), ones),
         float(np.mean(np.asarray(target) > 0)) if len(r) else float("nan"))
+
+
+def dr_terms(propensity: FloatArray, reward: FloatArray, target: FloatArray,
+             direct: FloatArray, rhat_served: FloatArray) -> FloatArray:
+    """Each decision's doubly robust term (their mean is the DR estimate): the reward model's
+    expectation under the target policy, corrected by the weighted residual of what was
+    served."""
+    w = np.asarray(target) / np.asarray(propensity)
+    terms: FloatArray = np.asarray(direct) + w * (
+        np.asarray(reward, dtype=np.float64) - np.asarray(rhat_served))
+    return terms
 
 
 def off_policy_report(events: list[Event], catalog: Catalog, decisions: list[dict[str, Any]],
@@ -103,16 +122,21 @@ def off_policy_report(events: list[Event], catalog: Catalog, decisions: list[dic
     """Estimate each of `policies` (name → scorer, under each placement's policy) on the
     logged decisions of [since, until) (every arm but the holdout's: a decision in an
     experiment's arm was drawn with its logged propensity too); `events` must reach back far
-    enough to build the profiles (the training window does)."""
+    enough to build the profiles (the training window does). The report's `comparison` is
+    the first policy − the second."""
     logged = [d for d in decisions if d["arm"] != HOLDOUT_ARM and since <= d["decided_at"] < until
               and d["placement"] in catalog.placements]
     found = logged_outcomes(events, catalog, logged, policies, secret, lateness_s, rank_limit)
-    p, r = np.array(found.propensity), np.array(found.reward)
+    p, r, rhat = np.array(found.propensity), np.array(found.reward), np.array(found.rhat_served)
     estimates = [estimate(name, found.users, p, r, np.array(found.target[name]),
-                          np.array(found.direct[name]), np.array(found.rhat_served))
-                 for name in policies]
+                          np.array(found.direct[name]), rhat) for name in policies]
+    terms = [dr_terms(p, r, np.array(found.target[name]), np.array(found.direct[name]), rhat)
+             for name in list(policies)[:2]]
+    comparison = (paired_difference(found.users, terms[0], terms[1])
+                  if len(terms) == 2 and len(found.users) else None)
     return OffPolicyReport(len(logged), len(found.users),
-                           ratio_interval(found.users, r, np.ones(len(r))), estimates)
+                           ratio_interval(found.users, r, np.ones(len(r))), estimates,
+                           comparison)
 
 
 def logged_outcomes(events: list[Event], catalog: Catalog, logged: list[dict[str, Any]],

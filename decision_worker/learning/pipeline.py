@@ -6,7 +6,9 @@ Its slates are split by time: the first 70 % train, the next 10 % stop training 
 last 20 % evaluate the candidate, the production model (the baseline ranker until a model
 is promoted) and plain popularity, side by side. When the decision log holds decisions of
 the evaluation window, the candidate's and production's click-through of the first slot is
-also estimated off-policy from them (off_policy.py). The feature configuration
+also estimated off-policy from them (off_policy.py); with at least `MIN_LOGGED_DECISIONS`
+of them, promotion decides on that estimate's paired difference (`promotion_basis`). The
+feature configuration
 (feature_config.py) says which traits and context signals the candidate may read; what it
 reads is fitted on the training part (feature_fit.py). The candidate is registered with its
 card (feature spec, parameters, window, metrics) and becomes the shadow model;
@@ -58,6 +60,12 @@ from decision_worker.ranking.ranker import BaselineRanker, Ranker
 from decision_worker.ranking.trending import HALF_LIVES_DAYS
 
 TRAIN_SHARE, VALID_SHARE = 0.7, 0.1
+# Off-policy click-through of the first slot, doubly robust: what promotion decides on when
+# the decision log holds at least MIN_LOGGED_DECISIONS replayed decisions of the evaluation
+# window. Fewer say too little, and few decisions also mean the session metric is hardly
+# biased: most of the window's clicks were not on what production served.
+OFF_POLICY_PRIMARY = "dr_ctr@1"
+MIN_LOGGED_DECISIONS = 200
 
 
 @dataclass
@@ -73,8 +81,10 @@ class TrainingReport:
     rounds: int
     seconds: dict[str, float] = field(default_factory=dict)
     production_version: str | None = None
-    primary: str = "ndcg@1"
+    primary: str = "ndcg@1"  # what promotion decides on
     comparison: Interval | None = None  # candidate − production on `primary`
+    evaluated_on: str = "ndcg@1"  # the offline evaluation's primary metric (by_history's)
+    offline_comparison: Interval | None = None  # candidate − production on `evaluated_on`
     by_history: dict[str, dict[str, Any]] = field(default_factory=dict)  # history_buckets.py
     columns: tuple[str, ...] = ()  # what the candidate reads
     dropped: dict[str, str] = field(default_factory=dict)  # column → why it is not read
@@ -127,6 +137,7 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
     off_policy = _off_policy(log, events, catalog, (candidate, production), secret,
                              lateness_s, (since, until, cuts[1]))
     steps.start(None)
+    decided_on, decision = promotion_basis(primary, comparison, off_policy)
     groups = {"train": train_set.groups, "valid": valid_set.groups, "test": test_set.groups}
     registry.register(version, model_text, {
         **trained.spec.card(), "feature_config": features.card(), "dropped": trained.dropped,
@@ -135,7 +146,8 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
                    "train_until": _iso(cuts[0]), "valid_until": _iso(cuts[1])},
         "examples": _examples_card(groups, skipped, test_set.clickless),
         "production_version": production_version,
-        **_evaluation_card(evaluations, primary, comparison, half_life),
+        **_evaluation_card(evaluations, (primary, comparison), (decided_on, decision),
+                           off_policy, half_life),
         "cold_start": candidate.cold_start_card(half_life),
         "by_history": buckets,
         "off_policy": None if off_policy is None else asdict(off_policy),
@@ -143,9 +155,9 @@ def run_training(log: EventLog, catalog: Catalog, registry: Registry, lateness_s
         "trained_at": dt.datetime.now(dt.UTC).isoformat()})
     return TrainingReport(version, (since.isoformat(), until.isoformat()), messages,
                           invalid, log.corrupt_lines, groups, skipped, evaluations,
-                          trained.rounds, steps.seconds, production_version, primary,
-                          comparison, buckets, trained.spec.columns, trained.dropped,
-                          off_policy, flags, test_set.clickless)
+                          trained.rounds, steps.seconds, production_version, decided_on,
+                          decision, primary, comparison, buckets, trained.spec.columns,
+                          trained.dropped, off_policy, flags, test_set.clickless)
 
 
 def _read(log: EventLog, since: dt.datetime, until: dt.datetime, rules: EventRules,
@@ -210,14 +222,35 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
     return evaluations, primary, comparison
 
 
-def _evaluation_card(evaluations: list[Evaluation], primary: str, comparison: Interval,
+def promotion_basis(primary: str, comparison: Interval, off_policy: OffPolicyReport | None
+                    ) -> tuple[str, Interval]:
+    """The metric promotion decides on and candidate − production on it: the off-policy
+    click-through of the first slot when the decision log holds enough decisions of the
+    evaluation window to compare both (on a site edgepick decides for, the session metric
+    favours production: clicks after a session start land on what it served), else the
+    offline evaluation's primary metric."""
+    if (off_policy is not None and off_policy.comparison is not None
+            and off_policy.replayed >= MIN_LOGGED_DECISIONS):
+        return OFF_POLICY_PRIMARY, off_policy.comparison
+    return primary, comparison
+
+
+def _evaluation_card(evaluations: list[Evaluation], offline: tuple[str, Interval],
+                     decision: tuple[str, Interval], off_policy: OffPolicyReport | None,
                      half_life: int) -> dict[str, Any]:
-    """What the card says of the evaluation: every model's metrics, the primary metric and
-    its interval (what promotion decides on) and the half-lives."""
+    """What the card says of the evaluation: every model's metrics (with the off-policy
+    estimate when promotion decides on it), the offline primary metric and its interval,
+    what promotion decides on and its interval, and the half-lives."""
+    metrics = dict(zip(("candidate", "production", "trending", "popularity"),
+                       ({**e.metrics} for e in evaluations), strict=True))
+    if decision[0] == OFF_POLICY_PRIMARY and off_policy is not None:
+        for name, estimate in zip(("candidate", "production"), off_policy.estimates,
+                                  strict=False):
+            metrics[name][OFF_POLICY_PRIMARY] = estimate.dr.value
     return {
-        "metrics": dict(zip(("candidate", "production", "trending", "popularity"),
-                            (e.metrics for e in evaluations), strict=True)),
-        "primary": primary, "comparison": asdict(comparison),
+        "metrics": metrics, "evaluated_on": offline[0],
+        "offline_comparison": asdict(offline[1]),
+        "primary": decision[0], "comparison": asdict(decision[1]),
         "trending_half_life_days": half_life, "half_lives_days": list(HALF_LIVES_DAYS),
         "ndcg1_by_history": {e.name: e.ndcg1_by_history for e in evaluations}}
 

@@ -2,7 +2,8 @@
 rollback (the read side, which the worker uses, is ranking/model_registry.py).
 
 `promote` moves production only when the candidate beat the production model it was
-evaluated against (on the same later window, at training time) on the primary metric and
+evaluated against (on the same later window, at training time) on the primary metric (the
+card's `primary`: offline, or off-policy from the decision log, pipeline.py) and
 no guardrail dropped beyond its tolerance, unless forced with a reason, which is logged.
 `rollback` returns to the previous production version. One operator at a time is assumed:
 the pointer document is read, changed and written whole.
@@ -76,8 +77,9 @@ class Registry(ModelRegistry):
         """Move production to `version` (default: the shadow model) at once, if it wins
         (`edgepick promote --now`; without it, promotion starts a rollout)."""
         version = self.promotable(version, force_reason, guardrails)
+        won_on = self.load(version)[1].get("primary", PRIMARY)
         self._move("production", version, f"forced: {force_reason}" if force_reason else
-                   f"won on {PRIMARY}")
+                   f"won on {won_on}")
         return version
 
     def promote_rolled_out(self, version: str, why: str) -> None:
@@ -131,10 +133,11 @@ def promotion_refusals(card: dict[str, Any], production: str | None,
         refusals.append(f"{primary} {mine[primary]:.4f} vs production's {theirs[primary]:.4f}: "
                         f"the difference's 95 % interval [{low:+.4f}, "
                         f"{comparison['high']:+.4f}] does not exclude zero or worse")
-    # AUC of click prediction among the logged slates guards a model judged on slates; one
-    # judged on session starts may have few slates in its test window (31 on MovieLens),
-    # too few for an AUC to mean anything: there it is reported, not a gate.
-    if primary == "ndcg@1" and mine["auc"] < theirs["auc"] - guardrails.auc_drop:
+    # AUC of click prediction among the logged slates guards a model evaluated on slates;
+    # one evaluated on session starts may have few slates in its test window (31 on
+    # MovieLens), too few for an AUC to mean anything: there it is reported, not a gate.
+    evaluated_on = card.get("evaluated_on", primary)
+    if evaluated_on == "ndcg@1" and mine["auc"] < theirs["auc"] - guardrails.auc_drop:
         refusals.append(f"AUC {mine['auc']:.4f} dropped more than {guardrails.auc_drop} "
                         f"below {theirs['auc']:.4f}")
     if mine["coverage"] < theirs["coverage"] * guardrails.coverage_ratio:

@@ -203,6 +203,32 @@ def test_promotion_refused_for_a_worse_candidate_allowed_for_a_better_one(traine
     assert log[-1]["why"] == "forced: incident 42: revert a bad config"
 
 
+def test_promotion_decides_on_the_off_policy_estimate_when_the_card_says_so(
+        trained, registry) -> None:
+    """Where production made the logged decisions, the session metric favours it (clicks
+    land on what it served): a card whose primary is the off-policy estimate is judged on
+    that estimate's interval, whatever the session metric and its AUC say."""
+    text, card = registry.load(trained.version)
+    doc = json.loads(json.dumps(card))
+    mine, theirs = doc["metrics"]["candidate"], doc["metrics"]["production"]
+    mine.update(auc=theirs["auc"] - 0.2, coverage=theirs["coverage"],
+                diversity=theirs["diversity"], **{"dr_ctr@1": 0.15})
+    theirs["dr_ctr@1"] = 0.11
+    doc.update(evaluated_on="s_ndcg@5", primary="dr_ctr@1",
+               offline_comparison={"value": -0.1, "low": -0.15, "high": -0.05,
+                                   "groups": 300, "users": 150},
+               comparison={"value": 0.04, "low": -0.01, "high": 0.09,
+                           "groups": 300, "users": 150})
+    registry.register("lgbm-unsure", text, doc)
+    with pytest.raises(RegistryError, match=r"dr_ctr@1 0\.1500 vs production's 0\.1100: .*"
+                                            r"\[-0\.0100, \+0\.0900\] does not exclude zero"):
+        registry.promote("lgbm-unsure")
+    doc["comparison"].update(low=0.01)
+    registry.register("lgbm-off-policy", text, doc)
+    assert registry.promote("lgbm-off-policy") == "lgbm-off-policy"
+    assert registry.pointers()["log"][-1]["why"] == "won on dr_ctr@1"
+
+
 def test_rollback_returns_to_the_previous_production(trained, registry) -> None:
     text, card = registry.load(trained.version)
     for version in ("lgbm-a", "lgbm-b"):

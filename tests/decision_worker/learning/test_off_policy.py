@@ -7,10 +7,16 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from decision_worker.ingest.event_log import EventLog
-from decision_worker.learning.off_policy import estimate
-from decision_worker.learning.pipeline import run_training
+from decision_worker.learning.intervals import paired_difference
+from decision_worker.learning.off_policy import dr_terms, estimate
+from decision_worker.learning.pipeline import (
+    MIN_LOGGED_DECISIONS,
+    OFF_POLICY_PRIMARY,
+    run_training,
+)
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.synthetic import Population
 from decision_worker.ranking.candidates import Catalog
@@ -76,6 +82,28 @@ def test_the_interval_of_a_known_policy_covers_its_true_click_through() -> None:
     assert min(covered.values()) >= 17, covered
 
 
+def test_the_paired_difference_of_two_policies_covers_the_true_difference() -> None:
+    """What promotion decides on where the log has propensities: DR of a target − DR of the
+    logging policy, decision by decision, users resampled."""
+    epsilon, covered, seeds = 0.3, 0, range(20)
+    for seed in seeds:
+        users, propensity, reward, target, truth = logged_run(seed, epsilon=epsilon)
+        population = Population(banner_catalog(), len(users), seed=seed)
+        greedy, explored = 1 - epsilon + epsilon / len(VARIANTS), epsilon / len(VARIANTS)
+        assert set(np.round(propensity, 9)) == {round(greedy, 9), round(explored, 9)}
+        logging_truth = np.mean([
+            sum((greedy if v == "b0" else explored)
+                * population.click_probability(user, PLACEMENT, v) for v in VARIANTS)
+            for user in population.users])
+        rhat = np.full(len(users), 0.05)
+        difference = paired_difference(
+            users, dr_terms(propensity, reward, target, rhat, rhat),
+            dr_terms(propensity, reward, propensity, rhat, rhat))
+        covered += difference.low <= truth - logging_truth <= difference.high
+        assert abs(difference.value - (truth - logging_truth)) < 0.1
+    assert covered >= 17, covered
+
+
 def test_a_policy_that_serves_what_was_logged_estimates_the_logged_click_through() -> None:
     users, propensity, reward, _, _ = logged_run(3, users=500)
     logging = estimate("logging", users, propensity, reward, propensity,
@@ -136,6 +164,16 @@ def test_training_estimates_policies_off_policy_from_the_workers_decision_log(
     assert production.support == 1.0
     assert production.ips.value == production.snips.value == off.logged_ctr.value > 0
     assert candidate.ips.low <= candidate.ips.value <= candidate.ips.high
+    # promotion decides on the paired DR difference once the log holds enough decisions
+    assert off.comparison is not None and off.replayed >= MIN_LOGGED_DECISIONS
+    assert off.comparison.value == pytest.approx(candidate.dr.value - production.dr.value)
+    assert off.comparison.low < off.comparison.value < off.comparison.high
+    assert (report.primary, report.comparison) == (OFF_POLICY_PRIMARY, off.comparison)
+    assert report.evaluated_on == "s_ndcg@5" and report.offline_comparison is not None
+    card = Registry(FolderStore(worker_settings.origin_dir)).load(report.version)[1]
+    assert card["primary"] == OFF_POLICY_PRIMARY and card["evaluated_on"] == "s_ndcg@5"
+    assert card["metrics"]["candidate"][OFF_POLICY_PRIMARY] == candidate.dr.value
+    assert card["comparison"]["low"] == off.comparison.low
     lines = off_policy_lines(off)
     assert lines[0].startswith(f"off-policy, first slot: {off.replayed:,} of ")
     assert lines[1].startswith("  candidate: IPS ") and "SNIPS" in lines[1]
