@@ -18,7 +18,7 @@ from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureCon
 from decision_worker.learning.history_buckets import describe
 from decision_worker.learning.intervals import Interval
 from decision_worker.learning.off_policy import OffPolicyReport
-from decision_worker.learning.pipeline import run_training
+from decision_worker.learning.pipeline import MIN_LOGGED_DECISIONS, TrainingReport, run_training
 from decision_worker.learning.registry import registry_from_url
 from decision_worker.learning.report import write_html
 from decision_worker.ranking.candidates import Catalog
@@ -58,11 +58,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
         console.print(f"  by history: {line}", highlight=False)
     for line in off_policy_lines(report.off_policy):
         console.print(line, highlight=False)
-    if report.comparison is not None and report.primary != report.evaluated_on:
-        console.print("promotion decides on the off-policy estimate, fair to both where "
-                      "production made the decisions: "
-                      + _difference(f"{report.primary} (doubly robust)", report.comparison,
-                                    "decisions"), highlight=False)
+    for line in promotion_lines(report):
+        console.print(line, highlight=False)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"{report.messages:,} messages ({report.invalid} invalid, "
                   f"{report.corrupt_lines} unreadable lines); groups: "
@@ -101,6 +98,19 @@ def off_policy_lines(report: OffPolicyReport | None) -> list[str]:
                      f"DR {_interval(e.dr)}; could have served what was logged in "
                      f"{e.support:.0%} (95 % intervals, users resampled)")
     return lines
+
+
+def promotion_lines(report: TrainingReport) -> list[str]:
+    """What promotion will decide on, when the decision log had a say in it."""
+    if report.comparison is not None and report.primary != report.evaluated_on:
+        return ["promotion decides on the off-policy estimate, fair to both where production "
+                "made the decisions: " + _difference(f"{report.primary} (doubly robust)",
+                                                     report.comparison, "decisions")]
+    if report.off_policy is not None:
+        return [f"promotion decides on {report.evaluated_on}: {report.off_policy.replayed:,} "
+                f"logged decisions replayed are fewer than the {MIN_LOGGED_DECISIONS} an "
+                "off-policy comparison needs"]
+    return []
 
 
 def _difference(metric: str, c: Interval, unit: str) -> str:

@@ -124,6 +124,14 @@ def test_demo_replays_a_population_through_api_and_worker_and_serves(tmp_path: P
     assert lift is not None and float(lift[2]) > 0 and float(lift[3]) > 1.3
     assert "Training a LightGBM ranker" in out and "registered lgbm-" in out
     assert "promoted lgbm-" in out or "not promoted (promotion of lgbm-" in out
+    # production made the logged decisions (hundreds of them): promotion is judged on the
+    # off-policy estimate, not on session clicks that could only land on production's picks
+    basis = re.search(r"promotion decides on the off-policy estimate, .*: candidate − "
+                      r"production on dr_ctr@1 \(doubly robust\): [-+0-9.]+ \[([-+0-9.]+), ",
+                      out)
+    assert basis is not None, out
+    if float(basis[1]) <= 0:
+        assert re.search(r"not promoted \(promotion of lgbm-\S+ refused: dr_ctr@1 ", out), out
     # the views and clicks of what was served after the session starts: off-policy
     # evaluation's rewards (without them the logged policy read 0 clicks)
     logged = re.search(r"off-policy, first slot: [0-9,]+ of [0-9,]+ logged decisions "

@@ -15,6 +15,7 @@ from decision_worker.learning.off_policy import dr_terms, estimate
 from decision_worker.learning.pipeline import (
     MIN_LOGGED_DECISIONS,
     OFF_POLICY_PRIMARY,
+    promotion_basis,
     run_training,
 )
 from decision_worker.learning.registry import Registry
@@ -23,7 +24,7 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.exploration import first_slot
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import MANIFEST_KEY
-from edgepick.training_cli import off_policy_lines
+from edgepick.training_cli import off_policy_lines, promotion_lines
 from object_store.folder import FolderStore
 
 from ..conftest import NOW, track
@@ -174,6 +175,17 @@ def test_training_estimates_policies_off_policy_from_the_workers_decision_log(
     assert card["primary"] == OFF_POLICY_PRIMARY and card["evaluated_on"] == "s_ndcg@5"
     assert card["metrics"]["candidate"][OFF_POLICY_PRIMARY] == candidate.dr.value
     assert card["comparison"]["low"] == off.comparison.low
+    assert promotion_lines(report)[0].startswith(
+        "promotion decides on the off-policy estimate, fair to both where production made "
+        "the decisions: candidate − production on dr_ctr@1 (doubly robust): ")
+    # fewer decisions: the offline metric decides, and the command says why
+    few = dataclasses.replace(off, replayed=MIN_LOGGED_DECISIONS - 1)
+    assert promotion_basis("s_ndcg@5", report.offline_comparison, few) == (
+        "s_ndcg@5", report.offline_comparison)
+    assert promotion_lines(dataclasses.replace(
+        report, primary="s_ndcg@5", comparison=report.offline_comparison, off_policy=few)) == [
+        f"promotion decides on s_ndcg@5: {MIN_LOGGED_DECISIONS - 1} logged decisions replayed "
+        f"are fewer than the {MIN_LOGGED_DECISIONS} an off-policy comparison needs"]
     lines = off_policy_lines(off)
     assert lines[0].startswith(f"off-policy, first slot: {off.replayed:,} of ")
     assert lines[1].startswith("  candidate: IPS ") and "SNIPS" in lines[1]
