@@ -56,7 +56,7 @@ def start_rollout(model: str | None, steps: str, min_exposures: int,
     if rules:
         experiment = experiment.with_(guardrails=rules)
     why = f"forced past the offline gate: {force_reason}" if force_reason else \
-        "won the offline evaluation"
+        registry.won_on(version)
     rollout_store.start(redis_client(settings), experiment, f"started: {why}")
     return (f"rollout {experiment.id} started: {version} in shadow for {shadow_seconds:g} s, "
             f"then {','.join(f'{s:g}' for s in experiment.steps)} %")

@@ -18,7 +18,8 @@ from decision_worker.learning.feature_config import DEFAULT_FEATURES, FeatureCon
 from decision_worker.learning.history_buckets import describe
 from decision_worker.learning.intervals import Interval
 from decision_worker.learning.off_policy import OffPolicyReport
-from decision_worker.learning.pipeline import MIN_LOGGED_DECISIONS, TrainingReport, run_training
+from decision_worker.learning.pipeline import TrainingReport, run_training
+from decision_worker.learning.promotion_basis import MIN_LOGGED_DECISIONS, MIN_LOGGED_USERS
 from decision_worker.learning.registry import registry_from_url
 from decision_worker.learning.report import write_html
 from decision_worker.ranking.candidates import Catalog
@@ -87,8 +88,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
 def off_policy_lines(report: OffPolicyReport | None) -> list[str]:
     """The first slot's click-through of each policy, estimated from the decision log."""
     if report is None:
-        return ["off-policy: no logged propensities (the decision log holds no decisions in "
-                "the window)"]
+        return ["off-policy: not estimated (no logged decisions in the window, or both models "
+                "read declared traits, which the replay does not rebuild)"]
     lines = [f"off-policy, first slot: {report.replayed:,} of {report.logged:,} logged "
              f"decisions replayed (session starts of the evaluation window); logged policy's "
              f"click-through {report.logged_ctr.value:.4f} "
@@ -106,11 +107,15 @@ def promotion_lines(report: TrainingReport) -> list[str]:
         return ["promotion decides on the off-policy estimate, fair to both where production "
                 "made the decisions: " + _difference(f"{report.primary} (doubly robust)",
                                                      report.comparison, "decisions")]
-    if report.off_policy is not None:
-        return [f"promotion decides on {report.evaluated_on}: {report.off_policy.replayed:,} "
-                f"logged decisions replayed are fewer than the {MIN_LOGGED_DECISIONS} an "
-                "off-policy comparison needs"]
-    return []
+    off, offline = report.off_policy, report.evaluated_on
+    if off is None:
+        return []
+    if off.comparison is None:
+        return [f"promotion decides on {offline}: the candidate or production reads declared "
+                "traits, which the off-policy replay does not rebuild"]
+    return [f"promotion decides on {offline}: the off-policy comparison needs "
+            f"{MIN_LOGGED_DECISIONS} logged decisions of {MIN_LOGGED_USERS} users or more, and "
+            f"{off.comparison.groups:,} of {off.comparison.users:,} were replayed"]
 
 
 def _difference(metric: str, c: Interval, unit: str) -> str:

@@ -1,6 +1,7 @@
 """The models panel: production and shadow from the registry's pointers, each with the
 offline evaluation its card recorded at training time (its metrics, those of the production
-model it was evaluated against, and the primary metric's difference with its 95 % interval),
+model it was evaluated against, and the difference on the metric promotion decides on — the
+offline primary metric, or the off-policy click-through `dr_ctr@1` — with its 95 % interval),
 and the pointer log's latest moves (registrations, promotions, rollbacks). Also the variants
 a card flagged for review (learning/content_flags.py), shown with the placements."""
 

@@ -7,7 +7,7 @@ last 20 % evaluate the candidate, the production model (the baseline ranker unti
 is promoted) and plain popularity, side by side. When the decision log holds decisions of
 the evaluation window, the candidate's and production's click-through of the first slot is
 also estimated off-policy from them (off_policy.py); with at least `MIN_LOGGED_DECISIONS`
-of them, promotion decides on that estimate's paired difference (`promotion_basis`). The
+of them, promotion decides on that estimate's paired difference (promotion_basis.py). The
 feature configuration
 (feature_config.py) says which traits and context signals the candidate may read; what it
 reads is fitted on the training part (feature_fit.py). The candidate is registered with its
@@ -50,6 +50,7 @@ from decision_worker.learning.feature_workers import available_workers
 from decision_worker.learning.history_buckets import by_history
 from decision_worker.learning.intervals import Interval, paired_difference
 from decision_worker.learning.off_policy import OffPolicyReport, off_policy_report
+from decision_worker.learning.promotion_basis import OFF_POLICY_PRIMARY, promotion_basis
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.replay import parse_log
 from decision_worker.learning.slates import decision_span, shown_slates
@@ -60,12 +61,6 @@ from decision_worker.ranking.ranker import BaselineRanker, Ranker
 from decision_worker.ranking.trending import HALF_LIVES_DAYS
 
 TRAIN_SHARE, VALID_SHARE = 0.7, 0.1
-# Off-policy click-through of the first slot, doubly robust: what promotion decides on when
-# the decision log holds at least MIN_LOGGED_DECISIONS replayed decisions of the evaluation
-# window. Fewer say too little, and few decisions also mean the session metric is hardly
-# biased: most of the window's clicks were not on what production served.
-OFF_POLICY_PRIMARY = "dr_ctr@1"
-MIN_LOGGED_DECISIONS = 200
 
 
 @dataclass
@@ -222,19 +217,6 @@ def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,
     return evaluations, primary, comparison
 
 
-def promotion_basis(primary: str, comparison: Interval, off_policy: OffPolicyReport | None
-                    ) -> tuple[str, Interval]:
-    """The metric promotion decides on and candidate − production on it: the off-policy
-    click-through of the first slot when the decision log holds enough decisions of the
-    evaluation window to compare both (on a site edgepick decides for, the session metric
-    favours production: clicks after a session start land on what it served), else the
-    offline evaluation's primary metric."""
-    if (off_policy is not None and off_policy.comparison is not None
-            and off_policy.replayed >= MIN_LOGGED_DECISIONS):
-        return OFF_POLICY_PRIMARY, off_policy.comparison
-    return primary, comparison
-
-
 def _evaluation_card(evaluations: list[Evaluation], offline: tuple[str, Interval],
                      decision: tuple[str, Interval], off_policy: OffPolicyReport | None,
                      half_life: int) -> dict[str, Any]:
@@ -244,9 +226,8 @@ def _evaluation_card(evaluations: list[Evaluation], offline: tuple[str, Interval
     metrics = dict(zip(("candidate", "production", "trending", "popularity"),
                        ({**e.metrics} for e in evaluations), strict=True))
     if decision[0] == OFF_POLICY_PRIMARY and off_policy is not None:
-        for name, estimate in zip(("candidate", "production"), off_policy.estimates,
-                                  strict=False):
-            metrics[name][OFF_POLICY_PRIMARY] = estimate.dr.value
+        for estimate in off_policy.estimates:  # named "candidate", "production (version)"
+            metrics[estimate.policy.split(" ")[0]][OFF_POLICY_PRIMARY] = estimate.dr.value
     return {
         "metrics": metrics, "evaluated_on": offline[0],
         "offline_comparison": asdict(offline[1]),

@@ -77,10 +77,13 @@ class Registry(ModelRegistry):
         """Move production to `version` (default: the shadow model) at once, if it wins
         (`edgepick promote --now`; without it, promotion starts a rollout)."""
         version = self.promotable(version, force_reason, guardrails)
-        won_on = self.load(version)[1].get("primary", PRIMARY)
         self._move("production", version, f"forced: {force_reason}" if force_reason else
-                   f"won on {won_on}")
+                   self.won_on(version))
         return version
+
+    def won_on(self, version: str) -> str:
+        """Why a model that passed `promotable` may serve: the metric its card decided on."""
+        return f"won on {self.load(version)[1].get('primary', PRIMARY)}"
 
     def promote_rolled_out(self, version: str, why: str) -> None:
         """Production becomes `version` at the end of its rollout (a no-op when it is)."""
@@ -129,6 +132,8 @@ def promotion_refusals(card: dict[str, Any], production: str | None,
     low = comparison.get("low")
     if not isinstance(low, (int, float)) or math.isnan(low):
         refusals.append(f"its card has no interval for {primary}: train again")
+    elif primary not in mine or primary not in theirs:
+        refusals.append(f"its card has no {primary} of both models: train again")
     elif not low > 0:
         refusals.append(f"{primary} {mine[primary]:.4f} vs production's {theirs[primary]:.4f}: "
                         f"the difference's 95 % interval [{low:+.4f}, "

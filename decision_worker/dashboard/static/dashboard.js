@@ -249,18 +249,19 @@
       && m[r].comparison.value !== null);
     const out = [el("div", { class: "grid2" }, cards)];
     if (compared.length) {
-      const primary = m[compared[0]].primary;
+      // each card's own primary metric: offline, or off-policy click-through (dr_ctr@1)
+      const label = (r) => r + " " + m[r].version + " (" + m[r].primary + ")";
       out.push(plot("models", [{
-        type: "scatter", mode: "markers", y: compared.map((r) => r + " " + m[r].version),
+        type: "scatter", mode: "markers", y: compared.map(label),
         x: compared.map((r) => m[r].comparison.value), marker: { size: 10, color: "#2f6fde" },
         error_x: { type: "data", symmetric: false,
                    array: compared.map((r) => m[r].comparison.high - m[r].comparison.value),
                    arrayminus: compared.map((r) => m[r].comparison.value - m[r].comparison.low) },
-        name: primary, hovertemplate: "%{x:+.4f}<extra></extra>" }],
-      { title: { text: primary + " gain over the model each was evaluated against (95 % interval)",
-                 x: 0, font: { size: 13 } },
-        height: 90 + 40 * compared.length, margin: { l: 160, r: 20, t: 36, b: 40 },
-        xaxis: { title: { text: "difference in " + primary }, zeroline: true,
+        name: "difference", hovertemplate: "%{x:+.4f}<extra></extra>" }],
+      { title: { text: "gain on its primary metric over the model each was evaluated against "
+                       + "(95 % interval)", x: 0, font: { size: 13 } },
+        height: 90 + 40 * compared.length, margin: { l: 220, r: 20, t: 36, b: 40 },
+        xaxis: { title: { text: "difference in the primary metric" }, zeroline: true,
                  zerolinecolor: "#8c959f", tickformat: "+.3f" },
         yaxis: { automargin: true }, showlegend: false }));
     }

@@ -224,6 +224,23 @@ def test_promotion_decides_on_the_off_policy_estimate_when_the_card_says_so(
                                             r"\[-0\.0100, \+0\.0900\] does not exclude zero"):
         registry.promote("lgbm-unsure")
     doc["comparison"].update(low=0.01)
+    no_metric = json.loads(json.dumps(doc))
+    del no_metric["metrics"]["production"]["dr_ctr@1"]
+    registry.register("lgbm-no-metric", text, no_metric)
+    with pytest.raises(RegistryError, match="its card has no dr_ctr@1 of both models"):
+        registry.promote("lgbm-no-metric")
+    # the AUC guards a model evaluated on slates, whatever promotion decides on
+    on_slates = {**json.loads(json.dumps(doc)), "evaluated_on": "ndcg@1"}
+    registry.register("lgbm-on-slates", text, on_slates)
+    with pytest.raises(RegistryError, match=r"AUC .* dropped more than 0\.02") as refused:
+        registry.promote("lgbm-on-slates")
+    assert "dr_ctr@1" not in str(refused.value)  # it won on the off-policy estimate
+    # a card from before `evaluated_on`: its primary says what it was evaluated on
+    legacy = {k: v for k, v in on_slates.items() if k != "evaluated_on"}
+    legacy.update(primary="ndcg@1", comparison={**doc["comparison"]})
+    registry.register("lgbm-legacy", text, legacy)
+    with pytest.raises(RegistryError, match=r"AUC .* dropped"):
+        registry.promote("lgbm-legacy")
     registry.register("lgbm-off-policy", text, doc)
     assert registry.promote("lgbm-off-policy") == "lgbm-off-policy"
     assert registry.pointers()["log"][-1]["why"] == "won on dr_ctr@1"
