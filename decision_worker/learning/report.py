@@ -35,6 +35,13 @@ Production at training time: {{ r.production_version or "the baseline ranker" }}
 <p>NDCG@k over evaluation slates with a click (ties in random order); AUC of click
 prediction over all shown rows; coverage = share of the catalog some user would be shown
 first; diversity = entropy (bits) of the categories shown first.</p>
+{% if r.comparison %}<h2>Promotion</h2>
+<p id="promotion">Promotion decides on {{ r.primary }}{% if r.primary != r.evaluated_on %}
+(the first slot's click-through estimated off-policy from the decision log, doubly robust:
+fair to both models where production made the decisions){% endif %}: candidate − production
+{{ r.comparison.describe() }} (95 % interval, {{ r.comparison.groups }} groups of
+{{ r.comparison.users }} users resampled); it may serve only if the lower bound is above
+zero and no guardrail is breached (<code>edgepick promote</code>).</p>{% endif %}
 <h2>Cold start</h2>
 {{ chart }}
 {% if r.skipped %}<h2>Skipped</h2><ul>{% for k, v in r.skipped.items() %}

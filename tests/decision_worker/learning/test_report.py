@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from decision_worker.learning.evaluation import HISTORY_BUCKETS, METRICS, Evaluation
+from decision_worker.learning.intervals import Interval
 from decision_worker.learning.pipeline import TrainingReport
 from decision_worker.learning.report import CHART_ID, write_html
 
@@ -21,7 +22,20 @@ def report() -> TrainingReport:
                                                                         strict=True)))
                    for name, values in by_model.items()]
     return TrainingReport("lgbm-20261205-0400", ("2026-11-28", "2026-12-05"), 91_000, 3, 0,
-                          {"train": 7000, "valid": 1000, "test": 2000}, {}, evaluations, 120)
+                          {"train": 7000, "valid": 1000, "test": 2000}, {}, evaluations, 120,
+                          primary="dr_ctr@1", comparison=Interval(0.031, 0.004, 0.06, 840, 300),
+                          evaluated_on="s_ndcg@5",
+                          offline_comparison=Interval(-0.12, -0.18, -0.07, 90, 80))
+
+
+def test_report_says_what_promotion_decides_on(tmp_path: Path) -> None:
+    html = write_html(report(), tmp_path / "report.html").read_text()
+    promotion = html[html.index('<p id="promotion">'):]
+    promotion = " ".join(promotion[:promotion.index("</p>")].split())
+    assert "Promotion decides on dr_ctr@1 (the first slot's click-through estimated " \
+           "off-policy" in promotion
+    assert "candidate − production +0.0310 [+0.0040, +0.0600] (95 % interval, 840 groups " \
+           "of 300 users resampled)" in promotion
 
 
 def boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
