@@ -88,8 +88,8 @@ def train_and_report(settings: WorkerSettings, redis: Redis, days: int, until: d
 def off_policy_lines(report: OffPolicyReport | None) -> list[str]:
     """The first slot's click-through of each policy, estimated from the decision log."""
     if report is None:
-        return ["off-policy: not estimated (no logged decisions in the window, or both models "
-                "read declared traits, which the replay does not rebuild)"]
+        return ["off-policy: no logged propensities (the decision log holds no decisions in "
+                "the window)"]
     lines = [f"off-policy, first slot: {report.replayed:,} of {report.logged:,} logged "
              f"decisions replayed (session starts of the evaluation window); logged policy's "
              f"click-through {report.logged_ctr.value:.4f} "
@@ -111,8 +111,8 @@ def promotion_lines(report: TrainingReport) -> list[str]:
     if off is None:
         return []
     if off.comparison is None:
-        return [f"promotion decides on {offline}: the candidate or production reads declared "
-                "traits, which the off-policy replay does not rebuild"]
+        return [f"promotion decides on {offline}: no logged decision of the evaluation window "
+                "was found in the replay"]
     return [f"promotion decides on {offline}: the off-policy comparison needs "
             f"{MIN_LOGGED_DECISIONS} logged decisions of {MIN_LOGGED_USERS} users or more, and "
             f"{off.comparison.groups:,} of {off.comparison.users:,} were replayed"]

@@ -5,8 +5,9 @@ policy puts first, estimated from what the logging policy served, with which pro
 For each logged decision i at a session start (served a_i with propensity p_i; reward
 r_i = 1 when the user clicked a_i in that placement before their next session start, at
 most `SESSION_WINDOW_S` later), the replay rebuilds the worker's candidates and rows at that
-moment (replayed_decisions.py) and the target policy's probability pi_i(a) of putting each
-variant first: the policy's scores under the placement's policy, exploration included
+moment (replayed_decisions.py; with the trait columns each target policy reads) and the
+target policy's probability pi_i(a) of putting each variant first: the policy's scores
+under the placement's policy, exploration included
 (`first_slot_probabilities`, the rule the worker draws with). With w_i = pi_i(a_i) / p_i:
 
     IPS   = mean(w_i r_i)                                         unbiased, high variance
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 from decision_worker.ingest.events import Event
 from decision_worker.learning.intervals import Interval, paired_difference, ratio_interval
 from decision_worker.learning.replay import Replay
-from decision_worker.learning.replayed_decisions import moment_rows
+from decision_worker.learning.replayed_decisions import moment_rows, ranker_rows
 from decision_worker.learning.session_groups import (
     SESSION_WINDOW_S,
     Engaged,
@@ -54,10 +54,9 @@ from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.decide import first_slot_probabilities
 from decision_worker.ranking.features import COLUMN
 from decision_worker.ranking.profile import Profile
+from decision_worker.ranking.ranker import Ranker
 from edge_functions.decision_record import HOLDOUT_ARM
 from edge_functions.keys import user_tag
-
-Scorer = Callable[[FloatArray], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,10 @@ def dr_terms(propensity: FloatArray, reward: FloatArray, target: FloatArray,
 
 
 def off_policy_report(events: list[Event], catalog: Catalog, decisions: list[dict[str, Any]],
-                      policies: dict[str, Scorer], secret: bytes, lateness_s: float,
+                      policies: dict[str, Ranker], secret: bytes, lateness_s: float,
                       since: float, until: float, rank_limit: int = 500) -> OffPolicyReport:
-    """Estimate each of `policies` (name → scorer, under each placement's policy) on the
+    """Estimate each of `policies` (name → ranker, under each placement's policy, scoring
+    the replayed rows with the trait columns it reads) on the
     logged decisions of [since, until) (every arm but the holdout's: a decision in an
     experiment's arm was drawn with its logged propensity too); `events` must reach back far
     enough to build the profiles (the training window does). The report's `comparison` is
@@ -140,7 +140,7 @@ def off_policy_report(events: list[Event], catalog: Catalog, decisions: list[dic
 
 
 def logged_outcomes(events: list[Event], catalog: Catalog, logged: list[dict[str, Any]],
-                    policies: dict[str, Scorer], secret: bytes, lateness_s: float,
+                    policies: dict[str, Ranker], secret: bytes, lateness_s: float,
                     rank_limit: int = 500) -> Outcomes:
     """Replay `events` and, at each session start that has `logged` decisions (by the
     user's tag and the second), their rewards and each policy's probabilities."""
@@ -161,7 +161,7 @@ def logged_outcomes(events: list[Event], catalog: Catalog, logged: list[dict[str
 
 
 def _evaluate(replay: Replay, profile: Profile, event: Event, line: dict[str, Any],
-              policies: dict[str, Scorer], engaged: Engaged, next_start: float,
+              policies: dict[str, Ranker], engaged: Engaged, next_start: float,
               rank_limit: int, out: Outcomes) -> None:
     """Add one logged decision: its reward, and each policy's probabilities of it."""
     placement, served = line["placement"], line["variant"]
@@ -173,8 +173,9 @@ def _evaluate(replay: Replay, profile: Profile, event: Event, line: dict[str, An
     out.propensity.append(float(line["propensity"]))
     out.reward.append(_clicked(engaged, event, placement, served, next_start))
     out.rhat_served.append(0.0 if index is None else float(rhat[index]))
-    for name, scorer in policies.items():
-        probabilities = first_slot_probabilities(candidates, x, scorer(x), eligible)
+    for name, ranker in policies.items():
+        scores = ranker.score(ranker_rows(x, profile, ranker.traits))
+        probabilities = first_slot_probabilities(candidates, x, scores, eligible)
         out.target[name].append(0.0 if index is None else float(probabilities[index]))
         out.direct[name].append(float(probabilities @ rhat))
 

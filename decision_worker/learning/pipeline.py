@@ -36,7 +36,6 @@ from decision_worker.learning.content_flags import ContentFlag, content_flags
 from decision_worker.learning.evaluation import (
     SESSION_METRICS,
     Evaluation,
-    Scorer,
     evaluate,
     popularity_scorer,
     primary_metric,
@@ -179,19 +178,17 @@ def _off_policy(log: EventLog, events: list[Event], catalog: Catalog,
                 rankers: tuple[Ranker, Ranker], secret: bytes, lateness_s: float,
                 window: tuple[dt.datetime, dt.datetime, float]) -> OffPolicyReport | None:
     """Candidate and production estimated off-policy on the logged decisions of the
-    evaluation window; None when the decision log holds none (no logged propensities).
-    A model reading declared traits is left out: the replay here builds base rows only."""
+    evaluation window; None when the decision log holds none (no logged propensities)."""
     since, until, evaluated_from = window
     decisions = DecisionLog(log.store).read_days(since.date(), until.date(),
                                                  log.read_tombstones())
-    candidate, production = rankers
-    policies: dict[str, Scorer] = {name: ranker.score for name, ranker in
-                (("candidate", candidate), (f"production ({production.version})", production))
-                if not ranker.traits}
-    if not decisions or not policies:
+    if not decisions:
         return None
-    return off_policy_report(events, catalog, decisions, policies, secret, lateness_s,
-                             evaluated_from, until.timestamp())
+    candidate, production = rankers
+    return off_policy_report(events, catalog, decisions,
+                             {"candidate": candidate,
+                              f"production ({production.version})": production},
+                             secret, lateness_s, evaluated_from, until.timestamp())
 
 
 def evaluate_side_by_side(candidate: Ranker, production: Ranker, half_life: int,

@@ -14,9 +14,8 @@ from decision_worker.learning.off_policy import OffPolicyReport
 
 # Off-policy click-through of the first slot, doubly robust: what promotion decides on when
 # the decision log holds at least MIN_LOGGED_DECISIONS replayed decisions of MIN_LOGGED_USERS
-# users in the evaluation window, for both models (one reading declared traits is not
-# replayed). Otherwise the offline metric decides: its bias favours production, so falling
-# back to it can make promotion harder, never easier.
+# users in the evaluation window. Otherwise the offline metric decides: its bias favours
+# production, so falling back to it can make promotion harder, never easier.
 OFF_POLICY_PRIMARY = "dr_ctr@1"
 MIN_LOGGED_DECISIONS = 200
 MIN_LOGGED_USERS = 30

@@ -17,6 +17,7 @@ from decision_worker.ranking.decide import Ranked, rank
 from decision_worker.ranking.exploration import draw
 from decision_worker.ranking.profile import Profile
 from decision_worker.ranking.ranker import Ranker
+from decision_worker.ranking.trait_columns import TraitColumn, trait_matrix
 
 
 def moment_rows(replay: Replay, profile: Profile, placement: str, at: float,
@@ -32,9 +33,18 @@ def moment_rows(replay: Replay, profile: Profile, placement: str, at: float,
     return candidates.subset(pool), x, eligible
 
 
+def ranker_rows(x: FloatArray, profile: Profile, traits: tuple[TraitColumn, ...]
+                ) -> FloatArray:
+    """The base rows with the trait columns a ranker reads, the user's (as the worker's
+    `user_batch` appends them)."""
+    if not traits:
+        return x
+    return np.hstack([x, np.repeat(trait_matrix([profile.traits], traits), len(x), axis=0)])
+
+
 def replayed_decision(replay: Replay, profile: Profile, placement: str, at: float, tag: str,
                       ranker: Ranker, ranked_size: int, rank_limit: int) -> Ranked:
     """The ranked list and why-record the worker wrote for `tag` at `at` (treatment arm)."""
     candidates, x, eligible = moment_rows(replay, profile, placement, at, rank_limit)
-    return rank(candidates, x, ranker.score(x), eligible, ranked_size,
-                draw(tag, placement, int(at)))
+    return rank(candidates, x, ranker.score(ranker_rows(x, profile, ranker.traits)), eligible,
+                ranked_size, draw(tag, placement, int(at)))

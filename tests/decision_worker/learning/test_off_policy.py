@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import pytest
 
+from decision_worker.ingest.decision_log import DecisionLog
 from decision_worker.ingest.event_log import EventLog
+from decision_worker.ingest.events import DEFAULT_RULES
 from decision_worker.learning.intervals import paired_difference
-from decision_worker.learning.off_policy import dr_terms, estimate
-from decision_worker.learning.pipeline import run_training
+from decision_worker.learning.off_policy import (
+    OffPolicyEstimate,
+    dr_terms,
+    estimate,
+    off_policy_report,
+)
+from decision_worker.learning.pipeline import collect, run_training
 from decision_worker.learning.promotion_basis import (
     MIN_LOGGED_DECISIONS,
     MIN_LOGGED_USERS,
@@ -20,15 +28,19 @@ from decision_worker.learning.promotion_basis import (
     promotion_basis,
 )
 from decision_worker.learning.registry import Registry
+from decision_worker.learning.replay import parse_log
 from decision_worker.learning.synthetic import Population
 from decision_worker.ranking.candidates import Catalog
 from decision_worker.ranking.exploration import first_slot
+from decision_worker.ranking.features import FEATURES
+from decision_worker.ranking.ranker import BaselineRanker
+from decision_worker.ranking.trait_columns import NUMERIC, TraitColumn
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import MANIFEST_KEY
 from edgepick.training_cli import off_policy_lines, promotion_lines
 from object_store.folder import FolderStore
 
-from ..conftest import NOW, track
+from ..conftest import NOW, Settings, track
 from ..online.test_why_records import explore
 
 VARIANTS = {f"b{i}": {"category": f"look-{i}"} for i in range(6)}
@@ -227,15 +239,45 @@ def test_training_estimates_policies_off_policy_from_the_workers_decision_log(
                 f"promotion decides on s_ndcg@5: the off-policy comparison needs "
                 f"{MIN_LOGGED_DECISIONS} logged decisions of {MIN_LOGGED_USERS} users or more, "
                 f"and {groups:,} of {users:,} were replayed"]
-    # a model reading declared traits is not replayed: no paired difference
-    one = dataclasses.replace(off, estimates=off.estimates[:1], comparison=None)
-    assert promotion_basis(*offline, one) == offline
-    assert promotion_lines(dataclasses.replace(report, primary="s_ndcg@5", off_policy=one)) == [
-        "promotion decides on s_ndcg@5: the candidate or production reads declared traits, "
-        "which the off-policy replay does not rebuild"]
+    # nothing replayed: no paired difference, and the command says so
+    none = dataclasses.replace(off, comparison=None)
+    assert promotion_basis(*offline, none) == offline
+    assert promotion_lines(dataclasses.replace(report, primary="s_ndcg@5", off_policy=none)) == [
+        "promotion decides on s_ndcg@5: no logged decision of the evaluation window was found "
+        "in the replay"]
+    trait_models_are_replayed(log, catalog, card, worker_settings, production)
     lines = off_policy_lines(off)
     assert lines[0].startswith(f"off-policy, first slot: {off.replayed:,} of ")
     assert lines[1].startswith("  candidate: IPS ") and "SNIPS" in lines[1]
-    assert off_policy_lines(None) == [
-        "off-policy: not estimated (no logged decisions in the window, or both models read "
-        "declared traits, which the replay does not rebuild)"]
+    assert off_policy_lines(None) == ["off-policy: no logged propensities (the decision log "
+                                      "holds no decisions in the window)"]
+
+
+class TraitReading(BaselineRanker):
+    """The baseline's scores, from rows that must carry one trait column after FEATURES."""
+
+    version = "trait-reading"
+    traits = (TraitColumn("plan", NUMERIC, ()),)
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        assert rows.shape[1] == len(FEATURES) + 1, rows.shape
+        return super().score(rows[:, :len(FEATURES)])
+
+
+def trait_models_are_replayed(log: EventLog, catalog: Catalog, card: dict[str, Any],
+                              settings: Settings, production: OffPolicyEstimate) -> None:
+    """A model reading declared traits is scored on rows with its trait columns: scoring as
+    the baseline does, it is estimated exactly as the baseline (production) was."""
+    window = card["window"]
+    since, until = (dt.datetime.fromisoformat(window[k]) for k in ("since", "until"))
+    events, _ = parse_log(collect(log, since, until), DEFAULT_RULES, log.read_tombstones(),
+                          settings.key_secret_bytes)
+    decisions = DecisionLog(log.store).read_days(since.date(), until.date(),
+                                                 log.read_tombstones())
+    both = off_policy_report(events, catalog, decisions,
+                             {"candidate": TraitReading(), "production": BaselineRanker()},
+                             settings.key_secret_bytes, settings.lateness_s,
+                             dt.datetime.fromisoformat(window["valid_until"]).timestamp(),
+                             until.timestamp())
+    assert [e.dr for e in both.estimates] == [production.dr, production.dr]
+    assert both.comparison is not None and both.comparison.value == 0.0
