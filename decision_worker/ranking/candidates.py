@@ -7,7 +7,9 @@ its object is uploaded and pre-warmed). On top of that, per user and moment:
   (`es-ES` content for `es`, `es-MX`, …); without a locale it is for everyone;
 - the placement's policy (placement_policy.py): variants the user already engaged with in
   the ways it names, or viewed as often as its frequency cap, are not offered again.
-The default is always eligible: it is the last resort.
+The default obeys the same rules as any variant (a row does not offer it again to a user
+who already consumed it), and is eligible whenever nothing else is: it is the last resort,
+so no user is ever left without a candidate.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ class PlacementCandidates:
                     mask[u, found] = False
             if len(hashes):
                 mask[u] &= ~np.isin(self.key_hashes, hashes)
-        mask[:, self.default_index] = True
+        mask[~mask.any(axis=1), self.default_index] = True
         return mask
 
 

@@ -208,8 +208,8 @@ def first_slot_probabilities(candidates: PlacementCandidates, rows: FloatArray,
 
 def _greedy_order(candidates: PlacementCandidates, scores: FloatArray,
                   eligible: BoolArray) -> np.ndarray:
-    """Candidates best first, per user for (B, V) inputs (the eligible ones first: the
-    default always is; ties to the default)."""
+    """Candidates best first, per user for (B, V) inputs (the eligible ones first: every
+    user has one, candidates.py; ties to the default)."""
     scores = np.where(eligible, scores + _TIE_BREAK * candidates.is_default, -np.inf)
     return np.argsort(-scores, axis=-1, kind="stable")
 

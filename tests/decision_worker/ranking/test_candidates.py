@@ -32,4 +32,19 @@ def test_eligibility_by_schedule_locale_and_conversions() -> None:
     assert not mask[0, index["spring"]] and mask[1, index["spring"]]  # at the clock
     assert mask[1, index["spanish"]] and not mask[0, index["spanish"]]  # es-MX for es only
     assert not mask[2, index["plain"]] and mask[1, index["plain"]]  # converted: not again
-    assert mask[:, index["evergreen"]].all()  # the default, always
+    assert mask[:, index["evergreen"]].all()  # the default: nobody excluded it
+
+
+def test_the_default_obeys_the_policy_and_is_the_last_resort() -> None:
+    hero = catalog().placements["hero"]
+    index = {v: i for i, v in enumerate(hero.variants)}
+    none = np.zeros(0, np.uint64)
+    # a user who consumed the default is not offered it again while anything else is left
+    mask = hero.eligible(np.array([T0, T0]), ["en", "en"],
+                         [(["hero/evergreen"], none), ([], none)])
+    assert not mask[0, index["evergreen"]] and mask[0, index["plain"]]
+    assert mask[1, index["evergreen"]]
+    # nothing else left (spring is scheduled later, spanish is for es): the default alone
+    everything = ["hero/evergreen", "hero/plain"]
+    mask = hero.eligible(np.array([T0 - 1]), ["en"], [(everything, none)])
+    assert mask[0].tolist() == [v == "evergreen" for v in hero.variants]

@@ -107,7 +107,7 @@ def test_the_propensity_is_exactly_the_policys_probability(size, data, epsilon, 
     eligible = np.array(data.draw(st.lists(st.booleans(), min_size=size, max_size=size)))
     new = np.array(data.draw(st.lists(st.booleans(), min_size=size, max_size=size)))
     greedy = data.draw(st.integers(0, size - 1))
-    eligible[greedy] = True  # the greedy choice is always eligible (the default is)
+    eligible[greedy] = True  # the greedy choice is always eligible (candidates.py)
     chosen = first_slot(greedy, eligible, new, epsilon, new_share, uniforms)
     p = probabilities(greedy, eligible, new, epsilon, new_share)
     assert eligible[chosen.index] and chosen.propensity == p[chosen.index] > 0
