@@ -15,8 +15,9 @@ The presets fit the three kinds of placement edgepick serves:
   clicked or converted on is not offered again.
 - `email` (a header chosen at send time): 1 slot; converted offers are not repeated, and a
   header seen 3 times is retired for that user.
-The default variant never takes a slot unless `include_default` says so: the edge falls back
-to it by itself whenever a decision is missing or nothing in it is eligible.
+The default variant is ranked and excluded like any other; it is added to a list only when
+`include_default` says so: the edge falls back to it by itself whenever a decision is
+missing or nothing in it is eligible.
 
 Exploration (decision_worker/ranking/exploration.py): epsilon-greedy on the first slot, half
 of the random draws among new variants. A banner or an email shows one variant, so without

@@ -90,6 +90,22 @@ def test_the_default_takes_a_slot_only_when_the_policy_says_so() -> None:
         "v0",)
 
 
+def test_a_consumed_default_is_excluded_like_any_variant() -> None:
+    # everyone clicks the default most: it ranks first for whoever has not clicked it yet
+    counts = {f"{kind}|row/{v}": count for v in VARIANTS
+              for kind, count in (("view", 100), ("click", 60 if v == "v0" else 30))}
+    popularity = Popularity({k: float(c) for k, c in counts.items()})
+    popularity.trends.set_day(event_day(AT.timestamp()) - 1, counts)
+    row = {"slots": 3, "exclude": ["click"], "max_views": 0, "include_default": False}
+    assert ranked(row, Profile(), popularity=popularity)[0] == "v0"
+    clicked = Profile()
+    engaged(clicked, "v0", "click")
+    shown = ranked(row, clicked, popularity=popularity)
+    assert len(shown) == 3 and "v0" not in shown
+    # forced into the list by the policy, it still comes last
+    assert ranked({**row, "include_default": True}, clicked, popularity=popularity)[2] == "v0"
+
+
 def test_seen_counts_are_bounded_merged_and_read_from_old_profiles() -> None:
     profile = Profile()
     for i in range(MAX_SEEN + 10):
