@@ -182,7 +182,7 @@ def test_promotion_refused_for_a_worse_candidate_allowed_for_a_better_one(traine
     guarded["comparison"].update(value=0.05, low=0.01, high=0.09)
     guarded["metrics"]["candidate"]["auc"] = guarded["metrics"]["production"]["auc"] - 0.2
     guarded["metrics"]["candidate"]["coverage"] = \
-        guarded["metrics"]["production"]["coverage"] * 0.3  # relative: under a third of production's
+        guarded["metrics"]["production"]["coverage"] * 0.3  # under a third of production's
     registry.register("lgbm-guarded", text, guarded)
     with pytest.raises(RegistryError, match=r"AUC.*coverage .* is under 33%"):
         registry.promote("lgbm-guarded")
