@@ -15,9 +15,11 @@ The presets fit the three kinds of placement edgepick serves:
   clicked or converted on is not offered again.
 - `email` (a header chosen at send time): 1 slot; converted offers are not repeated, and a
   header seen 3 times is retired for that user.
-The default variant is ranked and excluded like any other; it is added to a list only when
-`include_default` says so: the edge falls back to it by itself whenever a decision is
-missing or nothing in it is eligible.
+The default variant is ranked on its score and left out after the `exclude` engagements
+like any other (its schedule and locale do not bind it: it is everyone's fallback); when
+nothing else is eligible it is the list. `include_default: true` adds it, last, to a list it
+did not rank into, consumed or not. Without that the edge still falls back to it by itself
+whenever a decision is missing or nothing in it is eligible.
 
 Exploration (decision_worker/ranking/exploration.py): epsilon-greedy on the first slot, half
 of the random draws among new variants. A banner or an email shows one variant, so without

@@ -12,7 +12,9 @@ own snapshot.
 
 A variant's row does not depend on which other variants are built beside it (the skew test
 checks a subset against the whole placement), so a batch builds the union of its moments'
-variants; `MAX_CELLS` bounds that for large placements.
+variants; `MAX_CELLS` bounds that for large placements. Eligibility differs in one case:
+the default is the last resort among the variants built (candidates.py), and every set
+built holds an eligible variant whenever the placement has one for that user.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ its object is uploaded and pre-warmed). On top of that, per user and moment:
   (`es-ES` content for `es`, `es-MX`, …); without a locale it is for everyone;
 - the placement's policy (placement_policy.py): variants the user already engaged with in
   the ways it names, or viewed as often as its frequency cap, are not offered again.
-The default obeys the same rules as any variant (a row does not offer it again to a user
-who already consumed it), and is eligible whenever nothing else is: it is the last resort,
-so no user is ever left without a candidate.
+The default is the edge's fallback for everyone, so its own schedule and locale do not bind
+it; the policy's exclusions do (a row does not offer it again to a user who already
+consumed it). It is eligible whenever nothing else is: the last resort, so no user is ever
+left without a candidate.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class PlacementCandidates:
         if len(loc):
             mine = self.user_language_codes(languages)
             mask[:, loc] &= self.language_index[loc][None, :] == mine[:, None]
+        mask[:, self.default_index] = True  # the fallback: no schedule or locale binds it
         for u, (keys, hashes) in enumerate(excluded):
             for key in keys:
                 found = self.key_index.get(key)

@@ -81,9 +81,10 @@ class Explainer:
                                      f"model {model_version} {len(model.features)}")
         row = np.asarray(why.features, dtype=np.float64)
         column = model.cold_start_column
+        # u_history is log1p(a count), stored as float32: compared as the count it codes
         if column in model.features and "u_history" in model.features \
-                and row[model.features.index("u_history")] < np.log1p(
-                    model.cold_start_below) - 1e-9:
+                and np.rint(np.expm1(row[model.features.index("u_history")])) < \
+                model.cold_start_below:
             if model.cold_start_context:
                 return Explanation(_context_terms(row), "cold start: a user with little "
                                    "history is ranked by what trends in their context")

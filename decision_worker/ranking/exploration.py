@@ -7,8 +7,8 @@ of greedy choices cannot tell how another policy would have done. So, with proba
 of being the ranker's greedy choice: with probability `new_share` (`explore_new`) among the
 eligible *new* variants (fewer than `NEW_VIEWS` views by anyone: the `pop_log_views`
 feature), when there are any, else uniformly among every eligible variant (the greedy
-choice and the default included). For an eligible variant v, with N eligible variants of
-which N_new are new:
+choice included, and the default when the user may be shown it). For an eligible variant
+v, with N eligible variants of which N_new are new:
 
     P(first = v) = (1 - epsilon) [v = greedy] + epsilon q(v)
     q(v) = new_share [v new] / N_new + (1 - new_share) / N      (N_new > 0)

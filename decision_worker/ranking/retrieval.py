@@ -4,8 +4,8 @@ A placement with more variants than the ranker should score (`EDGEPICK_RANK_LIMI
 is narrowed per user by one matrix-vector product: every variant has an embedding and so
 has the user (embeddings.py), and the retrieval score is their dot product plus the
 variant's smoothed popularity and what trends. `np.argpartition` then takes the top
-`limit` of the eligible ones, and the default is always kept. No history: popularity and
-trending alone decide.
+`limit` of the eligible ones, and the default is always kept (as one of them when
+eligible). No history: popularity and trending alone decide.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def variant_index(catalog: Catalog, placement: str) -> VariantIndex:
 def retrieve(index: VariantIndex, user: np.ndarray, popularity: PlacementPopularity,
              eligible: BoolArray, candidates: PlacementCandidates, limit: int,
              day: int | None = None) -> IntArray:
-    """Indices of at most `limit` eligible variants to rank (the default among them).
+    """Indices of the variants to rank: at most `limit` eligible ones, and the default (its
+    row is always built; it takes one of the `limit` only when this user may be shown it).
     With the decision's event `day`, what trends (the longest half-life's log share of
     decayed clicks, trending.py) counts as well: it is what finds most of what users like."""
     scores = index.embeddings @ user + POPULARITY_WEIGHT * np.log(popularity.ctr).astype(
@@ -52,6 +53,7 @@ def retrieve(index: VariantIndex, user: np.ndarray, popularity: PlacementPopular
         picked = np.flatnonzero(eligible)
     else:
         picked = np.argpartition(-scores, limit - 1)[:limit]
-    if candidates.default_index not in picked:
-        picked = np.append(picked[:limit - 1], candidates.default_index)
+    default = candidates.default_index
+    if default not in picked:
+        picked = np.append(picked[:limit - 1] if eligible[default] else picked, default)
     return np.sort(picked).astype(np.int64)

@@ -20,9 +20,10 @@ from decision_worker.learning.pipeline import run_training
 from decision_worker.learning.registry import Registry
 from decision_worker.learning.synthetic import Population, as_logged, log_messages
 from decision_worker.online.pinning import pin
+from decision_worker.ranking.contributions import Explainer
 from decision_worker.ranking.feature_spec import FeatureSpec
 from decision_worker.ranking.lgbm_ranker import LightGBMRanker
-from decision_worker.ranking.why_record import decode_whys
+from decision_worker.ranking.why_record import WhyRecord, decode_whys
 from edge_functions.bucketing import in_holdout
 from edge_functions.keys import user_tag
 from edgepick.explain_cli import explain, explanation_lines
@@ -145,6 +146,24 @@ def test_a_learned_models_decisions_come_with_lightgbm_contributions(
     assert lines[1].startswith("  first slot: ") and f"{why.propensity:.4g}" in lines[1]
     top = next(iter(contributions))
     assert lines[2].startswith("  moved by (lightgbm pred_contrib (SHAP)): " + top)
+
+
+def test_the_cold_start_threshold_is_read_from_the_stored_row_as_a_count(
+        tmp_path, small_model) -> None:
+    # The why-record keeps the row as float32: log1p(30) rounds below its float64 value, so
+    # a user with exactly 30 variants engaged was once explained as "cold start".
+    version, text, card = small_model
+    registry = Registry(FolderStore(tmp_path))
+    registry.register(version, text, {**card, "cold_start": {**card["cold_start"],
+                                                             "below_history": 30}})
+    features = FeatureSpec.from_card(card, version).row_features
+    explainer = Explainer(registry)
+    for engaged, cold in ((29, True), (30, False)):
+        row = [0.0] * len(features)
+        row[features.index("u_history")] = float(np.float32(np.log1p(engaged)))
+        why = WhyRecord("v", 1.0, False, tuple(row))
+        method = explainer.explain(version, "treatment", why).method
+        assert method.startswith("cold start") == cold, (engaged, method)
 
 
 def test_pinned_and_holdout_decisions_say_why_they_have_no_contributions(

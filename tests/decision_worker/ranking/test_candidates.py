@@ -48,3 +48,15 @@ def test_the_default_obeys_the_policy_and_is_the_last_resort() -> None:
     everything = ["hero/evergreen", "hero/plain"]
     mask = hero.eligible(np.array([T0 - 1]), ["en"], [(everything, none)])
     assert mask[0].tolist() == [v == "evergreen" for v in hero.variants]
+
+
+def test_the_defaults_own_schedule_and_locale_do_not_bind_it() -> None:
+    # the edge falls back to the default for everyone, so the ranker may offer it to anyone
+    doc = {"format": 1, "rev": 1, "placements": {"hero": {"default": "launch", "variants": {
+        "launch": {"url": URL.format("launch"), "category": "c", "locale": "en-US",
+                   "starts_at": "2027-01-15T08:00:00Z"},
+        "plain": {"url": URL.format("plain"), "category": "c"}}}}}
+    hero = Catalog.from_document(doc).placements["hero"]
+    none = np.zeros(0, np.uint64)
+    mask = hero.eligible(np.array([T0 - 86_400.0]), ["es"], [([], none)])
+    assert mask[0].all()

@@ -56,6 +56,24 @@ def test_retrieval_keeps_the_users_taste_the_default_and_only_eligible_variants(
     assert len(cold) == 200 and feed.default_index in cold
 
 
+def test_a_default_the_user_may_not_see_costs_no_retrieved_candidate() -> None:
+    catalog = Catalog.from_document(big_catalog_doc(2_000, 20, set()))
+    feed = catalog.placements["feed"]
+    at = NOW.timestamp()
+    consumed = ([feed.keys[feed.default_index]], np.zeros(0, np.uint64))
+    eligible = feed.eligible(np.array([at]), [None], [consumed])[0]
+    assert not eligible[feed.default_index]
+    popularity = Popularity().for_placement(feed)
+    for limit in (1, 200):
+        picked = retrieve(variant_index(catalog, "feed"), user_vector(Profile(), at),
+                          popularity, eligible, feed, limit)
+        # the default's row comes along; `limit` variants the user may be shown besides it
+        assert feed.default_index in picked and int(eligible[picked].sum()) == limit
+        kept = feed.subset(picked)
+        mask = kept.eligible(np.array([at]), [None], [consumed])[0]
+        assert not mask[kept.default_index] and int(mask.sum()) == limit
+
+
 def test_worker_decides_a_large_placement_in_two_stages(redis, ingest, drain, decision,
                                                          worker_settings) -> None:
     doc = big_catalog_doc(3_000, 30, set())
