@@ -84,7 +84,7 @@ class Registry(ModelRegistry):
 
     def won_on(self, version: str) -> str:
         """Why a model that passed `promotable` may serve: the metric its card decided on."""
-        return f"won on {self.load(version)[1].get('primary', PRIMARY)}"
+        return f"won on {self.card(version).get('primary', PRIMARY)}"
 
     def promote_rolled_out(self, version: str, why: str) -> None:
         """Production becomes `version` at the end of its rollout (a no-op when it is)."""
